@@ -1,0 +1,94 @@
+//! Group commit for domain actors.
+//!
+//! A domain actor owns a [`Batcher`] and calls [`propose`] for each command.
+//! While fewer than `max_in_flight` proposals are outstanding, pending
+//! commands are sent at once as one [`Proposal`] (one Raft entry); commands
+//! that arrive meanwhile wait and leave together with the next proposal. Under
+//! load a log entry carries many commands and pays one quorum round trip and
+//! one fsync per node for all of them.
+
+use std::time::Instant;
+
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
+use tokio::sync::oneshot;
+
+use crate::cluster::{ClusterError, ClusterHandle};
+use crate::metrics::METRICS;
+use crate::state::{Command, CommandResult, Proposal};
+
+type Reply = oneshot::Sender<Result<CommandResult, ClusterError>>;
+
+pub struct Batcher {
+    pending: Vec<(Command, Reply)>,
+    in_flight: usize,
+    max_in_flight: usize,
+    max_batch: usize,
+}
+
+impl Default for Batcher {
+    fn default() -> Self {
+        Batcher {
+            pending: Vec::new(),
+            in_flight: 0,
+            max_in_flight: 2,
+            max_batch: 512,
+        }
+    }
+}
+
+/// An actor that proposes commands through a [`Batcher`].
+pub trait Batching: Actor<Context = Context<Self>> {
+    fn batcher(&mut self) -> &mut Batcher;
+    fn cluster(&self) -> &ClusterHandle;
+}
+
+/// Queue a command; the receiver yields its result once applied.
+pub fn propose<A: Batching>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    cmd: Command,
+) -> oneshot::Receiver<Result<CommandResult, ClusterError>> {
+    let (tx, rx) = oneshot::channel();
+    act.batcher().pending.push((cmd, tx));
+    flush(act, ctx);
+    rx
+}
+
+fn flush<A: Batching>(act: &mut A, ctx: &mut Context<A>) {
+    loop {
+        let b = act.batcher();
+        if b.in_flight >= b.max_in_flight || b.pending.is_empty() {
+            return;
+        }
+        let n = b.pending.len().min(b.max_batch);
+        let batch: Vec<(Command, Reply)> = b.pending.drain(..n).collect();
+        b.in_flight += 1;
+        let proposal = Proposal::new(batch.iter().map(|(c, _)| c.clone()).collect());
+        METRICS.proposals.inc_by(batch.len() as u64);
+        METRICS.proposal_batches.inc();
+        let cluster = act.cluster().clone();
+        let started = Instant::now();
+        let fut = async move { cluster.write(proposal).await }
+            .into_actor(act)
+            .map(move |res, act: &mut A, ctx| {
+                METRICS
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                match res {
+                    Ok(r) => {
+                        for ((_, tx), result) in batch.into_iter().zip(r.results) {
+                            let _ = tx.send(Ok(result));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, tx) in batch {
+                            let _ = tx.send(Err(e.clone()));
+                        }
+                    }
+                }
+                act.batcher().in_flight -= 1;
+                flush(act, ctx);
+            });
+        ctx.spawn(fut);
+    }
+}

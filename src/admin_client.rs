@@ -1,0 +1,111 @@
+//! The admin API client used by the CLI (`tessera user|client|cluster ...`).
+//!
+//! It talks to one node's cluster port with the admin token. Any node will
+//! do: writes are forwarded to the leader by the node itself.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::actors::directory::{CreateClient, CreateUser};
+use crate::http::admin::{AddNode, ClientView, ClusterStatus, UserView};
+
+pub struct AdminClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// A failed admin call: the HTTP status (if any) and the server's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AdminCallError {
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AdminClient {
+    pub fn new(base: &str, token: &str) -> AdminClient {
+        AdminClient {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .expect("HTTP client"),
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, AdminCallError> {
+        let res = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| AdminCallError {
+                status: None,
+                code: None,
+                message: format!("cannot reach {}: {e}", self.base),
+            })?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(AdminCallError {
+                status: Some(status.as_u16()),
+                code: body["error"].as_str().map(String::from),
+                message: body["error_description"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("the node answered {status}")),
+            });
+        }
+        serde_json::from_value(body).map_err(|e| AdminCallError {
+            status: Some(status.as_u16()),
+            code: None,
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+
+    fn post<B: Serialize>(&self, path: &str, body: &B) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base)).json(body)
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base))
+    }
+
+    pub async fn create_user(&self, u: &CreateUser) -> Result<UserView, AdminCallError> {
+        self.send(self.post("/admin/users", u)).await
+    }
+
+    pub async fn get_user(&self, username: &str) -> Result<UserView, AdminCallError> {
+        self.send(self.get(&format!("/admin/users/{username}")))
+            .await
+    }
+
+    pub async fn create_client(&self, c: &CreateClient) -> Result<ClientView, AdminCallError> {
+        self.send(self.post("/admin/clients", c)).await
+    }
+
+    pub async fn get_client(&self, id: &str) -> Result<ClientView, AdminCallError> {
+        self.send(self.get(&format!("/admin/clients/{id}"))).await
+    }
+
+    pub async fn status(&self) -> Result<ClusterStatus, AdminCallError> {
+        self.send(self.get("/admin/cluster/status")).await
+    }
+
+    pub async fn add_node(&self, n: &AddNode) -> Result<serde_json::Value, AdminCallError> {
+        self.send(self.post("/admin/cluster/nodes", n)).await
+    }
+
+    pub async fn remove_node(&self, id: u64) -> Result<serde_json::Value, AdminCallError> {
+        self.send(
+            self.http
+                .delete(format!("{}/admin/cluster/nodes/{id}", self.base)),
+        )
+        .await
+    }
+}

@@ -1,0 +1,234 @@
+//! [`ClusterHandle`]: how actors write to and read from the replicated state.
+//!
+//! * `write` proposes a [`Proposal`]. On a follower openraft answers
+//!   `ForwardToLeader`; the handle then posts the proposal to the leader's
+//!   `/cluster/write`. It retries only when the proposal certainly was not
+//!   taken (no leader known yet, connection refused, "not leader"), so a write
+//!   is never applied twice by a retry.
+//! * `read_index` makes a following local read linearizable: the leader
+//!   confirms its leadership with a quorum and names its commit index; this
+//!   node waits until it has applied that index. Without a quorum it fails
+//!   instead of serving stale data.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use serde::{Deserialize, Serialize};
+
+use super::state_machine::StateMachine;
+use super::storage::Storage;
+use super::{NodeAddr, NodeId, Raft, SECRET_HEADER};
+use crate::state::{Proposal, ProposalResult};
+
+/// How long a write may look for a leader before giving up.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    #[error("no leader is reachable; the cluster may have lost its quorum")]
+    NoLeader,
+    #[error("the cluster did not answer in time")]
+    Timeout,
+    #[error("the write's outcome is unknown: {0}")]
+    Unknown(String),
+}
+
+/// The answer of `/cluster/write` on the leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardedWrite {
+    Applied(ProposalResult),
+    NotLeader,
+    Failed(String),
+}
+
+/// The answer of `/cluster/read-index` on the leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ReadIndex {
+    Index(Option<u64>),
+    NotLeader,
+    Failed(String),
+}
+
+#[derive(Clone)]
+pub struct ClusterHandle {
+    pub raft: Raft,
+    pub node_id: NodeId,
+    pub sm: StateMachine,
+    pub storage: Storage,
+    client: reqwest::Client,
+    secret: Arc<str>,
+}
+
+impl ClusterHandle {
+    pub fn new(
+        raft: Raft,
+        node_id: NodeId,
+        sm: StateMachine,
+        storage: Storage,
+        secret: &str,
+    ) -> Self {
+        ClusterHandle {
+            raft,
+            node_id,
+            sm,
+            storage,
+            client: reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .build()
+                .expect("HTTP client"),
+            secret: secret.into(),
+        }
+    }
+
+    pub fn metrics(&self) -> openraft::RaftMetrics<NodeId, NodeAddr> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// Propose and wait until the proposal is committed and applied.
+    pub async fn write(&self, proposal: Proposal) -> Result<ProposalResult, ClusterError> {
+        let deadline = Instant::now() + WRITE_DEADLINE;
+        loop {
+            let leader = match self.raft.client_write(proposal.clone()).await {
+                Ok(resp) => return Ok(resp.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
+                Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+            };
+            if let Some(node) = leader {
+                match self.forward_write(&node, &proposal).await {
+                    Ok(Some(result)) => return Ok(result),
+                    Ok(None) => {} // not leader (any more): look again
+                    Err(e) => return Err(e),
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(ClusterError::NoLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `Ok(None)` when the proposal was certainly not taken.
+    async fn forward_write(
+        &self,
+        leader: &NodeAddr,
+        p: &Proposal,
+    ) -> Result<Option<ProposalResult>, ClusterError> {
+        let res = self
+            .client
+            .post(format!("http://{}/cluster/write", leader.rpc_addr))
+            .header(SECRET_HEADER, &*self.secret)
+            .timeout(WRITE_DEADLINE)
+            .json(p)
+            .send()
+            .await;
+        let res = match res {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Ok(None),
+            Err(e) if e.is_timeout() => return Err(ClusterError::Timeout),
+            Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+        };
+        match res.json::<ForwardedWrite>().await {
+            Ok(ForwardedWrite::Applied(r)) => Ok(Some(r)),
+            Ok(ForwardedWrite::NotLeader) => Ok(None),
+            Ok(ForwardedWrite::Failed(e)) => Err(ClusterError::Unknown(e)),
+            Err(e) => Err(ClusterError::Unknown(e.to_string())),
+        }
+    }
+
+    /// The leader side of `/cluster/write`.
+    pub async fn write_as_leader(&self, proposal: Proposal) -> ForwardedWrite {
+        match self.raft.client_write(proposal).await {
+            Ok(resp) => ForwardedWrite::Applied(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                ForwardedWrite::NotLeader
+            }
+            Err(e) => ForwardedWrite::Failed(e.to_string()),
+        }
+    }
+
+    /// The leader side of `/cluster/read-index`: confirm leadership with a
+    /// quorum and return the index a linearizable read must wait for.
+    pub async fn read_index_as_leader(&self) -> ReadIndex {
+        match self.raft.get_read_log_id().await {
+            Ok((read_log_id, _)) => ReadIndex::Index(read_log_id.map(|l| l.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
+                ReadIndex::NotLeader
+            }
+            Err(e) => ReadIndex::Failed(e.to_string()),
+        }
+    }
+
+    /// Wait until a local read reflects every write committed before now.
+    pub async fn read_index(&self, timeout: Duration) -> Result<(), ClusterError> {
+        match tokio::time::timeout(timeout, self.read_index_inner(timeout)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClusterError::Timeout),
+        }
+    }
+
+    async fn read_index_inner(&self, timeout: Duration) -> Result<(), ClusterError> {
+        loop {
+            let index = match self.read_index_as_leader().await {
+                ReadIndex::Index(i) => i,
+                ReadIndex::Failed(e) => return Err(ClusterError::Unknown(e)),
+                ReadIndex::NotLeader => match self.leader_addr() {
+                    Some(leader) => match self.ask_read_index(&leader).await? {
+                        Some(i) => i,
+                        None => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    None => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            if index.is_some() {
+                self.raft
+                    .wait(Some(timeout))
+                    .applied_index_at_least(index, "read index")
+                    .await
+                    .map_err(|_| ClusterError::Timeout)?;
+            }
+            return Ok(());
+        }
+    }
+
+    /// `Ok(None)` means "ask again": the node was not (or no longer) leader.
+    async fn ask_read_index(&self, leader: &NodeAddr) -> Result<Option<Option<u64>>, ClusterError> {
+        let res = self
+            .client
+            .post(format!("http://{}/cluster/read-index", leader.rpc_addr))
+            .header(SECRET_HEADER, &*self.secret)
+            .send()
+            .await;
+        let res = match res {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Ok(None),
+            Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+        };
+        match res.json::<ReadIndex>().await {
+            Ok(ReadIndex::Index(i)) => Ok(Some(i)),
+            Ok(ReadIndex::NotLeader) => Ok(None),
+            Ok(ReadIndex::Failed(e)) => Err(ClusterError::Unknown(e)),
+            Err(e) => Err(ClusterError::Unknown(e.to_string())),
+        }
+    }
+
+    /// The current leader's addresses as this node knows them.
+    pub fn leader_addr(&self) -> Option<NodeAddr> {
+        let m = self.raft.metrics().borrow().clone();
+        let leader = m.current_leader?;
+        m.membership_config.membership().get_node(&leader).cloned()
+    }
+
+    /// POST a JSON body to a peer's cluster port with the cluster secret.
+    pub fn peer_request(&self, rpc_addr: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("http://{rpc_addr}{path}"))
+            .header(SECRET_HEADER, &*self.secret)
+    }
+}

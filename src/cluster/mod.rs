@@ -1,0 +1,65 @@
+//! openraft plumbing: the type configuration and the handle the rest of the
+//! node uses to write and to read linearizably.
+//!
+//! * [`log_store`] — the Raft log in sled, made durable with `fdatasync`.
+//! * [`state_machine`] — applies entries to the state trees; snapshots.
+//! * [`network`] — outbound Raft RPCs over HTTP (reqwest).
+//! * [`rpc`] — inbound Raft, forwarding and read-index handlers.
+//! * [`membership`] — bootstrap from configuration, add and remove nodes.
+//! * [`handle`] — [`ClusterHandle`]: write with leader forwarding, read-index.
+//! * [`storage`] — opens the sled database and checks its format version.
+
+pub mod handle;
+pub mod log_store;
+pub mod membership;
+pub mod network;
+pub mod rpc;
+pub mod state_machine;
+pub mod storage;
+
+use serde::{Deserialize, Serialize};
+
+use std::io::Cursor;
+
+use crate::state::{Proposal, ProposalResult};
+
+pub use handle::{ClusterError, ClusterHandle};
+
+/// Node ids are small positive integers from `cluster.toml`.
+pub type NodeId = u64;
+
+/// How to reach a member: its public HTTP address and its cluster RPC address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddr {
+    pub http_addr: String,
+    pub rpc_addr: String,
+}
+
+openraft::declare_raft_types!(
+    /// The openraft type configuration of Tessera.
+    pub TypeConfig:
+        D = Proposal,
+        R = ProposalResult,
+        NodeId = NodeId,
+        Node = NodeAddr,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, NodeAddr>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, NodeAddr>;
+
+/// Header that carries the cluster secret on node-to-node calls.
+pub const SECRET_HEADER: &str = "x-tessera-cluster-secret";
+
+/// Wrap any error as an openraft storage error.
+pub(crate) fn io_err(
+    subject: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+    e: impl std::fmt::Display,
+) -> StorageError {
+    let io = std::io::Error::other(e.to_string());
+    openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(&io)).into()
+}

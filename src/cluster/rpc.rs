@@ -1,0 +1,117 @@
+//! Inbound node-to-node RPCs on the cluster port.
+//!
+//! `/raft/{vote,append,snapshot}` feed openraft; `/cluster/write` and
+//! `/cluster/read-index` serve followers' forwarded writes and read-index
+//! requests; `/cluster/info` answers bootstrap probes. Every route first
+//! checks the cluster secret with a constant-time comparison: a request
+//! without it gets 401 and reaches nothing.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use subtle::ConstantTimeEq;
+
+use super::membership::NodeInfo;
+use super::{ClusterHandle, NodeId, TypeConfig, SECRET_HEADER};
+use crate::state::{Proposal, FORMAT_VERSION};
+
+/// Shared state of the RPC handlers.
+pub struct RpcState {
+    pub handle: ClusterHandle,
+    pub secret: String,
+}
+
+/// Register the routes on the cluster-port app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/raft/vote", web::post().to(vote))
+        .route("/raft/append", web::post().to(append))
+        .route("/raft/snapshot", web::post().to(snapshot))
+        .route("/cluster/write", web::post().to(write))
+        .route("/cluster/read-index", web::post().to(read_index))
+        .route("/cluster/info", web::post().to(info));
+}
+
+/// Constant-time check of a secret header or bearer token.
+pub fn secret_matches(given: Option<&str>, expected: &str) -> bool {
+    match given {
+        Some(g) => bool::from(g.as_bytes().ct_eq(expected.as_bytes())),
+        None => false,
+    }
+}
+
+fn authorized(req: &HttpRequest, state: &RpcState) -> bool {
+    let given = req
+        .headers()
+        .get(SECRET_HEADER)
+        .and_then(|v| v.to_str().ok());
+    secret_matches(given, &state.secret)
+}
+
+fn unauthorized() -> HttpResponse {
+    crate::metrics::METRICS.rpc_rejected.inc();
+    HttpResponse::Unauthorized()
+        .json(serde_json::json!({"error": "missing or wrong cluster secret"}))
+}
+
+async fn vote(
+    req: HttpRequest,
+    st: web::Data<RpcState>,
+    body: web::Json<VoteRequest<NodeId>>,
+) -> HttpResponse {
+    if !authorized(&req, &st) {
+        return unauthorized();
+    }
+    HttpResponse::Ok().json(st.handle.raft.vote(body.into_inner()).await)
+}
+
+async fn append(
+    req: HttpRequest,
+    st: web::Data<RpcState>,
+    body: web::Json<AppendEntriesRequest<TypeConfig>>,
+) -> HttpResponse {
+    if !authorized(&req, &st) {
+        return unauthorized();
+    }
+    HttpResponse::Ok().json(st.handle.raft.append_entries(body.into_inner()).await)
+}
+
+async fn snapshot(
+    req: HttpRequest,
+    st: web::Data<RpcState>,
+    body: web::Json<InstallSnapshotRequest<TypeConfig>>,
+) -> HttpResponse {
+    if !authorized(&req, &st) {
+        return unauthorized();
+    }
+    HttpResponse::Ok().json(st.handle.raft.install_snapshot(body.into_inner()).await)
+}
+
+async fn write(
+    req: HttpRequest,
+    st: web::Data<RpcState>,
+    body: web::Json<Proposal>,
+) -> HttpResponse {
+    if !authorized(&req, &st) {
+        return unauthorized();
+    }
+    HttpResponse::Ok().json(st.handle.write_as_leader(body.into_inner()).await)
+}
+
+async fn read_index(req: HttpRequest, st: web::Data<RpcState>) -> HttpResponse {
+    if !authorized(&req, &st) {
+        return unauthorized();
+    }
+    HttpResponse::Ok().json(st.handle.read_index_as_leader().await)
+}
+
+async fn info(req: HttpRequest, st: web::Data<RpcState>) -> HttpResponse {
+    if !authorized(&req, &st) {
+        return unauthorized();
+    }
+    let initialized = st.handle.raft.is_initialized().await.unwrap_or(false);
+    HttpResponse::Ok().json(NodeInfo {
+        id: st.handle.node_id,
+        version: crate::VERSION.to_string(),
+        format_version: FORMAT_VERSION,
+        initialized,
+    })
+}

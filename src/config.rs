@@ -1,0 +1,525 @@
+//! `cluster.toml` → a validated [`Config`].
+//!
+//! Parsing happens in two steps: serde reads the TOML into `Raw*` structs that
+//! mirror the file, then [`Config::from_raw`] checks every value and resolves
+//! secrets (given inline, through an environment variable, or from a file).
+//! Every failure is a [`ConfigError`] naming the file, the key and the reason,
+//! so an operator can fix the file without reading code. The binary exits with
+//! status 2 on any of them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use serde::Deserialize;
+
+/// A configuration problem: which file, which key, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {reason}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub reason: String,
+}
+
+/// One member of the cluster: its id and how peers and clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    pub http_addr: String,
+    pub rpc_addr: String,
+}
+
+/// Raft timing and log-compaction settings.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    pub heartbeat_interval: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// Build a snapshot after this many applied entries.
+    pub snapshot_logs_since_last: u64,
+    /// Entries kept in the log behind the last snapshot (for slow followers).
+    pub max_in_snapshot_log_to_keep: u64,
+}
+
+/// A validated node configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where this configuration came from (a path, or `<dev>`).
+    pub source: String,
+    pub node_id: u64,
+    pub http_listen: SocketAddr,
+    pub rpc_listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub issuer: url::Url,
+    pub members: BTreeMap<u64, Member>,
+    pub bootstrap_node: u64,
+    pub cluster_secret: String,
+    pub admin_token: String,
+    /// 32 bytes that seal private keys at rest.
+    pub master_key: [u8; 32],
+    pub raft: RaftSettings,
+    pub http_workers: usize,
+    /// `serve --dev`: seed the demo user and client on first start.
+    pub dev_seed: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    node: RawNode,
+    cluster: RawCluster,
+    #[serde(default)]
+    raft: RawRaft,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    id: u64,
+    http_addr: String,
+    rpc_addr: String,
+    data_dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    issuer: String,
+    bootstrap_node: u64,
+    #[serde(default)]
+    members: Vec<RawMember>,
+    cluster_secret: Option<String>,
+    cluster_secret_env: Option<String>,
+    cluster_secret_file: Option<PathBuf>,
+    admin_token: Option<String>,
+    admin_token_env: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    master_key: Option<String>,
+    master_key_env: Option<String>,
+    master_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    id: u64,
+    http_addr: String,
+    rpc_addr: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRaft {
+    heartbeat_interval_ms: u64,
+    election_timeout_min_ms: u64,
+    election_timeout_max_ms: u64,
+    snapshot_logs_since_last: u64,
+    max_in_snapshot_log_to_keep: u64,
+}
+
+impl Default for RawRaft {
+    fn default() -> Self {
+        RawRaft {
+            heartbeat_interval_ms: 150,
+            election_timeout_min_ms: 750,
+            election_timeout_max_ms: 1500,
+            snapshot_logs_since_last: 5000,
+            max_in_snapshot_log_to_keep: 1000,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    workers: Option<usize>,
+}
+
+/// Minimum length of the cluster secret and the admin token.
+const MIN_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: "-".into(),
+            reason: format!("cannot read the file: {e}"),
+        })?;
+        Self::parse(&file, &text)
+    }
+
+    /// Validate configuration text; `file` is only used in error messages.
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            file: file.into(),
+            key: toml_error_key(&e),
+            reason: e.message().to_string(),
+        })?;
+        Self::from_raw(file, raw)
+    }
+
+    fn from_raw(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+        let err = |key: &str, reason: String| ConfigError {
+            file: file.into(),
+            key: key.into(),
+            reason,
+        };
+        let addr = |key: &str, v: &str| -> Result<SocketAddr, ConfigError> {
+            v.parse().map_err(|e| {
+                err(
+                    key,
+                    format!("`{v}` is not an address like 127.0.0.1:8080 ({e})"),
+                )
+            })
+        };
+        if raw.node.id == 0 {
+            return Err(err("node.id", "must be a positive integer".into()));
+        }
+        let http_listen = addr("node.http_addr", &raw.node.http_addr)?;
+        let rpc_listen = addr("node.rpc_addr", &raw.node.rpc_addr)?;
+        if http_listen == rpc_listen {
+            return Err(err(
+                "node.rpc_addr",
+                "must differ from node.http_addr".into(),
+            ));
+        }
+        if raw.node.data_dir.as_os_str().is_empty() {
+            return Err(err("node.data_dir", "must not be empty".into()));
+        }
+        let issuer = url::Url::parse(&raw.cluster.issuer)
+            .map_err(|e| err("cluster.issuer", format!("not a URL: {e}")))?;
+        if !matches!(issuer.scheme(), "https" | "http")
+            || issuer.query().is_some()
+            || issuer.fragment().is_some()
+        {
+            return Err(err(
+                "cluster.issuer",
+                "must be an http(s) URL without query or fragment".into(),
+            ));
+        }
+        let mut members = BTreeMap::new();
+        for (i, m) in raw.cluster.members.iter().enumerate() {
+            let key = format!("cluster.members[{i}]");
+            if m.id == 0 {
+                return Err(err(
+                    &format!("{key}.id"),
+                    "must be a positive integer".into(),
+                ));
+            }
+            addr(&format!("{key}.http_addr"), &m.http_addr)?;
+            addr(&format!("{key}.rpc_addr"), &m.rpc_addr)?;
+            let member = Member {
+                id: m.id,
+                http_addr: m.http_addr.clone(),
+                rpc_addr: m.rpc_addr.clone(),
+            };
+            if members.insert(m.id, member).is_some() {
+                return Err(err(
+                    &format!("{key}.id"),
+                    format!("id {} is listed twice", m.id),
+                ));
+            }
+        }
+        if members.is_empty() {
+            return Err(err("cluster.members", "list at least one member".into()));
+        }
+        if !members.contains_key(&raw.cluster.bootstrap_node) {
+            return Err(err(
+                "cluster.bootstrap_node",
+                format!(
+                    "node {} is not in cluster.members",
+                    raw.cluster.bootstrap_node
+                ),
+            ));
+        }
+        let c = &raw.cluster;
+        let cluster_secret = secret(
+            file,
+            "cluster_secret",
+            &c.cluster_secret,
+            &c.cluster_secret_env,
+            &c.cluster_secret_file,
+        )?;
+        let admin_token = secret(
+            file,
+            "admin_token",
+            &c.admin_token,
+            &c.admin_token_env,
+            &c.admin_token_file,
+        )?;
+        for (key, v) in [
+            ("cluster.cluster_secret", &cluster_secret),
+            ("cluster.admin_token", &admin_token),
+        ] {
+            if v.len() < MIN_SECRET_LEN {
+                return Err(err(
+                    key,
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                ));
+            }
+        }
+        let master_key_text = secret(
+            file,
+            "master_key",
+            &c.master_key,
+            &c.master_key_env,
+            &c.master_key_file,
+        )?;
+        let master_key = decode_master_key(&master_key_text)
+            .map_err(|reason| err("cluster.master_key", reason))?;
+
+        let r = &raw.raft;
+        if r.heartbeat_interval_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_interval_ms {
+            return Err(err(
+                "raft.election_timeout_min_ms",
+                "must be greater than raft.heartbeat_interval_ms (> 0)".into(),
+            ));
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return Err(err(
+                "raft.election_timeout_max_ms",
+                "must be greater than raft.election_timeout_min_ms".into(),
+            ));
+        }
+        if r.snapshot_logs_since_last == 0 {
+            return Err(err(
+                "raft.snapshot_logs_since_last",
+                "must be positive".into(),
+            ));
+        }
+        let http_workers = raw.http.workers.unwrap_or_else(default_workers);
+        if http_workers == 0 {
+            return Err(err("http.workers", "must be positive".into()));
+        }
+        Ok(Config {
+            source: file.into(),
+            node_id: raw.node.id,
+            http_listen,
+            rpc_listen,
+            data_dir: raw.node.data_dir,
+            issuer,
+            members,
+            bootstrap_node: raw.cluster.bootstrap_node,
+            cluster_secret,
+            admin_token,
+            master_key,
+            raft: RaftSettings {
+                heartbeat_interval: Duration::from_millis(r.heartbeat_interval_ms),
+                election_timeout_min: Duration::from_millis(r.election_timeout_min_ms),
+                election_timeout_max: Duration::from_millis(r.election_timeout_max_ms),
+                snapshot_logs_since_last: r.snapshot_logs_since_last,
+                max_in_snapshot_log_to_keep: r.max_in_snapshot_log_to_keep,
+            },
+            http_workers,
+            dev_seed: false,
+        })
+    }
+
+    /// The single-node configuration of `tessera serve --dev`.
+    ///
+    /// Secrets are generated on first start and kept in `<data_dir>/dev-secrets.toml`,
+    /// so a restart keeps the same admin token and master key.
+    pub fn dev(data_dir: &Path) -> anyhow::Result<Config> {
+        std::fs::create_dir_all(data_dir)?;
+        let secrets_path = data_dir.join("dev-secrets.toml");
+        let secrets: DevSecrets = match std::fs::read_to_string(&secrets_path) {
+            Ok(text) => toml::from_str(&text)?,
+            Err(_) => {
+                let s = DevSecrets {
+                    cluster_secret: random_token(),
+                    admin_token: random_token(),
+                    master_key: base64::engine::general_purpose::STANDARD
+                        .encode(rand::random::<[u8; 32]>()),
+                };
+                std::fs::write(&secrets_path, toml::to_string(&s)?)?;
+                s
+            }
+        };
+        let text = format!(
+            r#"
+[node]
+id = 1
+http_addr = "127.0.0.1:8080"
+rpc_addr = "127.0.0.1:9080"
+data_dir = {data_dir:?}
+
+[cluster]
+issuer = "http://127.0.0.1:8080"
+bootstrap_node = 1
+cluster_secret = {cs:?}
+admin_token = {at:?}
+master_key = {mk:?}
+members = [{{ id = 1, http_addr = "127.0.0.1:8080", rpc_addr = "127.0.0.1:9080" }}]
+"#,
+            data_dir = data_dir.display().to_string(),
+            cs = secrets.cluster_secret,
+            at = secrets.admin_token,
+            mk = secrets.master_key,
+        );
+        let mut config = Config::parse("<dev>", &text)?;
+        config.dev_seed = true;
+        Ok(config)
+    }
+
+    /// The members as this node sees them, including itself.
+    pub fn self_member(&self) -> Option<&Member> {
+        self.members.get(&self.node_id)
+    }
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct DevSecrets {
+    cluster_secret: String,
+    admin_token: String,
+    master_key: String,
+}
+
+/// A random URL-safe token of 256 bits.
+pub fn random_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// Resolve a secret given as `name`, `name_env` or `name_file` (exactly one).
+fn secret(
+    file: &str,
+    name: &str,
+    inline: &Option<String>,
+    env: &Option<String>,
+    path: &Option<PathBuf>,
+) -> Result<String, ConfigError> {
+    let err = |key: String, reason: String| ConfigError {
+        file: file.into(),
+        key,
+        reason,
+    };
+    let given = [inline.is_some(), env.is_some(), path.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given != 1 {
+        return Err(err(
+            format!("cluster.{name}"),
+            format!("give exactly one of `{name}`, `{name}_env` or `{name}_file`"),
+        ));
+    }
+    let value = if let Some(v) = inline {
+        v.clone()
+    } else if let Some(var) = env {
+        std::env::var(var).map_err(|_| {
+            err(
+                format!("cluster.{name}_env"),
+                format!("environment variable {var} is not set"),
+            )
+        })?
+    } else {
+        let p = path.as_ref().expect("one source is set");
+        std::fs::read_to_string(p)
+            .map_err(|e| {
+                err(
+                    format!("cluster.{name}_file"),
+                    format!("cannot read {}: {e}", p.display()),
+                )
+            })?
+            .trim()
+            .to_string()
+    };
+    Ok(value)
+}
+
+fn decode_master_key(text: &str) -> Result<[u8; 32], String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64: {e} (generate one with `openssl rand -base64 32`)"))?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
+}
+
+/// The dotted key a TOML error points at, when it can be told.
+fn toml_error_key(e: &toml::de::Error) -> String {
+    let msg = e.message();
+    for marker in ["unknown field `", "missing field `"] {
+        if let Some(rest) = msg.split(marker).nth(1) {
+            if let Some(name) = rest.split('`').next() {
+                return name.to_string();
+            }
+        }
+    }
+    match e.span() {
+        Some(span) => format!("at byte {}", span.start),
+        None => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> String {
+        r#"
+[node]
+id = 1
+http_addr = "127.0.0.1:8081"
+rpc_addr = "127.0.0.1:9081"
+data_dir = "/tmp/x"
+[cluster]
+issuer = "http://127.0.0.1:8080"
+bootstrap_node = 1
+cluster_secret = "0123456789abcdef0123456789abcdef"
+admin_token = "0123456789abcdef0123456789abcdef"
+master_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }]
+"#
+        .into()
+    }
+
+    #[test]
+    fn accepts_valid() {
+        let c = Config::parse("t.toml", &valid()).unwrap();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.members.len(), 1);
+    }
+
+    #[test]
+    fn rejects_short_secret() {
+        let text = valid().replace(
+            "cluster_secret = \"0123456789abcdef0123456789abcdef\"",
+            "cluster_secret = \"short\"",
+        );
+        let e = Config::parse("t.toml", &text).unwrap_err();
+        assert_eq!(e.key, "cluster.cluster_secret");
+    }
+
+    #[test]
+    fn rejects_bad_master_key_and_unknown_bootstrap() {
+        let e = Config::parse("t.toml", &valid().replace("AAAA=", "A=")).unwrap_err();
+        assert_eq!(e.key, "cluster.master_key");
+        let e = Config::parse(
+            "t.toml",
+            &valid().replace("bootstrap_node = 1", "bootstrap_node = 7"),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "cluster.bootstrap_node");
+    }
+
+    #[test]
+    fn names_unknown_and_missing_keys() {
+        let e =
+            Config::parse("t.toml", &valid().replace("id = 1\nhttp", "idd = 1\nhttp")).unwrap_err();
+        assert_eq!(e.key, "idd");
+        assert!(e.to_string().starts_with("t.toml: "));
+    }
+}

@@ -1,0 +1,33 @@
+//! Tessera: an OpenID Connect Provider that runs as a Raft-replicated cluster.
+//!
+//! Every piece of state lives in a Raft log (openraft) stored in sled on each
+//! node; there is no external database. The crate is layered, each layer only
+//! calling the one below it:
+//!
+//! * [`http`] — actix-web handlers: parse, authenticate, render. Owns every
+//!   status code, header and page.
+//! * [`actors`] — one actix actor per domain; the only code that proposes Raft
+//!   commands. Concurrent proposals are batched into one log entry.
+//! * [`cluster`] — openraft plumbing: type config, sled log store, state-machine
+//!   adapter, snapshots, network, RPC handlers, forwarding and read-index.
+//! * [`state`] — the replicated data model: the versioned [`state::Command`]
+//!   enum and a deterministic [`state::apply`].
+//! * [`crypto`] — password hashing (argon2id) and other primitives.
+//!
+//! [`config`] turns `cluster.toml` into a validated [`config::Config`];
+//! [`node`] assembles one node; [`metrics`] owns the Prometheus registry;
+//! [`admin_client`] is the HTTP client the CLI uses.
+
+pub mod actors;
+pub mod admin_client;
+pub mod cluster;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod metrics;
+pub mod node;
+pub mod oidc;
+pub mod state;
+
+/// The version this binary reports to its peers and operators.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

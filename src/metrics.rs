@@ -1,0 +1,172 @@
+//! The Prometheus registry and typed metric handles.
+//!
+//! Counters and histograms are updated where things happen; Raft gauges are
+//! refreshed from openraft's metrics at scrape time by [`render`]. Names
+//! follow Prometheus conventions: a `tessera_` prefix, base units in the name,
+//! `_total` on counters.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::cluster::ClusterHandle;
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub proposals: IntCounter,
+    pub proposal_batches: IntCounter,
+    pub commit_seconds: Histogram,
+    pub storage_fsync_seconds: Histogram,
+    pub snapshots_built: IntCounter,
+    pub snapshots_installed: IntCounter,
+    pub snapshot_build_seconds: Histogram,
+    pub rpc_rejected: IntCounter,
+    raft_term: IntGauge,
+    raft_leader: IntGauge,
+    raft_is_leader: IntGauge,
+    raft_last_log_index: IntGauge,
+    raft_last_applied: IntGauge,
+    raft_replication_lag: IntGaugeVec,
+    storage_size: IntGauge,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+    r.register(Box::new(c.clone()))
+        .expect("metric registers once");
+    c
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let r = Registry::new();
+    #[cfg(target_os = "linux")]
+    r.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))
+    .expect("process collector");
+    let buckets = vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ];
+    let hist = |name: &str, help: &str| {
+        reg(
+            &r,
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.clone())).unwrap(),
+        )
+    };
+    let gauge = |name: &str, help: &str| reg(&r, IntGauge::new(name, help).unwrap());
+    let counter = |name: &str, help: &str| reg(&r, IntCounter::new(name, help).unwrap());
+    Metrics {
+        http_requests: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "tessera_http_requests_total",
+                    "HTTP requests by route, method and status",
+                ),
+                &["route", "method", "status"],
+            )
+            .unwrap(),
+        ),
+        http_duration: reg(
+            &r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "tessera_http_request_duration_seconds",
+                    "HTTP request latency",
+                )
+                .buckets(buckets.clone()),
+                &["route", "method", "status"],
+            )
+            .unwrap(),
+        ),
+        proposals: counter(
+            "tessera_raft_proposals_total",
+            "Commands proposed by this node",
+        ),
+        proposal_batches: counter(
+            "tessera_raft_proposal_batches_total",
+            "Log entries proposed by this node (each a batch of commands)",
+        ),
+        commit_seconds: hist(
+            "tessera_raft_commit_duration_seconds",
+            "Time from proposing a batch to its being applied",
+        ),
+        storage_fsync_seconds: hist(
+            "tessera_storage_fsync_duration_seconds",
+            "sled flush + fdatasync time",
+        ),
+        snapshots_built: counter(
+            "tessera_raft_snapshots_built_total",
+            "Snapshots built by this node",
+        ),
+        snapshots_installed: counter(
+            "tessera_raft_snapshots_installed_total",
+            "Snapshots received from the leader and installed",
+        ),
+        snapshot_build_seconds: hist(
+            "tessera_raft_snapshot_build_duration_seconds",
+            "Snapshot build time",
+        ),
+        rpc_rejected: counter(
+            "tessera_cluster_rpc_rejected_total",
+            "Cluster RPCs refused for a missing or wrong cluster secret",
+        ),
+        raft_term: gauge("tessera_raft_term", "Current Raft term"),
+        raft_leader: gauge(
+            "tessera_raft_leader_id",
+            "Id of the current leader (0 if none)",
+        ),
+        raft_is_leader: gauge("tessera_raft_is_leader", "1 if this node is the leader"),
+        raft_last_log_index: gauge("tessera_raft_last_log_index", "Index of the last log entry"),
+        raft_last_applied: gauge(
+            "tessera_raft_last_applied_index",
+            "Index of the last applied entry",
+        ),
+        raft_replication_lag: reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "tessera_raft_replication_lag_entries",
+                    "On the leader: entries each follower is behind the leader's last log index",
+                ),
+                &["follower"],
+            )
+            .unwrap(),
+        ),
+        storage_size: gauge("tessera_storage_size_bytes", "Bytes sled uses on disk"),
+        registry: r,
+    }
+});
+
+/// Refresh the Raft gauges and render the registry as Prometheus text.
+pub fn render(handle: &ClusterHandle) -> String {
+    let m = &*METRICS;
+    let rm = handle.metrics();
+    m.raft_term.set(rm.current_term as i64);
+    m.raft_leader.set(rm.current_leader.unwrap_or(0) as i64);
+    m.raft_is_leader
+        .set((rm.current_leader == Some(rm.id)) as i64);
+    let last = rm.last_log_index.unwrap_or(0);
+    m.raft_last_log_index.set(last as i64);
+    m.raft_last_applied
+        .set(rm.last_applied.map(|l| l.index).unwrap_or(0) as i64);
+    m.raft_replication_lag.reset();
+    if let Some(repl) = &rm.replication {
+        for (id, matched) in repl.iter().filter(|(id, _)| **id != rm.id) {
+            let matched = matched.map(|l| l.index).unwrap_or(0);
+            m.raft_replication_lag
+                .with_label_values(&[&id.to_string()])
+                .set(last.saturating_sub(matched) as i64);
+        }
+    }
+    m.storage_size.set(handle.storage.size_on_disk() as i64);
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&m.registry.gather(), &mut buf)
+        .expect("text encoding");
+    String::from_utf8(buf).expect("utf-8")
+}

@@ -1,0 +1,196 @@
+//! Assembles one node: storage, Raft on its own runtime, actors, the public
+//! and cluster HTTP servers, bootstrap, `--dev` seeding, and shutdown.
+//!
+//! openraft gets a dedicated multi-thread tokio runtime created once per
+//! process, before the HTTP servers; actix-web and the actors run in the
+//! actix system on the main thread and its workers, and reach Raft through
+//! the cloneable [`Raft`] handle inside [`ClusterHandle`].
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, SyncArbiter};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::actors::directory::{CreateClient, CreateUser, DirectoryActor, DirectoryError};
+use crate::actors::password::PasswordActor;
+use crate::cluster::log_store::LogStore;
+use crate::cluster::network::Network;
+use crate::cluster::rpc::{self, RpcState};
+use crate::cluster::state_machine::StateMachine;
+use crate::cluster::storage::Storage;
+use crate::cluster::{membership, ClusterHandle, Raft};
+use crate::config::Config;
+use crate::http::{self, AppState};
+
+/// Run a node until it is told to stop (SIGTERM / SIGINT).
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let storage = Storage::open(&config.data_dir)?;
+    let log_store = LogStore::open(&storage)?;
+    let sm = StateMachine::open(&storage)?;
+
+    let raft_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("raft")
+        .enable_all()
+        .build()?;
+    let raft_config = openraft::Config {
+        cluster_name: "tessera".into(),
+        heartbeat_interval: config.raft.heartbeat_interval.as_millis() as u64,
+        election_timeout_min: config.raft.election_timeout_min.as_millis() as u64,
+        election_timeout_max: config.raft.election_timeout_max.as_millis() as u64,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(
+            config.raft.snapshot_logs_since_last,
+        ),
+        max_in_snapshot_log_to_keep: config.raft.max_in_snapshot_log_to_keep,
+        ..Default::default()
+    }
+    .validate()
+    .context("invalid Raft settings")?;
+    let network = Network::new(&config.cluster_secret);
+    let raft = raft_rt.block_on(Raft::new(
+        config.node_id,
+        Arc::new(raft_config),
+        network,
+        log_store,
+        sm.clone(),
+    ))?;
+    let handle = ClusterHandle::new(
+        raft.clone(),
+        config.node_id,
+        sm,
+        storage.clone(),
+        &config.cluster_secret,
+    );
+
+    let result = actix_web::rt::System::new().block_on(serve(config.clone(), handle));
+
+    tracing::info!("stopping Raft");
+    let _ = raft_rt.block_on(raft.shutdown());
+    storage.durable.sync().context("final flush")?;
+    raft_rt.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+async fn serve(config: Arc<Config>, handle: ClusterHandle) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let passwords = SyncArbiter::start(threads, || PasswordActor);
+    let directory = DirectoryActor::new(handle.clone(), passwords).start();
+    let state = web::Data::new(AppState {
+        cluster: handle.clone(),
+        directory: directory.clone(),
+        config: config.clone(),
+        stopping: Arc::new(AtomicBool::new(false)),
+    });
+    let rpc_state = web::Data::new(RpcState {
+        handle: handle.clone(),
+        secret: config.cluster_secret.clone(),
+    });
+
+    let public_state = state.clone();
+    let public = HttpServer::new(move || {
+        App::new()
+            .app_data(public_state.clone())
+            .app_data(http::json_config(64 * 1024))
+            .wrap_fn(|req, srv| http::observe(req, srv))
+            .configure(http::public_routes)
+    })
+    .workers(config.http_workers)
+    .bind(config.http_listen)
+    .with_context(|| format!("cannot listen on {} (node.http_addr)", config.http_listen))?
+    .run();
+
+    let admin_state = state.clone();
+    let cluster = HttpServer::new(move || {
+        App::new()
+            .app_data(admin_state.clone())
+            .app_data(rpc_state.clone())
+            .app_data(http::json_config(256 * 1024 * 1024))
+            .wrap_fn(|req, srv| http::observe(req, srv))
+            .configure(rpc::configure)
+            .configure(http::admin::routes)
+    })
+    .workers(2)
+    .bind(config.rpc_listen)
+    .with_context(|| format!("cannot listen on {} (node.rpc_addr)", config.rpc_listen))?
+    .run();
+
+    tracing::info!(
+        node = config.node_id,
+        http = %config.http_listen,
+        rpc = %config.rpc_listen,
+        "tessera {} listening",
+        crate::VERSION
+    );
+
+    let boot_config = config.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = membership::bootstrap(&handle, &boot_config).await {
+            tracing::error!("bootstrap failed: {e:#}");
+            return;
+        }
+        if boot_config.dev_seed {
+            seed_dev(&handle, &directory).await;
+        }
+    });
+
+    futures::try_join!(public, cluster)?;
+    Ok(())
+}
+
+/// `serve --dev`: create the demo user and client if they are absent.
+async fn seed_dev(handle: &ClusterHandle, directory: &actix::Addr<DirectoryActor>) {
+    if handle
+        .raft
+        .wait(Some(Duration::from_secs(30)))
+        .current_leader(handle.node_id, "dev leader")
+        .await
+        .is_err()
+    {
+        tracing::error!("no leader after 30 s; demo data not seeded");
+        return;
+    }
+    let user = directory
+        .send(CreateUser {
+            username: "alice".into(),
+            password: "wonderland-42".into(),
+            email: Some("alice@example.com".into()),
+            name: Some("Alice Liddell".into()),
+        })
+        .await;
+    match user {
+        Ok(Ok(u)) => println!("created demo user   alice / wonderland-42 (sub {})", u.sub),
+        Ok(Err(DirectoryError::Exists(_))) => println!("demo user alice already exists"),
+        other => eprintln!("could not create the demo user: {other:?}"),
+    }
+    let client = directory.send(demo_client()).await;
+    match client {
+        Ok(Ok(_)) => println!(
+            "created demo client demo / demo-secret, redirect URI http://127.0.0.1:8765/cb, \
+             post-logout URI http://127.0.0.1:8765/logged-out (first-party)"
+        ),
+        Ok(Err(DirectoryError::Exists(_))) => println!("demo client demo already exists"),
+        other => eprintln!("could not create the demo client: {other:?}"),
+    }
+}
+
+/// The demo client of `serve --dev` and `scripts/local-cluster.sh`.
+pub fn demo_client() -> CreateClient {
+    CreateClient {
+        client_id: "demo".into(),
+        secret: Some("demo-secret".into()),
+        redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
+        post_logout_redirect_uris: vec!["http://127.0.0.1:8765/logged-out".into()],
+        grant_types: vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            "client_credentials".into(),
+        ],
+        first_party: true,
+    }
+}

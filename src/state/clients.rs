@@ -1,0 +1,56 @@
+//! Clients: the replicated relying-party record and its commands.
+//!
+//! Confidential clients have their secret stored as an argon2id PHC string;
+//! public clients have none and must use PKCE. Redirect URIs are compared by
+//! exact string match, so they are stored exactly as registered.
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::ConflictableTransactionResult;
+
+use super::trees::{read, StateTxn, TreeId};
+use super::CommandResult;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub v: u32,
+    pub client_id: String,
+    /// argon2id PHC string of the secret; `None` for a public client.
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    /// Unix seconds, from the proposer's clock.
+    pub created_at: u64,
+}
+
+/// Grant types a client may be registered for.
+pub const KNOWN_GRANT_TYPES: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials"];
+
+impl ClientRecord {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+}
+
+pub(super) fn create(
+    txn: &StateTxn<'_>,
+    client: &ClientRecord,
+) -> ConflictableTransactionResult<CommandResult, ()> {
+    if txn
+        .get::<ClientRecord>(TreeId::Clients, &client.client_id)?
+        .is_some()
+    {
+        return Ok(CommandResult::ClientExists);
+    }
+    txn.put(TreeId::Clients, &client.client_id, client)?;
+    Ok(CommandResult::Done)
+}
+
+/// Read view: a client by id.
+pub fn get(clients: &sled::Tree, client_id: &str) -> Option<ClientRecord> {
+    read(clients, client_id)
+}
