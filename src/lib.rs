@@ -20,6 +20,8 @@
 
 pub mod actors;
 pub mod admin_client;
+// openraft dictates `StorageError` (224 bytes) as the error of its storage traits.
+#[allow(clippy::result_large_err)]
 pub mod cluster;
 pub mod config;
 pub mod crypto;

@@ -8,6 +8,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use super::membership::NodeInfo;
@@ -52,37 +53,41 @@ fn unauthorized() -> HttpResponse {
         .json(serde_json::json!({"error": "missing or wrong cluster secret"}))
 }
 
-async fn vote(
-    req: HttpRequest,
-    st: web::Data<RpcState>,
-    body: web::Json<VoteRequest<NodeId>>,
-) -> HttpResponse {
-    if !authorized(&req, &st) {
-        return unauthorized();
+/// Check the secret, then parse the body: an unauthenticated caller learns
+/// nothing, not even whether its body would parse.
+fn admit<T: DeserializeOwned>(
+    req: &HttpRequest,
+    st: &RpcState,
+    body: &[u8],
+) -> Result<T, HttpResponse> {
+    if !authorized(req, st) {
+        return Err(unauthorized());
     }
-    HttpResponse::Ok().json(st.handle.raft.vote(body.into_inner()).await)
+    serde_json::from_slice(body).map_err(|e| {
+        HttpResponse::BadRequest()
+            .json(serde_json::json!({"error": format!("malformed request: {e}")}))
+    })
 }
 
-async fn append(
-    req: HttpRequest,
-    st: web::Data<RpcState>,
-    body: web::Json<AppendEntriesRequest<TypeConfig>>,
-) -> HttpResponse {
-    if !authorized(&req, &st) {
-        return unauthorized();
+async fn vote(req: HttpRequest, st: web::Data<RpcState>, body: web::Bytes) -> HttpResponse {
+    match admit::<VoteRequest<NodeId>>(&req, &st, &body) {
+        Ok(rpc) => HttpResponse::Ok().json(st.handle.raft.vote(rpc).await),
+        Err(res) => res,
     }
-    HttpResponse::Ok().json(st.handle.raft.append_entries(body.into_inner()).await)
 }
 
-async fn snapshot(
-    req: HttpRequest,
-    st: web::Data<RpcState>,
-    body: web::Json<InstallSnapshotRequest<TypeConfig>>,
-) -> HttpResponse {
-    if !authorized(&req, &st) {
-        return unauthorized();
+async fn append(req: HttpRequest, st: web::Data<RpcState>, body: web::Bytes) -> HttpResponse {
+    match admit::<AppendEntriesRequest<TypeConfig>>(&req, &st, &body) {
+        Ok(rpc) => HttpResponse::Ok().json(st.handle.raft.append_entries(rpc).await),
+        Err(res) => res,
     }
-    HttpResponse::Ok().json(st.handle.raft.install_snapshot(body.into_inner()).await)
+}
+
+async fn snapshot(req: HttpRequest, st: web::Data<RpcState>, body: web::Bytes) -> HttpResponse {
+    match admit::<InstallSnapshotRequest<TypeConfig>>(&req, &st, &body) {
+        Ok(rpc) => HttpResponse::Ok().json(st.handle.raft.install_snapshot(rpc).await),
+        Err(res) => res,
+    }
 }
 
 async fn write(

@@ -22,7 +22,7 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
         return not_ready("shutting down".into());
     }
     let m = st.cluster.metrics();
-    if !m.membership_config.membership().get_node(&m.id).is_some() {
+    if m.membership_config.membership().get_node(&m.id).is_none() {
         return not_ready("not a member of the cluster (yet)".into());
     }
     // Read-index proves a quorum confirms the leader and that this node has

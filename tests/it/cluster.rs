@@ -1,0 +1,194 @@
+//! Forming, writing through followers, and surviving a killed leader.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tessera::actors::directory::CreateClient;
+
+use crate::harness::{path_str, Cluster};
+
+fn public_client(id: &str) -> CreateClient {
+    CreateClient {
+        client_id: id.into(),
+        secret: None,
+        redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into()],
+        first_party: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_from_config_and_status_lists_three_voters_and_one_leader() {
+    let c = Cluster::start(3).await;
+    for id in 1..=3u64 {
+        let (code, out, err) = c.cli(
+            &[
+                "cluster",
+                "status",
+                "--json",
+                "--config",
+                path_str(&c.node(id).config),
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "stderr: {err}");
+        let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let members = s["members"].as_array().unwrap();
+        assert_eq!(members.len(), 3, "{out}");
+        assert!(members.iter().all(|m| m["role"] == "voter"), "{out}");
+        let leaders: Vec<_> = members.iter().filter(|m| m["leader"] == true).collect();
+        assert_eq!(leaders.len(), 1, "{out}");
+    }
+    // The table form names the leader too.
+    let (code, out, _) = c.cli(
+        &["cluster", "status", "--config", path_str(&c.node(2).config)],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("voter") && out.contains('*'), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_a_follower_is_read_on_every_node() {
+    let c = Cluster::start(3).await;
+    let leader = c.leader(1).await;
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    let (code, out, err) = c.cli(
+        &[
+            "user",
+            "add",
+            "--username",
+            "bob",
+            "--password-stdin",
+            "--email",
+            "bob@example.com",
+            "--name",
+            "Bob",
+            "--config",
+            path_str(&c.node(follower).config),
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(created.get("password_hash").is_none(), "hash leaked: {out}");
+    for id in 1..=3 {
+        let u = c
+            .node(id)
+            .admin()
+            .get_user("bob")
+            .await
+            .expect("user on every node");
+        assert_eq!(u.sub, created["sub"].as_str().unwrap());
+        assert_eq!(u.email.as_deref(), Some("bob@example.com"));
+    }
+    // The same name again is a conflict, whichever node is asked.
+    let (code, _, err) = c.cli(
+        &[
+            "user",
+            "add",
+            "--username",
+            "bob",
+            "--password-stdin",
+            "--url",
+            &c.node(leader).rpc_url(),
+            "--token",
+            crate::harness::ADMIN,
+        ],
+        Some("another password"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    // The password is stored as argon2id with OWASP parameters, never in clear.
+    let db = std::fs::read_dir(c.dir.path()).unwrap().count();
+    assert!(db > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_loses_no_acknowledged_write() {
+    let mut c = Cluster::start(3).await;
+    let old_leader = c.leader(1).await;
+    let acked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..6u64 {
+        let acked = acked.clone();
+        let stop = stop.clone();
+        let admins: Vec<_> = (1..=3).map(|id| c.node(id).admin()).collect();
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let id = format!("w{w}-{i}");
+                // Spread the writes over all nodes; errors (the killed node,
+                // an election) leave the write unacknowledged.
+                let admin = &admins[((w + i) % 3) as usize];
+                if admin.create_client(&public_client(&id)).await.is_ok() {
+                    acked.lock().unwrap().insert(id);
+                }
+                i += 1;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_kill = acked.lock().unwrap().len();
+    assert!(
+        before_kill > 10,
+        "only {before_kill} writes before the kill"
+    );
+    c.kill(old_leader);
+    let killed_at = Instant::now();
+
+    let survivor = (1..=3).find(|id| *id != old_leader).unwrap();
+    let new_leader = c.leader(survivor).await;
+    assert_ne!(new_leader, old_leader);
+    println!(
+        "new leader {new_leader} seen {:?} after the kill",
+        killed_at.elapsed()
+    );
+    // Writes continue after the election.
+    let after = acked.lock().unwrap().len();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < after + 20 {
+        assert!(
+            Instant::now() < deadline,
+            "writes did not resume after the leader was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    println!(
+        "{} acknowledged writes, {before_kill} before the kill",
+        acked.len()
+    );
+
+    for id in (1..=3).filter(|id| *id != old_leader) {
+        let admin = c.node(id).admin();
+        for client_id in &acked {
+            admin
+                .get_client(client_id)
+                .await
+                .unwrap_or_else(|e| panic!("acknowledged {client_id} missing on node {id}: {e}"));
+        }
+    }
+    // The killed node restarts from its own data directory and catches up.
+    c.spawn(old_leader);
+    c.wait_ready(old_leader).await;
+    let admin = c.node(old_leader).admin();
+    for client_id in &acked {
+        admin
+            .get_client(client_id)
+            .await
+            .unwrap_or_else(|e| panic!("{client_id} missing on the restarted node: {e}"));
+    }
+    let log = c.log(old_leader);
+    assert!(
+        !log.contains("initializing the cluster")
+            || log.matches("initializing the cluster").count() == 1
+    );
+}

@@ -1,0 +1,318 @@
+//! A three-node (or N-node) cluster of real `tessera` processes.
+//!
+//! Each node gets free loopback ports, its own sled directory under a temp
+//! dir, and a `cluster.toml` written the way an operator would. Nodes can be
+//! killed (SIGKILL), stopped (SIGTERM), paused (SIGSTOP) and restarted on the
+//! same data directory.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tessera::admin_client::AdminClient;
+use tessera::http::admin::ClusterStatus;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
+pub const ADMIN: &str = "test-admin-token-0123456789abcdefgh";
+pub const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Node {
+    pub id: u64,
+    pub http: String,
+    pub rpc: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc)
+    }
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(&self.rpc_url(), ADMIN)
+    }
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nodes: BTreeMap<u64, Node>,
+    pub http: reqwest::Client,
+}
+
+/// Extra `[raft]` settings for a test.
+#[derive(Clone)]
+pub struct RaftOpts {
+    pub snapshot_logs_since_last: u64,
+    pub max_in_snapshot_log_to_keep: u64,
+}
+
+impl Default for RaftOpts {
+    fn default() -> Self {
+        RaftOpts {
+            snapshot_logs_since_last: 5000,
+            max_in_snapshot_log_to_keep: 1000,
+        }
+    }
+}
+
+impl Cluster {
+    /// Write configs for `n` nodes and start them all.
+    pub async fn start(n: u64) -> Cluster {
+        Self::start_with(n, RaftOpts::default()).await
+    }
+
+    pub async fn start_with(n: u64, opts: RaftOpts) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let addrs: Vec<(u64, String, String)> = (1..=n)
+            .map(|id| {
+                (
+                    id,
+                    format!("127.0.0.1:{}", free_port()),
+                    format!("127.0.0.1:{}", free_port()),
+                )
+            })
+            .collect();
+        let members: String = addrs
+            .iter()
+            .map(|(id, h, r)| format!("{{ id = {id}, http_addr = \"{h}\", rpc_addr = \"{r}\" }}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut nodes = BTreeMap::new();
+        for (id, http, rpc) in &addrs {
+            let config = dir.path().join(format!("node{id}.toml"));
+            let data = dir.path().join(format!("data{id}"));
+            std::fs::write(
+                &config,
+                format!(
+                    r#"[node]
+id = {id}
+http_addr = "{http}"
+rpc_addr = "{rpc}"
+data_dir = "{data}"
+
+[cluster]
+issuer = "http://127.0.0.1:8080"
+bootstrap_node = 1
+cluster_secret = "{SECRET}"
+admin_token = "{ADMIN}"
+master_key = "{MASTER_KEY}"
+members = [{members}]
+
+[raft]
+snapshot_logs_since_last = {snap}
+max_in_snapshot_log_to_keep = {keep}
+
+[http]
+workers = 1
+"#,
+                    data = data.display(),
+                    snap = opts.snapshot_logs_since_last,
+                    keep = opts.max_in_snapshot_log_to_keep,
+                ),
+            )
+            .unwrap();
+            nodes.insert(
+                *id,
+                Node {
+                    id: *id,
+                    http: http.clone(),
+                    rpc: rpc.clone(),
+                    log: dir.path().join(format!("node{id}.log")),
+                    config,
+                    child: None,
+                },
+            );
+        }
+        let mut c = Cluster {
+            dir,
+            nodes,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        };
+        let ids: Vec<u64> = c.nodes.keys().copied().collect();
+        for id in ids {
+            c.spawn(id);
+        }
+        c.wait_all_ready().await;
+        c
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        &self.nodes[&id]
+    }
+
+    /// Start (or restart) a node's process on its data directory.
+    pub fn spawn(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).unwrap();
+        assert!(node.child.is_none(), "node {id} already runs");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&node.config)
+            .env("TESSERA_LOG", "info,openraft=warn")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn tessera");
+        node.child = Some(child);
+    }
+
+    /// SIGKILL: no clean shutdown, no final flush.
+    pub fn kill(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).unwrap();
+        let mut child = node.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self, id: u64) -> std::process::ExitStatus {
+        let node = self.nodes.get_mut(&id).unwrap();
+        let mut child = node.child.take().expect("running");
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    pub fn signal(&self, id: u64, sig: i32) {
+        unsafe { libc::kill(self.node(id).pid(), sig) };
+    }
+
+    pub async fn is_ready(&self, id: u64) -> bool {
+        let url = format!("{}/readyz", self.node(id).http_url());
+        matches!(self.http.get(url).send().await, Ok(r) if r.status() == 200)
+    }
+
+    pub async fn wait_ready(&self, id: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.is_ready(id).await {
+            assert!(
+                Instant::now() < deadline,
+                "node {id} not ready after 60 s; log:\n{}",
+                self.log(id)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_all_ready(&self) {
+        for (id, n) in &self.nodes {
+            if n.is_running() {
+                self.wait_ready(*id).await;
+            }
+        }
+    }
+
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(&self.node(id).log).unwrap_or_default()
+    }
+
+    pub async fn status(&self, id: u64) -> ClusterStatus {
+        self.node(id).admin().status().await.expect("status")
+    }
+
+    /// The leader as seen by node `via`, waiting until one is known.
+    pub async fn leader(&self, via: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(s) = self.node(via).admin().status().await {
+                if let Some(l) = s.leader_id {
+                    if self.nodes.get(&l).is_some_and(|n| n.is_running()) {
+                        return l;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader seen by node {via}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Run the CLI with arguments; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        cli(args, stdin)
+    }
+
+    /// Scrape one metric value (first sample whose line starts with `name`).
+    pub async fn metric(&self, id: u64, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.node(id).http_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in self.nodes.values_mut() {
+            if let Some(mut c) = n.child.take() {
+                unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+pub fn cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("TESSERA_ADMIN_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

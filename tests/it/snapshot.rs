@@ -1,0 +1,70 @@
+//! A node that missed more entries than the leader keeps catches up through
+//! an installed snapshot.
+
+use std::time::Duration;
+
+use tessera::actors::directory::CreateClient;
+
+use crate::harness::{Cluster, RaftOpts};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_far_behind_catches_up_through_a_snapshot() {
+    let mut c = Cluster::start_with(
+        3,
+        RaftOpts {
+            snapshot_logs_since_last: 20,
+            max_in_snapshot_log_to_keep: 0,
+        },
+    )
+    .await;
+    let leader = c.leader(1).await;
+    let behind = (1..=3).find(|id| *id != leader).unwrap();
+    c.kill(behind);
+
+    let admin = c.node(leader).admin();
+    for i in 0..120 {
+        admin
+            .create_client(&CreateClient {
+                client_id: format!("snap-{i}"),
+                secret: None,
+                redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
+                post_logout_redirect_uris: vec![],
+                grant_types: vec!["authorization_code".into()],
+                first_party: false,
+            })
+            .await
+            .expect("write while a follower is down");
+    }
+    // Let the leader compact its log past what the stopped node has.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(c.metric(leader, "tessera_raft_snapshots_built_total").await >= 1.0);
+
+    c.spawn(behind);
+    c.wait_ready(behind).await;
+    assert!(
+        c.metric(behind, "tessera_raft_snapshots_installed_total")
+            .await
+            >= 1.0,
+        "the node caught up without a snapshot; log:\n{}",
+        c.log(behind)
+    );
+    let b = c.node(behind).admin();
+    for i in 0..120 {
+        b.get_client(&format!("snap-{i}"))
+            .await
+            .expect("client from the snapshot");
+    }
+    // And it keeps following after the snapshot.
+    admin
+        .create_client(&CreateClient {
+            client_id: "after-snapshot".into(),
+            secret: None,
+            redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec!["authorization_code".into()],
+            first_party: false,
+        })
+        .await
+        .unwrap();
+    b.get_client("after-snapshot").await.unwrap();
+}
