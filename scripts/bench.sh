@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Replicated write benchmark on a local three-node cluster (release build).
+# Prints commits/s, p50/p99 commit latency, commands per log entry, RSS and
+# disk use at 1, 16 and 128 concurrent writers. BENCH_SECONDS=N per step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec cargo bench --bench cluster_write "$@"
