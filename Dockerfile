@@ -30,8 +30,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build needs: no target/, no .local-cluster/ (it holds secrets).
+# templates/ and static/ are compiled in (include_str!); a new top-level
+# directory the code includes must be added here too.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY templates ./templates
+COPY static ./static
 COPY benches ./benches
 COPY tests ./tests
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
@@ -40,9 +44,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -m 0755 target/release/tessera /usr/local/bin/tessera
 
 # --- run --------------------------------------------------------------------
+# libssl3: the binary links OpenSSL dynamically (josekit -> openssl-sys).
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system tessera \
  && useradd --system --gid tessera --home-dir /var/lib/tessera \

@@ -35,7 +35,11 @@ fn dir_size(p: &std::path::Path) -> u64 {
     if let Ok(rd) = std::fs::read_dir(p) {
         for e in rd.flatten() {
             let m = e.metadata().unwrap();
-            total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+            total += if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            };
         }
     }
     total
@@ -46,7 +50,9 @@ async fn step(c: &harness::Cluster, leader: u64, writers: usize, secs: u64, tag:
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let props0 = c.metric(leader, "tessera_raft_proposals_total").await;
-    let batches0 = c.metric(leader, "tessera_raft_proposal_batches_total").await;
+    let batches0 = c
+        .metric(leader, "tessera_raft_proposal_batches_total")
+        .await;
     let mut tasks = Vec::new();
     for w in 0..writers {
         let admin = c.node(leader).admin();
@@ -63,6 +69,7 @@ async fn step(c: &harness::Cluster, leader: u64, writers: usize, secs: u64, tag:
                     post_logout_redirect_uris: vec![],
                     grant_types: vec!["authorization_code".into()],
                     first_party: false,
+                    ..Default::default()
                 };
                 let t = Instant::now();
                 match admin.create_client(&req).await {
@@ -83,10 +90,15 @@ async fn step(c: &harness::Cluster, leader: u64, writers: usize, secs: u64, tag:
         t.await.unwrap();
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let h = hist.lock().unwrap();
+    let h = hist.lock().unwrap().clone();
     let props = c.metric(leader, "tessera_raft_proposals_total").await - props0;
-    let batches = c.metric(leader, "tessera_raft_proposal_batches_total").await - batches0;
-    let rss: Vec<String> = (1..=3).map(|id| format!("{} MiB", rss_kib(c.node(id).pid()) / 1024)).collect();
+    let batches = c
+        .metric(leader, "tessera_raft_proposal_batches_total")
+        .await
+        - batches0;
+    let rss: Vec<String> = (1..=3)
+        .map(|id| format!("{} MiB", rss_kib(c.node(id).pid()) / 1024))
+        .collect();
     println!(
         "writers {writers:>3}: {:>7.0} commits/s  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  \
          {:.1} commands/entry  errors {}  RSS {}",
@@ -102,8 +114,14 @@ async fn step(c: &harness::Cluster, leader: u64, writers: usize, secs: u64, tag:
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let secs: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let secs: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = harness::Cluster::start(3).await;
         let leader = c.leader(1).await;

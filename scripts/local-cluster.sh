@@ -509,7 +509,8 @@ cmd_up() {
     need_curl
     if ((BUILD)); then
         say "building (cargo build --release)"
-        (cd "$ROOT" && cargo build --release)
+        (cd "$ROOT" && cargo build --release) ||
+            die "\`cargo build --release\` failed (set TESSERA_BIN to run an already built binary)"
     fi
     need_bin
     ensure_configs
@@ -624,11 +625,12 @@ cmd_down() {
         rm -f "$(node_pidfile "$n")"
     done
     stop_nginx
-    say "the local cluster is down (data kept in $LC; \`$0 clean\` deletes it)"
+    [[ "${1:-}" == quiet ]] ||
+        say "the local cluster is down (data kept in $LC; \`$0 clean\` deletes it)"
 }
 
 cmd_clean() {
-    cmd_down
+    cmd_down quiet
     rm -rf "$LC"
     say "removed $LC"
 }

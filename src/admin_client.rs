@@ -85,6 +85,15 @@ impl AdminClient {
             .await
     }
 
+    pub async fn set_claims(
+        &self,
+        username: &str,
+        claims: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<UserView, AdminCallError> {
+        let url = format!("{}/admin/users/{username}/claims", self.base);
+        self.send(self.http.patch(url).json(claims)).await
+    }
+
     pub async fn create_client(&self, c: &CreateClient) -> Result<ClientView, AdminCallError> {
         self.send(self.post("/admin/clients", c)).await
     }

@@ -44,6 +44,16 @@ pub struct RaftSettings {
     pub max_in_snapshot_log_to_keep: u64,
 }
 
+/// Token and session lifetimes and the access-token algorithm.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_token_lifetime: u64,
+    pub id_token_lifetime: u64,
+    pub refresh_token_lifetime: u64,
+    pub session_lifetime: u64,
+    pub access_token_alg: String,
+}
+
 /// A validated node configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -61,6 +71,7 @@ pub struct Config {
     /// 32 bytes that seal private keys at rest.
     pub master_key: [u8; 32],
     pub raft: RaftSettings,
+    pub tokens: TokenSettings,
     pub http_workers: usize,
     /// `serve --dev`: seed the demo user and client on first start.
     pub dev_seed: bool,
@@ -75,6 +86,30 @@ struct RawConfig {
     raft: RawRaft,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    tokens: RawTokens,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTokens {
+    access_token_lifetime_secs: u64,
+    id_token_lifetime_secs: u64,
+    refresh_token_lifetime_secs: u64,
+    session_lifetime_secs: u64,
+    access_token_alg: String,
+}
+
+impl Default for RawTokens {
+    fn default() -> Self {
+        RawTokens {
+            access_token_lifetime_secs: 300,
+            id_token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 30 * 24 * 3600,
+            session_lifetime_secs: 24 * 3600,
+            access_token_alg: "ES256".into(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -294,6 +329,29 @@ impl Config {
                 "must be positive".into(),
             ));
         }
+        let t = &raw.tokens;
+        for (key, v) in [
+            (
+                "tokens.access_token_lifetime_secs",
+                t.access_token_lifetime_secs,
+            ),
+            ("tokens.id_token_lifetime_secs", t.id_token_lifetime_secs),
+            (
+                "tokens.refresh_token_lifetime_secs",
+                t.refresh_token_lifetime_secs,
+            ),
+            ("tokens.session_lifetime_secs", t.session_lifetime_secs),
+        ] {
+            if v == 0 || v > 365 * 24 * 3600 {
+                return Err(err(key, "must be between 1 second and 1 year".into()));
+            }
+        }
+        if !matches!(t.access_token_alg.as_str(), "ES256" | "RS256") {
+            return Err(err(
+                "tokens.access_token_alg",
+                "must be ES256 or RS256".into(),
+            ));
+        }
         let http_workers = raw.http.workers.unwrap_or_else(default_workers);
         if http_workers == 0 {
             return Err(err("http.workers", "must be positive".into()));
@@ -316,6 +374,13 @@ impl Config {
                 election_timeout_max: Duration::from_millis(r.election_timeout_max_ms),
                 snapshot_logs_since_last: r.snapshot_logs_since_last,
                 max_in_snapshot_log_to_keep: r.max_in_snapshot_log_to_keep,
+            },
+            tokens: TokenSettings {
+                access_token_lifetime: t.access_token_lifetime_secs,
+                id_token_lifetime: t.id_token_lifetime_secs,
+                refresh_token_lifetime: t.refresh_token_lifetime_secs,
+                session_lifetime: t.session_lifetime_secs,
+                access_token_alg: t.access_token_alg.clone(),
             },
             http_workers,
             dev_seed: false,

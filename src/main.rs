@@ -85,6 +85,10 @@ enum UserCmd {
         email: Option<String>,
         #[arg(long)]
         name: Option<String>,
+        /// A standard claim, e.g. --claim given_name=Alice --claim email_verified=true
+        /// (values that parse as JSON are stored as JSON).
+        #[arg(long = "claim", value_parser = parse_claim)]
+        claims: Vec<(String, serde_json::Value)>,
         /// Succeed if the user already exists.
         #[arg(long)]
         exists_ok: bool,
@@ -98,6 +102,31 @@ enum UserCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Set (or with an empty value, remove) standard claims of a user.
+    SetClaims {
+        #[arg(long)]
+        username: String,
+        #[arg(long = "claim", value_parser = parse_claim, required = true)]
+        claims: Vec<(String, serde_json::Value)>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// `KEY=VALUE`; VALUE is JSON if it parses as JSON, else a string; empty = remove.
+fn parse_claim(s: &str) -> Result<(String, serde_json::Value), String> {
+    let (k, v) = s.split_once('=').ok_or("expected KEY=VALUE")?;
+    if !tessera::oidc::claims::STANDARD_CLAIMS.contains(&k) {
+        return Err(format!(
+            "`{k}` is not a standard claim (OpenID Connect Core §5.1)"
+        ));
+    }
+    let value = if v.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()))
+    };
+    Ok((k.to_string(), value))
 }
 
 #[derive(Subcommand)]
@@ -106,7 +135,7 @@ enum ClientCmd {
     Add {
         #[arg(long)]
         id: String,
-        #[arg(long, required_unless_present = "public", conflicts_with = "public")]
+        #[arg(long, required_unless_present_any = ["public", "jwks_file"], conflicts_with = "public")]
         secret: Option<String>,
         /// A public client (no secret; PKCE required).
         #[arg(long)]
@@ -125,6 +154,12 @@ enum ClientCmd {
         /// Skip the consent page for this client.
         #[arg(long)]
         first_party: bool,
+        /// A JWK Set file with the client's public keys (enables private_key_jwt).
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
+        /// ID token signing algorithm: RS256 (default) or ES256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
         /// Succeed if the client already exists.
         #[arg(long)]
         exists_ok: bool,
@@ -177,6 +212,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,openraft=warn,actix_server=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -290,6 +326,7 @@ async fn user(cmd: UserCmd) -> Result<(), Failure> {
             password_stdin: _,
             email,
             name,
+            claims,
             exists_ok,
             target,
         } => {
@@ -305,6 +342,7 @@ async fn user(cmd: UserCmd) -> Result<(), Failure> {
                     password,
                     email,
                     name,
+                    claims: claims.into_iter().filter(|(_, v)| !v.is_null()).collect(),
                 })
                 .await
             {
@@ -316,6 +354,15 @@ async fn user(cmd: UserCmd) -> Result<(), Failure> {
         UserCmd::Get { username, target } => {
             print_json(&connect(&target)?.get_user(&username).await?)
         }
+        UserCmd::SetClaims {
+            username,
+            claims,
+            target,
+        } => print_json(
+            &connect(&target)?
+                .set_claims(&username, &claims.into_iter().collect())
+                .await?,
+        ),
     }
     Ok(())
 }
@@ -330,10 +377,22 @@ async fn client(cmd: ClientCmd) -> Result<(), Failure> {
             post_logout_redirect_uris,
             grant_types,
             first_party,
+            jwks_file,
+            id_token_alg,
             exists_ok,
             target,
         } => {
             let api = connect(&target)?;
+            let jwks = match jwks_file {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| Failure(2, format!("cannot read {}: {e}", p.display())))?;
+                    Some(serde_json::from_str(&text).map_err(|e| {
+                        Failure(2, format!("{} is not a JWK Set: {e}", p.display()))
+                    })?)
+                }
+                None => None,
+            };
             let req = CreateClient {
                 client_id: id,
                 secret,
@@ -341,6 +400,8 @@ async fn client(cmd: ClientCmd) -> Result<(), Failure> {
                 post_logout_redirect_uris,
                 grant_types,
                 first_party,
+                jwks,
+                id_token_signed_response_alg: id_token_alg,
             };
             match api.create_client(&req).await {
                 Ok(c) => print_json(&c),

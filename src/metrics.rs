@@ -26,6 +26,12 @@ pub struct Metrics {
     pub snapshots_installed: IntCounter,
     pub snapshot_build_seconds: Histogram,
     pub rpc_rejected: IntCounter,
+    pub tokens_issued: IntCounterVec,
+    pub logins: IntCounterVec,
+    pub consents: IntCounterVec,
+    pub codes_issued: IntCounter,
+    pub codes_redeemed: IntCounterVec,
+    pub refreshes: IntCounterVec,
     raft_term: IntGauge,
     raft_leader: IntGauge,
     raft_is_leader: IntGauge,
@@ -114,6 +120,59 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rpc_rejected: counter(
             "tessera_cluster_rpc_rejected_total",
             "Cluster RPCs refused for a missing or wrong cluster secret",
+        ),
+        tokens_issued: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "tessera_oidc_tokens_issued_total",
+                    "Tokens issued by grant type and token type",
+                ),
+                &["grant_type", "token_type"],
+            )
+            .unwrap(),
+        ),
+        logins: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new("tessera_oidc_logins_total", "Login attempts by outcome"),
+                &["outcome"],
+            )
+            .unwrap(),
+        ),
+        consents: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new("tessera_oidc_consents_total", "Consent decisions"),
+                &["decision"],
+            )
+            .unwrap(),
+        ),
+        codes_issued: counter(
+            "tessera_oidc_codes_issued_total",
+            "Authorization codes issued",
+        ),
+        codes_redeemed: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "tessera_oidc_code_redemptions_total",
+                    "Authorization code redemptions by result (ok, replayed, rejected)",
+                ),
+                &["result"],
+            )
+            .unwrap(),
+        ),
+        refreshes: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "tessera_oidc_refreshes_total",
+                    "Refresh-token grants by result (ok, reused, rejected)",
+                ),
+                &["result"],
+            )
+            .unwrap(),
         ),
         raft_term: gauge("tessera_raft_term", "Current Raft term"),
         raft_leader: gauge(

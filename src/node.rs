@@ -6,7 +6,6 @@
 //! actix system on the main thread and its workers, and reach Raft through
 //! the cloneable [`Raft`] handle inside [`ClusterHandle`].
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +13,12 @@ use actix::{Actor, SyncArbiter};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
+use crate::actors::code::CodeActor;
 use crate::actors::directory::{CreateClient, CreateUser, DirectoryActor, DirectoryError};
+use crate::actors::keys::{KeyActor, Keys};
 use crate::actors::password::PasswordActor;
+use crate::actors::session::SessionActor;
+use crate::actors::token::TokenActor;
 use crate::cluster::log_store::LogStore;
 use crate::cluster::network::Network;
 use crate::cluster::rpc::{self, RpcState};
@@ -80,13 +83,26 @@ async fn serve(config: Arc<Config>, handle: ClusterHandle) -> anyhow::Result<()>
         .map(|n| n.get())
         .unwrap_or(2);
     let passwords = SyncArbiter::start(threads, || PasswordActor);
-    let directory = DirectoryActor::new(handle.clone(), passwords).start();
-    let state = web::Data::new(AppState {
-        cluster: handle.clone(),
-        directory: directory.clone(),
-        config: config.clone(),
-        stopping: Arc::new(AtomicBool::new(false)),
-    });
+    let directory = DirectoryActor::new(handle.clone(), passwords.clone()).start();
+    let sessions = SessionActor::new(
+        handle.clone(),
+        Duration::from_secs(config.tokens.session_lifetime),
+    )
+    .start();
+    let codes = CodeActor::new(handle.clone()).start();
+    let tokens = TokenActor::new(handle.clone()).start();
+    let keys = Keys::default();
+    KeyActor::new(handle.clone(), &config.master_key, keys.clone()).start();
+    let state = web::Data::new(AppState::new(
+        handle.clone(),
+        directory.clone(),
+        sessions,
+        codes,
+        tokens,
+        passwords,
+        keys,
+        config.clone(),
+    ));
     let rpc_state = web::Data::new(RpcState {
         handle: handle.clone(),
         secret: config.cluster_secret.clone(),
@@ -97,6 +113,7 @@ async fn serve(config: Arc<Config>, handle: ClusterHandle) -> anyhow::Result<()>
         App::new()
             .app_data(public_state.clone())
             .app_data(http::json_config(64 * 1024))
+            .app_data(web::PayloadConfig::new(64 * 1024))
             .wrap_fn(http::observe)
             .configure(http::public_routes)
     })
@@ -162,6 +179,19 @@ async fn seed_dev(handle: &ClusterHandle, directory: &actix::Addr<DirectoryActor
             password: "wonderland-42".into(),
             email: Some("alice@example.com".into()),
             name: Some("Alice Liddell".into()),
+            claims: [
+                ("given_name", "Alice"),
+                ("family_name", "Liddell"),
+                ("email_verified", "true"),
+            ]
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    serde_json::from_str(v).unwrap_or_else(|_| v.into()),
+                )
+            })
+            .collect(),
         })
         .await;
     match user {
@@ -193,5 +223,6 @@ pub fn demo_client() -> CreateClient {
             "client_credentials".into(),
         ],
         first_party: true,
+        ..Default::default()
     }
 }

@@ -13,7 +13,7 @@ use actix::{
 use serde::{Deserialize, Serialize};
 
 use super::batcher::{propose, Batcher, Batching};
-use super::password::{HashSecret, PasswordActor};
+use super::password::{HashSecret, PasswordActor, VerifySecret};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::oidc::client_rules;
 use crate::state::{self, ClientRecord, Command, CommandResult, UserRecord, FORMAT_VERSION};
@@ -76,7 +76,7 @@ fn now() -> u64 {
 }
 
 /// Create a user.
-#[derive(Debug, Clone, Message, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<UserRecord, DirectoryError>")]
 pub struct CreateUser {
     pub username: String,
@@ -85,10 +85,13 @@ pub struct CreateUser {
     pub email: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// Further standard claims (OIDC Core §5.1), e.g. `given_name`.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Create a client; `secret: None` makes a public client.
-#[derive(Debug, Clone, Message, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Message, Serialize, Deserialize)]
 #[rtype(result = "Result<ClientRecord, DirectoryError>")]
 pub struct CreateClient {
     pub client_id: String,
@@ -99,6 +102,27 @@ pub struct CreateClient {
     pub grant_types: Vec<String>,
     #[serde(default)]
     pub first_party: bool,
+    #[serde(default)]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<String>,
+}
+
+/// Set or remove (null) standard claims of a user.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UserRecord, DirectoryError>")]
+pub struct SetClaims {
+    pub username: String,
+    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Check a user's password; `None` for an unknown user or a wrong password
+/// (the same answer and about the same time, so usernames cannot be probed).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<UserRecord>, DirectoryError>")]
+pub struct CheckPassword {
+    pub username: String,
+    pub password: String,
 }
 
 /// Read a user (linearizable).
@@ -142,9 +166,9 @@ fn hash_then_propose<T: 'static>(
             {
                 CommandResult::Done => Ok(value),
                 CommandResult::UserExists | CommandResult::ClientExists => Err(exists()),
-                CommandResult::UnsupportedVersion => Err(DirectoryError::Internal(
-                    "the cluster runs an older format".into(),
-                )),
+                other => Err(DirectoryError::Internal(format!(
+                    "unexpected result {other:?}"
+                ))),
             }
         }
         .into_actor(act)
@@ -174,8 +198,16 @@ impl Handler<CreateUser> for DirectoryActor {
                     hash.expect("password hashed"),
                     now(),
                 );
-                user.email = msg.email;
-                user.name = msg.name;
+                if let Some(e) = msg.email {
+                    user.claims.insert("email".into(), e.into());
+                    user.claims.insert("email_verified".into(), false.into());
+                }
+                if let Some(n) = msg.name {
+                    user.claims.insert("name".into(), n.into());
+                }
+                for (k, v) in msg.claims {
+                    user.claims.insert(k, v);
+                }
                 (Command::CreateUser { user: user.clone() }, user)
             },
             move || DirectoryError::Exists(format!("user `{username}`")),
@@ -204,11 +236,25 @@ impl Handler<CreateClient> for DirectoryActor {
             })
             .and_then(|_| match &msg.secret {
                 Some(s) if s.len() < 8 => Err("a client secret has at least 8 characters".into()),
-                None if msg.grant_types.iter().any(|g| g == "client_credentials") => {
+                None if msg.jwks.is_none()
+                    && msg.grant_types.iter().any(|g| g == "client_credentials") =>
+                {
                     Err("a public client cannot use client_credentials".into())
                 }
                 _ => Ok(()),
             });
+        let checks = checks.and_then(|_| match &msg.jwks {
+            Some(j) if !j["keys"].is_array() => {
+                Err("jwks must be a JWK Set: {\"keys\": [...]}".to_string())
+            }
+            _ => Ok(()),
+        });
+        let checks = checks.and_then(|_| match msg.id_token_signed_response_alg.as_deref() {
+            None | Some("RS256") | Some("ES256") => Ok(()),
+            Some(other) => Err(format!(
+                "id_token_signed_response_alg `{other}` is not supported (RS256, ES256)"
+            )),
+        });
         if let Err(e) = checks {
             return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(e))));
         }
@@ -226,6 +272,8 @@ impl Handler<CreateClient> for DirectoryActor {
                     post_logout_redirect_uris: msg.post_logout_redirect_uris,
                     grant_types: msg.grant_types,
                     first_party: msg.first_party,
+                    jwks: msg.jwks,
+                    id_token_signed_response_alg: msg.id_token_signed_response_alg,
                     created_at: now(),
                 };
                 (
@@ -236,6 +284,85 @@ impl Handler<CreateClient> for DirectoryActor {
                 )
             },
             move || DirectoryError::Exists(format!("client `{client_id}`")),
+        )
+    }
+}
+
+impl Handler<SetClaims> for DirectoryActor {
+    type Result = ResponseActFuture<Self, Result<UserRecord, DirectoryError>>;
+
+    fn handle(&mut self, msg: SetClaims, ctx: &mut Context<Self>) -> Self::Result {
+        for k in msg.claims.keys() {
+            if !crate::oidc::claims::STANDARD_CLAIMS.contains(&k.as_str()) {
+                return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(format!(
+                    "`{k}` is not a standard claim"
+                )))));
+            }
+        }
+        let username = msg.username.clone();
+        let rx = propose(
+            self,
+            ctx,
+            Command::SetUserClaims {
+                username: msg.username,
+                claims: msg.claims,
+            },
+        );
+        let cluster = self.cluster.clone();
+        let users = self.users.clone();
+        Box::pin(
+            async move {
+                match rx
+                    .await
+                    .map_err(|e| DirectoryError::Internal(e.to_string()))??
+                {
+                    CommandResult::Done => {}
+                    CommandResult::NotFound => {
+                        return Err(DirectoryError::Invalid(format!("no user `{username}`")))
+                    }
+                    other => return Err(DirectoryError::Internal(format!("{other:?}"))),
+                }
+                cluster.read_index(READ_TIMEOUT).await?;
+                state::users::get(&users, &username)
+                    .ok_or_else(|| DirectoryError::Internal("user vanished".into()))
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+/// A PHC string that no password matches, verified for unknown users so a
+/// wrong username costs the same time as a wrong password.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2ldi4q2J2ehfyRRz9Ke1Yw1ZLlD0TUJnCk6YTmIdS4k";
+
+impl Handler<CheckPassword> for DirectoryActor {
+    type Result = ResponseActFuture<Self, Result<Option<UserRecord>, DirectoryError>>;
+
+    fn handle(&mut self, msg: CheckPassword, _: &mut Context<Self>) -> Self::Result {
+        let cluster = self.cluster.clone();
+        let users = self.users.clone();
+        let pool = self.passwords.clone();
+        Box::pin(
+            async move {
+                let mut user = state::users::get(&users, &msg.username);
+                if user.is_none() {
+                    // Created moments ago through another node?
+                    cluster.read_index(READ_TIMEOUT).await?;
+                    user = state::users::get(&users, &msg.username);
+                }
+                let phc = user
+                    .as_ref()
+                    .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
+                let ok = pool
+                    .send(VerifySecret {
+                        secret: msg.password,
+                        phc,
+                    })
+                    .await
+                    .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+                Ok(user.filter(|_| ok))
+            }
+            .into_actor(self),
         )
     }
 }

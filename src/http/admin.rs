@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AdminError;
 use super::AppState;
-use crate::actors::directory::{CreateClient, CreateUser, GetClient, GetUser};
+use crate::actors::directory::{CreateClient, CreateUser, GetClient, GetUser, SetClaims};
 use crate::cluster::rpc::secret_matches;
 use crate::cluster::{membership, NodeAddr, NodeId};
 use crate::state::{ClientRecord, UserRecord};
@@ -19,6 +19,10 @@ use crate::state::{ClientRecord, UserRecord};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users", web::post().to(create_user))
         .route("/admin/users/{username}", web::get().to(get_user))
+        .route(
+            "/admin/users/{username}/claims",
+            web::patch().to(set_claims),
+        )
         .route("/admin/clients", web::post().to(create_client))
         .route("/admin/clients/{client_id}", web::get().to(get_client))
         .route("/admin/cluster/status", web::get().to(status))
@@ -46,6 +50,7 @@ pub struct UserView {
     pub username: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
     pub created_at: u64,
 }
 
@@ -53,9 +58,18 @@ impl From<UserRecord> for UserView {
     fn from(u: UserRecord) -> Self {
         UserView {
             sub: u.sub,
+            email: u
+                .claims
+                .get("email")
+                .and_then(|v| v.as_str())
+                .map(String::from),
+            name: u
+                .claims
+                .get("name")
+                .and_then(|v| v.as_str())
+                .map(String::from),
             username: u.username,
-            email: u.email,
-            name: u.name,
+            claims: u.claims,
             created_at: u.created_at,
         }
     }
@@ -108,6 +122,24 @@ async fn get_user(
         Some(u) => Ok(HttpResponse::Ok().json(UserView::from(u))),
         None => Err(AdminError::NotFound(format!("no user `{name}`"))),
     }
+}
+
+async fn set_claims(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<std::collections::BTreeMap<String, serde_json::Value>>,
+) -> Result<HttpResponse, AdminError> {
+    check(&req, &st)?;
+    let username = path.into_inner();
+    let user = st
+        .directory
+        .send(SetClaims {
+            username,
+            claims: body.into_inner(),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
 async fn create_client(

@@ -3,13 +3,24 @@
 //! the result. Every status code, header and page is decided in this module;
 //! errors are mapped to HTTP in [`error`] only.
 //!
+//! * [`discovery`] — `/.well-known/openid-configuration`, `/.well-known/jwks.json`.
+//! * [`authorize`] — `/authorize`, the login and consent pages.
+//! * [`token`] — `/token`; [`client_auth`] authenticates clients.
+//! * [`userinfo`] — `/userinfo`.
+//! * [`pages`] — HTML templates and page security headers.
 //! * [`health`] — `/healthz`, `/readyz`, `/metrics`.
 //! * [`admin`] — `/admin/*` on the cluster port (bearer admin token).
 //! * [`error`] — error enums → HTTP responses.
 
 pub mod admin;
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod pages;
+pub mod token;
+pub mod userinfo;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -19,25 +30,105 @@ use actix::Addr;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::web;
 
+use crate::actors::code::CodeActor;
 use crate::actors::directory::DirectoryActor;
-use crate::cluster::ClusterHandle;
-use crate::config::Config;
+use crate::actors::keys::Keys;
+use crate::actors::password::PasswordActor;
+use crate::actors::session::SessionActor;
+use crate::actors::token::TokenActor;
+use crate::cluster::{ClusterError, ClusterHandle};
+use crate::config::{Config, TokenSettings};
+use crate::crypto::seal::SealKey;
 use crate::metrics::METRICS;
+use crate::state::{self, ClientRecord, UserRecord};
 
 /// Shared by every handler of both servers.
 pub struct AppState {
     pub cluster: ClusterHandle,
     pub directory: Addr<DirectoryActor>,
+    pub sessions: Addr<SessionActor>,
+    pub codes: Addr<CodeActor>,
+    pub tokens: Addr<TokenActor>,
+    pub passwords: Addr<PasswordActor>,
+    pub keys: Keys,
     pub config: Arc<Config>,
+    pub settings: TokenSettings,
+    /// Seals authorization requests carried through the login pages.
+    pub pending_seal: SealKey,
+    pub secret_cache: client_auth::SecretCache,
     /// Set when the node starts shutting down; `/readyz` then fails.
     pub stopping: Arc<AtomicBool>,
+    clients: sled::Tree,
+    users: sled::Tree,
+}
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cluster: ClusterHandle,
+        directory: Addr<DirectoryActor>,
+        sessions: Addr<SessionActor>,
+        codes: Addr<CodeActor>,
+        tokens: Addr<TokenActor>,
+        passwords: Addr<PasswordActor>,
+        keys: Keys,
+        config: Arc<Config>,
+    ) -> AppState {
+        AppState {
+            clients: cluster.sm.tree("clients"),
+            users: cluster.sm.tree("users"),
+            pending_seal: SealKey::derive(
+                &config.master_key,
+                "tessera pending authorization requests v1",
+            ),
+            settings: config.tokens.clone(),
+            cluster,
+            directory,
+            sessions,
+            codes,
+            tokens,
+            passwords,
+            keys,
+            config,
+            secret_cache: Default::default(),
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The issuer identifier as it appears in `iss`.
+    pub fn issuer(&self) -> String {
+        crate::oidc::discovery::issuer_string(&self.config.issuer)
+    }
+
+    /// A client by id: local first; if absent, after read-index (it may have
+    /// been registered through another node a moment ago).
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, ClusterError> {
+        if let Some(c) = state::clients::get(&self.clients, id) {
+            return Ok(Some(c));
+        }
+        self.cluster
+            .read_index(std::time::Duration::from_secs(3))
+            .await?;
+        Ok(state::clients::get(&self.clients, id))
+    }
+
+    /// A user by subject, from local state (callers hold a token or code that
+    /// was applied here, so the user is too).
+    pub fn user_by_sub(&self, sub: &str) -> Option<UserRecord> {
+        state::users::by_sub(&self.users, sub)
+    }
 }
 
 /// Routes of the public server.
 pub fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics));
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/static/tessera.css", web::get().to(pages::stylesheet))
+        .configure(discovery::routes)
+        .configure(authorize::routes)
+        .configure(token::routes)
+        .configure(userinfo::routes);
 }
 
 /// Count and time a request by route pattern, method and status.

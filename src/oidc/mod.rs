@@ -1,6 +1,24 @@
 //! Protocol rules, free of actix and openraft: what a valid client, redirect
-//! URI or request looks like. Time and randomness are passed in by callers.
+//! URI or request looks like, and what a response or token contains. Time and
+//! randomness are passed in by callers; every rule is unit-tested against the
+//! RFC text it cites.
 //!
 //! * [`client_rules`] — redirect URIs, grant types and usernames.
+//! * [`error`] — OAuth/OIDC error codes and [`error::OAuthError`].
+//! * [`form`] — empty/repeated parameters, form-urlencoding, redirect queries.
+//! * [`pkce`] — RFC 7636 verifier/challenge syntax and S256.
+//! * [`claims`] — standard claims, scope→claims, the `claims` parameter.
+//! * [`authorize`] — authorization request validation and redirect responses.
+//! * [`token_request`] — token endpoint client authentication and grants.
+//! * [`tokens`] — ID token and JWT access token claims, `at_hash`.
+//! * [`discovery`] — the provider metadata document and the issuer string.
 
+pub mod authorize;
+pub mod claims;
 pub mod client_rules;
+pub mod discovery;
+pub mod error;
+pub mod form;
+pub mod pkce;
+pub mod token_request;
+pub mod tokens;

@@ -22,6 +22,12 @@ pub struct ClientRecord {
     pub grant_types: Vec<String>,
     /// First-party clients skip the consent page.
     pub first_party: bool,
+    /// The client's public keys for `private_key_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// `RS256` (default) or `ES256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
     /// Unix seconds, from the proposer's clock.
     pub created_at: u64,
 }
@@ -32,7 +38,17 @@ pub const KNOWN_GRANT_TYPES: &[&str] =
 
 impl ClientRecord {
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none()
+        self.secret_hash.is_none() && self.jwks.is_none()
+    }
+
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    pub fn id_token_alg(&self) -> &str {
+        self.id_token_signed_response_alg
+            .as_deref()
+            .unwrap_or("RS256")
     }
 }
 

@@ -13,12 +13,20 @@
 //! node can tell data written by a newer release.
 
 pub mod clients;
+pub mod codes;
+pub mod keys;
+pub mod sessions;
+pub mod tokens;
 pub mod trees;
 pub mod users;
 
 use serde::{Deserialize, Serialize};
 
 pub use clients::ClientRecord;
+pub use codes::{CodeRecord, Grant, NewRefresh};
+pub use keys::{KeyRecord, KeyState};
+pub use sessions::{ConsentRecord, SessionRecord};
+pub use tokens::RefreshRecord;
 pub use trees::{StateTxn, STATE_TREES};
 pub use users::UserRecord;
 
@@ -33,8 +41,37 @@ pub enum Command {
     CreateUser { user: UserRecord },
     /// Create a client; `ClientExists` if the client id is taken.
     CreateClient { client: ClientRecord },
+    /// Replace a user's standard claims; `NotFound` if there is no such user.
+    SetUserClaims {
+        username: String,
+        claims: std::collections::BTreeMap<String, serde_json::Value>,
+    },
+    /// Add signing keys for algorithms that have no current key yet.
+    AddKeys { keys: Vec<KeyRecord> },
+    /// Start a login session; `key` is the SHA-256 of the session cookie.
+    CreateSession { key: String, session: SessionRecord },
+    /// Remember that a user granted scopes to a client (union with earlier grants).
+    GrantConsent {
+        sub: String,
+        client_id: String,
+        scopes: Vec<String>,
+        now: u64,
+    },
+    /// Store an authorization code under the SHA-256 of its value.
+    CreateCode { hash: String, code: CodeRecord },
+    /// Redeem a code once (single use cluster-wide); a replay revokes what
+    /// the first redemption issued.
+    RedeemCode(Box<codes::Redeem>),
+    /// Rotate a refresh token; reuse of a rotated one revokes its family.
+    RotateRefresh(Box<tokens::Rotate>),
+    /// Record a client assertion's `jti` until it expires; `Replayed` if seen.
+    UseAssertion {
+        client_id: String,
+        jti: String,
+        exp: u64,
+        now: u64,
+    },
 }
-
 /// The payload of one Raft log entry: commands from concurrent requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Proposal {
@@ -53,18 +90,31 @@ impl Proposal {
 }
 
 /// What one command did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandResult {
     Done,
     UserExists,
     ClientExists,
+    NotFound,
+    /// Every algorithm in the command already had a current key.
+    KeysExist,
+    /// A code redemption or refresh succeeded: what the tokens may carry.
+    Granted(Box<Grant>),
+    /// An `invalid_grant` with its reason; nothing changed.
+    Rejected(String),
+    /// The code was already redeemed; the first redemption's tokens are now revoked.
+    CodeReplayed,
+    /// A rotated refresh token was used again; its whole family is now revoked.
+    RefreshReused,
+    /// The client assertion's `jti` was already used.
+    Replayed,
     /// The command was written by a newer format than this node understands.
     UnsupportedVersion,
 }
 
 /// The results of a proposal, one per command, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ProposalResult {
     pub results: Vec<CommandResult>,
 }
@@ -81,5 +131,23 @@ pub fn apply(
     match cmd {
         Command::CreateUser { user } => users::create(txn, user),
         Command::CreateClient { client } => clients::create(txn, client),
+        Command::SetUserClaims { username, claims } => users::set_claims(txn, username, claims),
+        Command::AddKeys { keys } => keys::add(txn, keys),
+        Command::CreateSession { key, session } => sessions::create(txn, key, session),
+        Command::GrantConsent {
+            sub,
+            client_id,
+            scopes,
+            now,
+        } => sessions::grant_consent(txn, sub, client_id, scopes, *now),
+        Command::CreateCode { hash, code } => codes::create(txn, hash, code),
+        Command::RedeemCode(r) => codes::redeem(txn, r),
+        Command::RotateRefresh(r) => tokens::rotate(txn, r),
+        Command::UseAssertion {
+            client_id,
+            jti,
+            exp,
+            now,
+        } => tokens::use_assertion(txn, client_id, jti, *exp, *now),
     }
 }

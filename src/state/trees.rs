@@ -11,7 +11,19 @@ use sled::transaction::{
 };
 
 /// Trees of the state machine: `sm_meta` first (last applied, membership).
-pub const STATE_TREES: &[&str] = &["sm_meta", "users", "clients"];
+pub const STATE_TREES: &[&str] = &[
+    "sm_meta",
+    "users",
+    "clients",
+    "keys",
+    "sessions",
+    "consents",
+    "codes",
+    "refresh",
+    "families",
+    "revoked_jti",
+    "assertions",
+];
 
 /// Index of a tree in [`STATE_TREES`].
 #[derive(Clone, Copy)]
@@ -19,6 +31,14 @@ pub enum TreeId {
     SmMeta = 0,
     Users = 1,
     Clients = 2,
+    Keys = 3,
+    Sessions = 4,
+    Consents = 5,
+    Codes = 6,
+    Refresh = 7,
+    Families = 8,
+    RevokedJti = 9,
+    Assertions = 10,
 }
 
 /// A transaction over all state trees.
@@ -42,6 +62,11 @@ impl StateTxn<'_> {
                 .map_err(|_| ConflictableTransactionError::Abort(())),
             None => Ok(None),
         }
+    }
+
+    pub fn remove(&self, id: TreeId, key: &str) -> ConflictableTransactionResult<(), ()> {
+        self.tree(id).remove(key.as_bytes())?;
+        Ok(())
     }
 
     pub fn put<T: Serialize>(

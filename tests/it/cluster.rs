@@ -16,6 +16,7 @@ fn public_client(id: &str) -> CreateClient {
         post_logout_redirect_uris: vec![],
         grant_types: vec!["authorization_code".into()],
         first_party: false,
+        ..Default::default()
     }
 }
 

@@ -31,6 +31,7 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
                 post_logout_redirect_uris: vec![],
                 grant_types: vec!["authorization_code".into()],
                 first_party: false,
+                ..Default::default()
             })
             .await
             .expect("write while a follower is down");
@@ -63,6 +64,7 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
             post_logout_redirect_uris: vec![],
             grant_types: vec!["authorization_code".into()],
             first_party: false,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -1,0 +1,561 @@
+//! `/authorize` (GET and POST), the login form (`POST /login`) and the
+//! consent form (`POST /consent`): OpenID Connect Core §3.1.2.
+//!
+//! The validated authorization request travels between these pages sealed
+//! (encrypted and authenticated with a key derived from the master key) in a
+//! hidden field, so any node can continue a flow another node started
+//! without a Raft write. Sessions, consents and codes are replicated records.
+//! Forms are protected by a double-submit CSRF cookie. Errors go back to the
+//! client only once client and redirect URI are known good; otherwise the
+//! user gets a 400 page.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::pages::{error_page, form_post, page};
+use super::AppState;
+use crate::actors::code::IssueCode;
+use crate::actors::directory::CheckPassword;
+use crate::actors::now;
+use crate::actors::session::{FindSession, GrantConsent, HasConsent, StartSession};
+use crate::oidc::authorize::{
+    self as authz, AuthRequest, AuthorizeError, ClientView, ResponseMode,
+};
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::state::{ClientRecord, Grant, SessionRecord};
+
+pub const SESSION_COOKIE: &str = "tessera_session";
+const CSRF_COOKIE: &str = "tessera_csrf";
+/// How long a user may take on the login and consent pages (seconds).
+const PENDING_LIFETIME: u64 = 1800;
+/// The authentication context of a password login.
+pub const ACR_PASSWORD: &str = "urn:tessera:acr:password";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/authorize", web::get().to(authorize_get))
+        .route("/authorize", web::post().to(authorize_post))
+        .route("/login", web::post().to(login))
+        .route("/consent", web::post().to(consent));
+}
+
+/// The authorization request while the user is on our pages.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    req: AuthRequest,
+    at: u64,
+}
+
+type Pairs = Vec<(String, String)>;
+
+fn query_pairs(req: &HttpRequest) -> Pairs {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Form pairs of a POST body, or a 400 page for another content type.
+fn form_pairs(req: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/x-www-form-urlencoded") {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The request must be sent as application/x-www-form-urlencoded.",
+        ));
+    }
+    Ok(url::form_urlencoded::parse(body).into_owned().collect())
+}
+
+fn field<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn unavailable() -> HttpResponse {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The service cannot reach its cluster right now. Please try again in a moment.",
+    )
+}
+
+async fn authorize_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    let pairs = query_pairs(&req);
+    authorize(&req, &st, pairs).await
+}
+
+async fn authorize_post(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match form_pairs(&req, &body) {
+        Ok(pairs) => authorize(&req, &st, pairs).await,
+        Err(res) => res,
+    }
+}
+
+async fn authorize(req: &HttpRequest, st: &AppState, pairs: Pairs) -> HttpResponse {
+    let ids: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, v)| k == "client_id" && !v.is_empty())
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let client = match ids.as_slice() {
+        [id] => match st.client(id).await {
+            Ok(c) => c,
+            Err(_) => return unavailable(),
+        },
+        _ => None,
+    };
+    let lookup = |id: &str| {
+        client
+            .as_ref()
+            .filter(|c| c.client_id == id)
+            .map(|c| ClientView {
+                client_id: &c.client_id,
+                redirect_uris: &c.redirect_uris,
+                public: c.is_public(),
+                grant_types: &c.grant_types,
+            })
+    };
+    match authz::validate(&pairs, lookup) {
+        Err(AuthorizeError::Fatal(m)) => {
+            error_page(StatusCode::BAD_REQUEST, "Invalid authorization request", &m)
+        }
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            response_mode,
+            state,
+            error,
+        }) => respond_error(st, &redirect_uri, response_mode, state.as_deref(), &error),
+        Ok(areq) => {
+            let client = client.expect("validated client exists");
+            proceed(req, st, areq, client).await
+        }
+    }
+}
+
+/// Send an authorization error to the (validated) redirect URI.
+fn respond_error(
+    st: &AppState,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    state: Option<&str>,
+    error: &OAuthError,
+) -> HttpResponse {
+    let iss = st.issuer();
+    match mode {
+        ResponseMode::Query => found(&authz::error_redirect_url(redirect_uri, error, state, &iss)),
+        ResponseMode::FormPost => form_post(redirect_uri, &authz::error_params(error, state, &iss)),
+    }
+}
+
+fn respond_error_for(
+    st: &AppState,
+    areq: &AuthRequest,
+    code: ErrorCode,
+    desc: &str,
+) -> HttpResponse {
+    respond_error(
+        st,
+        &areq.redirect_uri,
+        areq.response_mode,
+        areq.state.as_deref(),
+        &OAuthError::new(code, desc),
+    )
+}
+
+fn found(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Decide between login, consent and issuing a code for a valid request.
+async fn proceed(
+    req: &HttpRequest,
+    st: &AppState,
+    areq: AuthRequest,
+    client: ClientRecord,
+) -> HttpResponse {
+    let session = match req.cookie(SESSION_COOKIE) {
+        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
+            Ok(Ok(s)) => s,
+            _ => return unavailable(),
+        },
+        None => None,
+    };
+    let mut need_login = areq.prompt.login;
+    match &session {
+        None => need_login = true,
+        Some(s) => {
+            if areq
+                .max_age
+                .is_some_and(|max| now() > s.auth_time.saturating_add(max))
+            {
+                need_login = true;
+            }
+            if let Some(hint) = &areq.id_token_hint {
+                match st.keys.get().verify(hint) {
+                    Ok((claims, _)) => {
+                        if claims.get("sub").and_then(|v| v.as_str()) != Some(s.sub.as_str()) {
+                            need_login = true;
+                        }
+                    }
+                    Err(_) => {
+                        return respond_error_for(
+                            st,
+                            &areq,
+                            ErrorCode::InvalidRequest,
+                            "id_token_hint is not an ID token of this issuer",
+                        )
+                    }
+                }
+            }
+        }
+    }
+    if need_login {
+        if areq.prompt.none {
+            return respond_error_for(st, &areq, ErrorCode::LoginRequired, "the user must sign in");
+        }
+        let hint = areq.login_hint.clone().unwrap_or_default();
+        return login_page(req, st, &areq, &hint, None);
+    }
+    after_login(req, st, areq, client, session.expect("checked above"), None).await
+}
+
+/// The user is signed in: ask for consent if needed, else issue a code.
+async fn after_login(
+    req: &HttpRequest,
+    st: &AppState,
+    areq: AuthRequest,
+    client: ClientRecord,
+    session: SessionRecord,
+    set_cookie: Option<Cookie<'static>>,
+) -> HttpResponse {
+    let needs_consent = if client.first_party {
+        false
+    } else if areq.prompt.consent {
+        true
+    } else {
+        let asked = HasConsent {
+            sub: session.sub.clone(),
+            client_id: client.client_id.clone(),
+            scopes: areq.scopes.clone(),
+        };
+        match st.sessions.send(asked).await {
+            Ok(Ok(has)) => !has,
+            _ => return unavailable(),
+        }
+    };
+    let mut res = if needs_consent && areq.prompt.none {
+        respond_error_for(
+            st,
+            &areq,
+            ErrorCode::ConsentRequired,
+            "the user must consent",
+        )
+    } else if needs_consent {
+        consent_page(req, st, &areq, &session.username)
+    } else {
+        issue_code(st, &areq, &session).await
+    };
+    if let Some(c) = set_cookie {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
+async fn issue_code(st: &AppState, areq: &AuthRequest, session: &SessionRecord) -> HttpResponse {
+    let grant = Grant {
+        client_id: areq.client_id.clone(),
+        sub: session.sub.clone(),
+        sid: Some(session.sid.clone()),
+        scopes: areq.scopes.clone(),
+        auth_time: session.auth_time,
+        nonce: areq.nonce.clone(),
+        claims: areq
+            .claims
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok()),
+        acr: Some(ACR_PASSWORD.into()),
+        family: None,
+    };
+    let msg = IssueCode {
+        grant,
+        redirect_uri: areq.redirect_uri.clone(),
+        code_challenge: areq.code_challenge.clone(),
+    };
+    let code = match st.codes.send(msg).await {
+        Ok(Ok(code)) => code,
+        _ => return unavailable(),
+    };
+    crate::metrics::METRICS.codes_issued.inc();
+    let iss = st.issuer();
+    let state = areq.state.as_deref();
+    match areq.response_mode {
+        ResponseMode::Query => found(&authz::success_redirect_url(
+            &areq.redirect_uri,
+            &code,
+            state,
+            &iss,
+            None,
+        )),
+        ResponseMode::FormPost => form_post(
+            &areq.redirect_uri,
+            &authz::success_params(&code, state, &iss, None),
+        ),
+    }
+}
+
+/// The CSRF token of this browser, and the cookie to set if it is new.
+fn csrf_token(req: &HttpRequest, st: &AppState) -> (String, Option<Cookie<'static>>) {
+    match req.cookie(CSRF_COOKIE) {
+        Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
+        _ => {
+            let v = crate::crypto::random_secret();
+            (v.clone(), Some(st.cookie(CSRF_COOKIE, v, None)))
+        }
+    }
+}
+
+fn csrf_ok(req: &HttpRequest, form: &Pairs) -> bool {
+    match (req.cookie(CSRF_COOKIE), field(form, "csrf")) {
+        (Some(c), Some(f)) => bool::from(c.value().as_bytes().ct_eq(f.as_bytes())),
+        _ => false,
+    }
+}
+
+fn login_page(
+    req: &HttpRequest,
+    st: &AppState,
+    areq: &AuthRequest,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(req, st);
+    let sealed = st.seal_pending(areq);
+    let mut res = page(
+        StatusCode::OK,
+        "login.html",
+        minijinja::context! {
+            lang => "en", client_id => areq.client_id, req => sealed, csrf => csrf,
+            username => username, error => error,
+        },
+    );
+    if let Some(c) = cookie {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
+fn consent_page(
+    req: &HttpRequest,
+    st: &AppState,
+    areq: &AuthRequest,
+    username: &str,
+) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(req, st);
+    let scopes: Vec<&str> = areq.scopes.iter().map(|s| scope_text(s)).collect();
+    let mut res = page(
+        StatusCode::OK,
+        "consent.html",
+        minijinja::context! {
+            lang => "en", client_id => areq.client_id, username => username,
+            scopes => scopes, req => st.seal_pending(areq), csrf => csrf,
+        },
+    );
+    if let Some(c) = cookie {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
+fn scope_text(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Sign you in with your account",
+        "profile" => "See your name and profile",
+        "email" => "See your email address",
+        "address" => "See your postal address",
+        "phone" => "See your phone number",
+        "offline_access" => "Keep access while you are away",
+        _ => "Other access",
+    }
+}
+
+/// Check CSRF and open the pending request of a login or consent form.
+fn open_form(
+    req: &HttpRequest,
+    st: &AppState,
+    body: &[u8],
+) -> Result<(Pairs, AuthRequest), HttpResponse> {
+    let form = form_pairs(req, body)?;
+    if !csrf_ok(req, &form) {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Form expired",
+            "This form is no longer valid. Go back to the application and sign in again.",
+        ));
+    }
+    let pending = field(&form, "req").and_then(|r| st.open_pending(r));
+    match pending {
+        Some(p) if p.at + PENDING_LIFETIME > now() => Ok((form, p.req)),
+        _ => Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in took too long or was altered. Go back to the application and start again.",
+        )),
+    }
+}
+
+async fn login(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let (form, areq) = match open_form(&req, &st, &body) {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let client = match st.client(&areq.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Unknown client",
+                "The application is no longer registered.",
+            )
+        }
+        Err(_) => return unavailable(),
+    };
+    let username = field(&form, "username").unwrap_or("").trim().to_string();
+    let password = field(&form, "password").unwrap_or("").to_string();
+    let check = CheckPassword {
+        username: username.clone(),
+        password,
+    };
+    let user = match st.directory.send(check).await {
+        Ok(Ok(u)) => u,
+        _ => return unavailable(),
+    };
+    let Some(user) = user else {
+        crate::metrics::METRICS
+            .logins
+            .with_label_values(&["failure"])
+            .inc();
+        return login_page(
+            &req,
+            &st,
+            &areq,
+            &username,
+            Some("Wrong username or password."),
+        );
+    };
+    crate::metrics::METRICS
+        .logins
+        .with_label_values(&["success"])
+        .inc();
+    let start = StartSession {
+        sub: user.sub.clone(),
+        username: user.username.clone(),
+    };
+    let (cookie, session) = match st.sessions.send(start).await {
+        Ok(Ok(x)) => x,
+        _ => return unavailable(),
+    };
+    let cookie = st.cookie(SESSION_COOKIE, cookie, Some(st.settings.session_lifetime));
+    after_login(&req, &st, areq, client, session, Some(cookie)).await
+}
+
+async fn consent(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let (form, areq) = match open_form(&req, &st, &body) {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
+    let session = match req.cookie(SESSION_COOKIE) {
+        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
+            Ok(Ok(s)) => s,
+            _ => return unavailable(),
+        },
+        None => None,
+    };
+    let Some(session) = session else {
+        return login_page(&req, &st, &areq, "", Some("Please sign in again."));
+    };
+    match field(&form, "decision") {
+        Some("allow") => {
+            let grant = GrantConsent {
+                sub: session.sub.clone(),
+                client_id: areq.client_id.clone(),
+                scopes: areq.scopes.clone(),
+            };
+            if !matches!(st.sessions.send(grant).await, Ok(Ok(()))) {
+                return unavailable();
+            }
+            crate::metrics::METRICS
+                .consents
+                .with_label_values(&["granted"])
+                .inc();
+            issue_code(&st, &areq, &session).await
+        }
+        Some("deny") => {
+            crate::metrics::METRICS
+                .consents
+                .with_label_values(&["denied"])
+                .inc();
+            respond_error_for(
+                &st,
+                &areq,
+                ErrorCode::AccessDenied,
+                "the user denied access",
+            )
+        }
+        _ => error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "Choose Allow or Deny.",
+        ),
+    }
+}
+
+impl AppState {
+    fn seal_pending(&self, areq: &AuthRequest) -> String {
+        let p = Pending {
+            req: areq.clone(),
+            at: now(),
+        };
+        self.pending_seal
+            .seal(&serde_json::to_vec(&p).expect("json"))
+    }
+
+    fn open_pending(&self, sealed: &str) -> Option<Pending> {
+        let bytes = self.pending_seal.open(sealed)?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// A cookie with the attributes this issuer needs.
+    pub fn cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        max_age: Option<u64>,
+    ) -> Cookie<'static> {
+        let mut c = Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.config.issuer.scheme() == "https")
+            .finish();
+        if let Some(secs) = max_age {
+            c.set_max_age(actix_web::cookie::time::Duration::seconds(secs as i64));
+        }
+        c
+    }
+}

@@ -1,0 +1,120 @@
+//! Client authentication for `/token` (and later `/introspect`, `/revoke`):
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` and `none`.
+//!
+//! A secret is checked with argon2 only the first time on a node; after that
+//! the node remembers the SHA-256 of the secret that verified and compares in
+//! constant time, so `client_credentials` does not pay ~20 ms of argon2 per
+//! request. A `private_key_jwt` assertion is verified against the client's
+//! registered keys and its `jti` is recorded through Raft, so it cannot be
+//! replayed on any node while it is valid.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use crate::actors::password::VerifySecret;
+use crate::actors::token::UseAssertion;
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::token_request::{check_assertion_claims, ClientAuth};
+use crate::state::{ClientRecord, CommandResult};
+
+/// Per-node memory of secrets that passed argon2: client id → SHA-256(secret).
+#[derive(Default)]
+pub struct SecretCache(Mutex<HashMap<String, [u8; 32]>>);
+
+impl SecretCache {
+    fn matches(&self, client_id: &str, digest: &[u8; 32]) -> bool {
+        let map = self.0.lock().expect("secret cache");
+        map.get(client_id)
+            .is_some_and(|d| bool::from(d.ct_eq(digest)))
+    }
+    fn remember(&self, client_id: &str, digest: [u8; 32]) {
+        self.0
+            .lock()
+            .expect("secret cache")
+            .insert(client_id.into(), digest);
+    }
+}
+
+fn invalid(d: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClient, d)
+}
+
+/// Authenticate the caller; the client record on success.
+pub async fn authenticate(st: &AppState, auth: ClientAuth) -> Result<ClientRecord, OAuthError> {
+    let unavailable = |e: String| OAuthError::new(ErrorCode::TemporarilyUnavailable, e);
+    let client_id = match &auth {
+        ClientAuth::JwtAssertion {
+            client_id: None,
+            assertion,
+        } => crate::crypto::jwt::peek_claims(assertion)
+            .and_then(|c| c.get("sub").and_then(|v| v.as_str()).map(String::from))
+            .ok_or_else(|| invalid("the client assertion names no client"))?,
+        other => other.client_id_hint().unwrap_or_default().to_string(),
+    };
+    let client = st
+        .client(&client_id)
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+        .ok_or_else(|| invalid("unknown client"))?;
+    match auth {
+        ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => {
+            let Some(phc) = client.secret_hash.clone() else {
+                return Err(invalid("this client does not authenticate with a secret"));
+            };
+            let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+            if st.secret_cache.matches(&client.client_id, &digest) {
+                return Ok(client);
+            }
+            let ok = st
+                .passwords
+                .send(VerifySecret { secret, phc })
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
+            if !ok {
+                return Err(invalid("wrong client secret"));
+            }
+            st.secret_cache.remember(&client.client_id, digest);
+            Ok(client)
+        }
+        ClientAuth::JwtAssertion { assertion, .. } => {
+            let Some(jwks) = &client.jwks else {
+                return Err(invalid(
+                    "this client has no registered keys for private_key_jwt",
+                ));
+            };
+            let claims = crate::crypto::jwt::verify_with_jwks(&assertion, jwks)
+                .map_err(|e| invalid(&format!("client assertion: {e}")))?;
+            let issuer = st.issuer();
+            let (jti, exp) = check_assertion_claims(
+                &claims,
+                &client.client_id,
+                &format!("{issuer}/token"),
+                &issuer,
+                crate::actors::now(),
+            )
+            .map_err(|e| invalid(&e.description))?;
+            let used = UseAssertion {
+                client_id: client.client_id.clone(),
+                jti,
+                exp,
+            };
+            match st.tokens.send(used).await {
+                Ok(Ok(CommandResult::Done)) => Ok(client),
+                Ok(Ok(_)) => Err(invalid("client assertion already used")),
+                Ok(Err(e)) => Err(unavailable(e.to_string())),
+                Err(e) => Err(unavailable(e.to_string())),
+            }
+        }
+        ClientAuth::None { .. } => {
+            if client.is_public() {
+                Ok(client)
+            } else {
+                Err(invalid("this client must authenticate"))
+            }
+        }
+    }
+}

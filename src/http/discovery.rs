@@ -1,0 +1,45 @@
+//! `/.well-known/openid-configuration` (OIDC Discovery 1.0) and
+//! `/.well-known/jwks.json` (RFC 7517). Both are computed from replicated or
+//! configured data only, so every node answers the same.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+
+/// How long relying parties may cache the JWKS (seconds).
+pub const JWKS_MAX_AGE: u64 = 300;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(configuration),
+    )
+    .route("/.well-known/jwks.json", web::get().to(jwks));
+}
+
+async fn configuration(st: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(crate::oidc::discovery::discovery_document(
+            &st.config.issuer,
+        ))
+}
+
+async fn jwks(st: web::Data<AppState>) -> HttpResponse {
+    let keys = st.keys.get();
+    if keys.is_empty() {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .json(serde_json::json!({"error": "temporarily_unavailable", "error_description": "signing keys are being created"}));
+    }
+    HttpResponse::Ok()
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("public, max-age={JWKS_MAX_AGE}"),
+        ))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .content_type("application/jwk-set+json")
+        .json(keys.jwks())
+}

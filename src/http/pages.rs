@@ -1,0 +1,100 @@
+//! Server-rendered pages: the template engine (minijinja, templates embedded
+//! at build time, HTML auto-escaped) and the security headers every page gets.
+//!
+//! Pages carry a strict Content-Security-Policy (no scripts, styles from
+//! this origin only, forms may only post back here), `X-Frame-Options: DENY`,
+//! `no-store` caching and `Referrer-Policy: no-referrer`, so a login page can
+//! be neither framed nor cached nor leak the authorization request.
+
+use std::sync::LazyLock;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use minijinja::Environment;
+use serde::Serialize;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, src) in [
+        ("base.html", include_str!("../../templates/base.html")),
+        ("login.html", include_str!("../../templates/login.html")),
+        ("consent.html", include_str!("../../templates/consent.html")),
+        ("error.html", include_str!("../../templates/error.html")),
+        (
+            "form_post.html",
+            include_str!("../../templates/form_post.html"),
+        ),
+    ] {
+        env.add_template(name, src).expect("templates parse");
+    }
+    env
+});
+
+const CSS: &str = include_str!("../../static/tessera.css");
+
+fn render<S: Serialize>(name: &str, ctx: S) -> String {
+    ENV.get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!("template {name}: {e}");
+            "<!doctype html><title>Error</title><p>Internal error.</p>".into()
+        })
+}
+
+/// An HTML page with the strict headers.
+pub fn page<S: Serialize>(status: StatusCode, name: &str, ctx: S) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(render(name, ctx))
+}
+
+/// A 400 (or other) error page that never redirects.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    page(
+        status,
+        "error.html",
+        minijinja::context! { lang => "en", title => title, message => message },
+    )
+}
+
+/// OAuth 2.0 Form Post Response Mode: a page that posts `params` to `action`.
+/// Its CSP allows exactly one inline script (by nonce) and posting to `action`.
+pub fn form_post(action: &str, params: &[(String, String)]) -> HttpResponse {
+    let nonce = crate::crypto::random_id();
+    let origin = url::Url::parse(action)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "'none'".into());
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; form-action {origin}; \
+                 frame-ancestors 'none'; base-uri 'none'"
+            ),
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(render(
+            "form_post.html",
+            minijinja::context! { action => action, params => params, nonce => nonce },
+        ))
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(CSS)
+}

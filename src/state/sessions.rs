@@ -1,0 +1,83 @@
+//! Login sessions and remembered consents.
+//!
+//! A session is keyed by the SHA-256 of the browser's session cookie, so a
+//! copy of the data directory cannot be replayed as a cookie. `sid` is the
+//! separate, public session id that goes into ID tokens. Consents are keyed
+//! by subject and client and only ever grow (a later issue adds withdrawal).
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::ConflictableTransactionResult;
+
+use super::trees::{read, StateTxn, TreeId};
+use super::{CommandResult, FORMAT_VERSION};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub v: u32,
+    pub sid: String,
+    pub sub: String,
+    pub username: String,
+    /// When the user last authenticated (Unix seconds).
+    pub auth_time: u64,
+    pub expires_at: u64,
+    #[serde(default)]
+    pub ended: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub v: u32,
+    pub scopes: Vec<String>,
+    pub granted_at: u64,
+}
+
+fn consent_key(sub: &str, client_id: &str) -> String {
+    format!("{sub} {client_id}")
+}
+
+pub(super) fn create(
+    txn: &StateTxn<'_>,
+    key: &str,
+    s: &SessionRecord,
+) -> ConflictableTransactionResult<CommandResult, ()> {
+    txn.put(TreeId::Sessions, key, s)?;
+    Ok(CommandResult::Done)
+}
+
+pub(super) fn grant_consent(
+    txn: &StateTxn<'_>,
+    sub: &str,
+    client_id: &str,
+    scopes: &[String],
+    now: u64,
+) -> ConflictableTransactionResult<CommandResult, ()> {
+    let key = consent_key(sub, client_id);
+    let mut rec = txn
+        .get::<ConsentRecord>(TreeId::Consents, &key)?
+        .unwrap_or(ConsentRecord {
+            v: FORMAT_VERSION,
+            scopes: vec![],
+            granted_at: now,
+        });
+    for s in scopes {
+        if !rec.scopes.contains(s) {
+            rec.scopes.push(s.clone());
+        }
+    }
+    rec.granted_at = now;
+    txn.put(TreeId::Consents, &key, &rec)?;
+    Ok(CommandResult::Done)
+}
+
+/// Read view: a live session by cookie hash.
+pub fn get(sessions: &sled::Tree, key: &str, now: u64) -> Option<SessionRecord> {
+    read::<SessionRecord>(sessions, key).filter(|s| !s.ended && s.expires_at > now)
+}
+
+/// Read view: whether `scopes` were all granted before.
+pub fn consented(consents: &sled::Tree, sub: &str, client_id: &str, scopes: &[String]) -> bool {
+    match read::<ConsentRecord>(consents, &consent_key(sub, client_id)) {
+        Some(c) => scopes.iter().all(|s| c.scopes.contains(s)),
+        None => false,
+    }
+}
