@@ -99,6 +99,9 @@ impl Cluster {
             .map(|(id, h, r)| format!("{{ id = {id}, http_addr = \"{h}\", rpc_addr = \"{r}\" }}"))
             .collect::<Vec<_>>()
             .join(", ");
+        // The issuer is node 1's address, so discovery through the issuer
+        // URL works; tests send other steps to other nodes explicitly.
+        let issuer = format!("http://{}", addrs[0].1);
         let mut nodes = BTreeMap::new();
         for (id, http, rpc) in &addrs {
             let config = dir.path().join(format!("node{id}.toml"));
@@ -113,7 +116,7 @@ rpc_addr = "{rpc}"
 data_dir = "{data}"
 
 [cluster]
-issuer = "http://127.0.0.1:8080"
+issuer = "{issuer}"
 bootstrap_node = 1
 cluster_secret = "{SECRET}"
 admin_token = "{ADMIN}"
@@ -275,6 +278,74 @@ workers = 1
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
+    }
+}
+
+/// The demo user of `serve --dev`.
+pub const ALICE: (&str, &str) = ("alice", "wonderland-42");
+/// The demo client's redirect URI.
+pub const REDIRECT: &str = "http://127.0.0.1:8765/cb";
+
+impl Cluster {
+    /// Create alice and the confidential first-party client `demo`
+    /// (secret `demo-secret`), as `serve --dev` does, plus a third-party
+    /// confidential client `rp` (secret `rp-secret-123`) and a public client
+    /// `spa`, all with redirect URI [`REDIRECT`].
+    pub async fn seed(&self) {
+        use tessera::actors::directory::{CreateClient, CreateUser};
+        let admin = self.node(1).admin();
+        let mut claims = std::collections::BTreeMap::new();
+        claims.insert("given_name".to_string(), serde_json::json!("Alice"));
+        claims.insert("family_name".to_string(), serde_json::json!("Liddell"));
+        claims.insert("email_verified".to_string(), serde_json::json!(true));
+        admin
+            .create_user(&CreateUser {
+                username: ALICE.0.into(),
+                password: ALICE.1.into(),
+                email: Some("alice@example.com".into()),
+                name: Some("Alice Liddell".into()),
+                claims,
+            })
+            .await
+            .expect("seed alice");
+        let all = vec![
+            "authorization_code".to_string(),
+            "refresh_token".to_string(),
+            "client_credentials".to_string(),
+        ];
+        for (id, secret, first_party) in [
+            ("demo", Some("demo-secret"), true),
+            ("rp", Some("rp-secret-123"), false),
+            ("spa", None, false),
+        ] {
+            let grant_types = if secret.is_some() { all.clone() } else { all[..2].to_vec() };
+            admin
+                .create_client(&CreateClient {
+                    client_id: id.into(),
+                    secret: secret.map(String::from),
+                    redirect_uris: vec![REDIRECT.into()],
+                    post_logout_redirect_uris: vec!["http://127.0.0.1:8765/logged-out".into()],
+                    grant_types,
+                    first_party,
+                    ..Default::default()
+                })
+                .await
+                .expect("seed client");
+        }
+        // Every node has published the signing keys.
+        for id in self.nodes.keys() {
+            let url = format!("{}/.well-known/jwks.json", self.node(*id).http_url());
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(r) = self.http.get(&url).send().await {
+                    if r.status() == 200 {
+                        break;
+                    }
+                }
+                assert!(Instant::now() < deadline, "node {id} has no signing keys");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 
