@@ -31,6 +31,13 @@ use crate::http::{self, AppState};
 /// Run a node until it is told to stop (SIGTERM / SIGINT).
 pub fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    // Bind first: a taken port is reported before anything else starts.
+    let listeners = Listeners {
+        public: std::net::TcpListener::bind(config.http_listen)
+            .with_context(|| format!("cannot listen on {} (node.http_addr)", config.http_listen))?,
+        cluster: std::net::TcpListener::bind(config.rpc_listen)
+            .with_context(|| format!("cannot listen on {} (node.rpc_addr)", config.rpc_listen))?,
+    };
     let storage = Storage::open(&config.data_dir)?;
     let log_store = LogStore::open(&storage)?;
     let sm = StateMachine::open(&storage)?;
@@ -69,7 +76,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         &config.cluster_secret,
     );
 
-    let result = actix_web::rt::System::new().block_on(serve(config.clone(), handle));
+    let result = actix_web::rt::System::new().block_on(serve(config.clone(), handle, listeners));
 
     tracing::info!("stopping Raft");
     let _ = raft_rt.block_on(raft.shutdown());
@@ -78,7 +85,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(config: Arc<Config>, handle: ClusterHandle) -> anyhow::Result<()> {
+struct Listeners {
+    public: std::net::TcpListener,
+    cluster: std::net::TcpListener,
+}
+
+async fn serve(
+    config: Arc<Config>,
+    handle: ClusterHandle,
+    listeners: Listeners,
+) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -118,8 +134,7 @@ async fn serve(config: Arc<Config>, handle: ClusterHandle) -> anyhow::Result<()>
             .configure(http::public_routes)
     })
     .workers(config.http_workers)
-    .bind(config.http_listen)
-    .with_context(|| format!("cannot listen on {} (node.http_addr)", config.http_listen))?
+    .listen(listeners.public)?
     .run();
 
     let admin_state = state.clone();
@@ -134,8 +149,7 @@ async fn serve(config: Arc<Config>, handle: ClusterHandle) -> anyhow::Result<()>
             .configure(http::admin::routes)
     })
     .workers(2)
-    .bind(config.rpc_listen)
-    .with_context(|| format!("cannot listen on {} (node.rpc_addr)", config.rpc_listen))?
+    .listen(listeners.cluster)?
     .run();
 
     tracing::info!(
