@@ -54,6 +54,17 @@ pub struct TokenSettings {
     pub access_token_alg: String,
 }
 
+/// Who may use `/register` (RFC 7591).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationMode {
+    /// Anyone.
+    Open,
+    /// Only with `Authorization: Bearer <initial access token>`.
+    Token(String),
+    /// Registration is off (the default).
+    Closed,
+}
+
 /// A validated node configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -72,6 +83,7 @@ pub struct Config {
     pub master_key: [u8; 32],
     pub raft: RaftSettings,
     pub tokens: TokenSettings,
+    pub registration: RegistrationMode,
     pub http_workers: usize,
     /// `serve --dev`: seed the demo user and client on first start.
     pub dev_seed: bool,
@@ -88,6 +100,18 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     tokens: RawTokens,
+    #[serde(default)]
+    registration: RawRegistration,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistration {
+    /// "open", "token" or "closed".
+    mode: Option<String>,
+    initial_access_token: Option<String>,
+    initial_access_token_env: Option<String>,
+    initial_access_token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -352,6 +376,37 @@ impl Config {
                 "must be ES256 or RS256".into(),
             ));
         }
+        let reg = &raw.registration;
+        let registration = match reg.mode.as_deref().unwrap_or("closed") {
+            "open" => RegistrationMode::Open,
+            "closed" => RegistrationMode::Closed,
+            "token" => {
+                let t = secret(
+                    file,
+                    "initial_access_token",
+                    &reg.initial_access_token,
+                    &reg.initial_access_token_env,
+                    &reg.initial_access_token_file,
+                )
+                .map_err(|mut e| {
+                    e.key = e.key.replace("cluster.", "registration.");
+                    e
+                })?;
+                if t.len() < MIN_SECRET_LEN {
+                    return Err(err(
+                        "registration.initial_access_token",
+                        format!("must be at least {MIN_SECRET_LEN} characters"),
+                    ));
+                }
+                RegistrationMode::Token(t)
+            }
+            other => {
+                return Err(err(
+                    "registration.mode",
+                    format!("`{other}` is not one of open, token, closed"),
+                ))
+            }
+        };
         let http_workers = raw.http.workers.unwrap_or_else(default_workers);
         if http_workers == 0 {
             return Err(err("http.workers", "must be positive".into()));
@@ -382,6 +437,7 @@ impl Config {
                 session_lifetime: t.session_lifetime_secs,
                 access_token_alg: t.access_token_alg.clone(),
             },
+            registration,
             http_workers,
             dev_seed: false,
         })
@@ -422,6 +478,9 @@ cluster_secret = {cs:?}
 admin_token = {at:?}
 master_key = {mk:?}
 members = [{{ id = 1, http_addr = "127.0.0.1:8080", rpc_addr = "127.0.0.1:9080" }}]
+
+[registration]
+mode = "open"
 "#,
             data_dir = data_dir.display().to_string(),
             cs = secrets.cluster_secret,

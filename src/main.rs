@@ -402,6 +402,7 @@ async fn client(cmd: ClientCmd) -> Result<(), Failure> {
                 first_party,
                 jwks,
                 id_token_signed_response_alg: id_token_alg,
+                ..Default::default()
             };
             match api.create_client(&req).await {
                 Ok(c) => print_json(&c),

@@ -32,6 +32,11 @@ pub struct Metrics {
     pub codes_issued: IntCounter,
     pub codes_redeemed: IntCounterVec,
     pub refreshes: IntCounterVec,
+    pub swept: IntCounter,
+    pub revocations: IntCounterVec,
+    pub introspections: IntCounterVec,
+    pub registrations: IntCounter,
+    pub logouts: IntCounter,
     raft_term: IntGauge,
     raft_leader: IntGauge,
     raft_is_leader: IntGauge,
@@ -173,6 +178,40 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
                 &["result"],
             )
             .unwrap(),
+        ),
+        swept: counter(
+            "tessera_state_swept_records_total",
+            "Expired records removed by sweeps this node proposed",
+        ),
+        revocations: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "tessera_oidc_revocations_total",
+                    "Revocation requests by token type",
+                ),
+                &["token_type"],
+            )
+            .unwrap(),
+        ),
+        introspections: reg(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "tessera_oidc_introspections_total",
+                    "Introspections by result (active, inactive)",
+                ),
+                &["result"],
+            )
+            .unwrap(),
+        ),
+        registrations: counter(
+            "tessera_oidc_registrations_total",
+            "Clients registered dynamically",
+        ),
+        logouts: counter(
+            "tessera_oidc_logouts_total",
+            "Sessions ended through /end_session",
         ),
         raft_term: gauge("tessera_raft_term", "Current Raft term"),
         raft_leader: gauge(

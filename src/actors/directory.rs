@@ -106,6 +106,16 @@ pub struct CreateClient {
     pub jwks: Option<serde_json::Value>,
     #[serde(default)]
     pub id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+    /// Other registration metadata, stored as given.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// SHA-256 of a registration access token (dynamic registration only).
+    #[serde(skip)]
+    pub registration_token_hash: Option<String>,
 }
 
 /// Set or remove (null) standard claims of a user.
@@ -123,6 +133,20 @@ pub struct SetClaims {
 pub struct CheckPassword {
     pub username: String,
     pub password: String,
+}
+
+/// Register a client dynamically (RFC 7591): this actor picks the client id,
+/// the secret (if the method needs one) and the registration access token.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Registered, DirectoryError>")]
+pub struct Register(pub crate::oidc::registration::Registration);
+
+/// What a registration created; the secrets are shown once and stored hashed.
+#[derive(Debug)]
+pub struct Registered {
+    pub client: ClientRecord,
+    pub client_secret: Option<String>,
+    pub registration_access_token: String,
 }
 
 /// Read a user (linearizable).
@@ -274,6 +298,10 @@ impl Handler<CreateClient> for DirectoryActor {
                     first_party: msg.first_party,
                     jwks: msg.jwks,
                     id_token_signed_response_alg: msg.id_token_signed_response_alg,
+                    jwks_uri: msg.jwks_uri,
+                    token_endpoint_auth_method: msg.token_endpoint_auth_method,
+                    metadata: msg.metadata,
+                    registration_token_hash: msg.registration_token_hash,
                     created_at: now(),
                 };
                 (
@@ -364,6 +392,55 @@ impl Handler<CheckPassword> for DirectoryActor {
             }
             .into_actor(self),
         )
+    }
+}
+
+impl Handler<Register> for DirectoryActor {
+    type Result = ResponseActFuture<Self, Result<Registered, DirectoryError>>;
+
+    fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
+        let r = msg.0;
+        let client_secret = r.has_secret().then(crate::crypto::random_secret);
+        let token = crate::crypto::random_secret();
+        let token_hash = crate::crypto::sha256_hex(&token);
+        let client_id = crate::crypto::random_id();
+        let exists_id = client_id.clone();
+        let fut = hash_then_propose(
+            self,
+            client_secret.clone(),
+            move |secret_hash| {
+                let client = ClientRecord {
+                    v: FORMAT_VERSION,
+                    client_id,
+                    secret_hash,
+                    redirect_uris: r.redirect_uris,
+                    post_logout_redirect_uris: r.post_logout_redirect_uris,
+                    grant_types: r.grant_types,
+                    first_party: false,
+                    jwks: r.jwks,
+                    id_token_signed_response_alg: r.id_token_signed_response_alg,
+                    jwks_uri: r.jwks_uri,
+                    token_endpoint_auth_method: Some(r.token_endpoint_auth_method),
+                    metadata: Some(serde_json::Value::Object(r.metadata)),
+                    registration_token_hash: Some(token_hash),
+                    created_at: now(),
+                };
+                (
+                    Command::CreateClient {
+                        client: client.clone(),
+                    },
+                    client,
+                )
+            },
+            move || DirectoryError::Exists(format!("client `{exists_id}`")),
+        );
+        Box::pin(fut.map(move |res, _, _| {
+            res.map(|client| Registered {
+                client,
+                client_secret,
+                registration_access_token: token,
+            })
+        }))
     }
 }
 

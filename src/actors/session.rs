@@ -63,6 +63,11 @@ pub struct StartSession {
 #[rtype(result = "Result<Option<SessionRecord>, ClusterError>")]
 pub struct FindSession(pub String);
 
+/// End a session (by `sid`) on every node.
+#[derive(Message)]
+#[rtype(result = "Result<(), ClusterError>")]
+pub struct EndSession(pub String);
+
 /// Remember a consent.
 #[derive(Message)]
 #[rtype(result = "Result<(), ClusterError>")]
@@ -108,6 +113,21 @@ impl Handler<StartSession> for SessionActor {
             async move {
                 result_of(rx).await?;
                 Ok((cookie, session))
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<EndSession> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<(), ClusterError>>;
+
+    fn handle(&mut self, msg: EndSession, ctx: &mut Context<Self>) -> Self::Result {
+        let rx = propose(self, ctx, Command::EndSession { sid: msg.0 });
+        Box::pin(
+            async move {
+                result_of(rx).await?;
+                Ok(())
             }
             .into_actor(self),
         )

@@ -28,6 +28,8 @@ use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::state::{ClientRecord, Grant, SessionRecord};
 
 pub const SESSION_COOKIE: &str = "tessera_session";
+/// The browser-state cookie the check-session iframe reads (not HttpOnly).
+pub const BROWSER_STATE_COOKIE: &str = "tessera_bs";
 const CSRF_COOKIE: &str = "tessera_csrf";
 /// How long a user may take on the login and consent pages (seconds).
 const PENDING_LIFETIME: u64 = 1800;
@@ -200,8 +202,14 @@ async fn proceed(
     match &session {
         None => need_login = true,
         Some(s) => {
+            let default_max_age = client
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("default_max_age"))
+                .and_then(|v| v.as_u64());
             if areq
                 .max_age
+                .or(default_max_age)
                 .is_some_and(|max| now() > s.auth_time.saturating_add(max))
             {
                 need_login = true;
@@ -232,7 +240,20 @@ async fn proceed(
         let hint = areq.login_hint.clone().unwrap_or_default();
         return login_page(req, st, &areq, &hint, None);
     }
-    after_login(req, st, areq, client, session.expect("checked above"), None).await
+    let bs = req
+        .cookie(BROWSER_STATE_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    after_login(
+        req,
+        st,
+        areq,
+        client,
+        session.expect("checked above"),
+        &bs,
+        vec![],
+    )
+    .await
 }
 
 /// The user is signed in: ask for consent if needed, else issue a code.
@@ -242,7 +263,8 @@ async fn after_login(
     areq: AuthRequest,
     client: ClientRecord,
     session: SessionRecord,
-    set_cookie: Option<Cookie<'static>>,
+    browser_state: &str,
+    set_cookies: Vec<Cookie<'static>>,
 ) -> HttpResponse {
     let needs_consent = if client.first_party {
         false
@@ -269,15 +291,20 @@ async fn after_login(
     } else if needs_consent {
         consent_page(req, st, &areq, &session.username)
     } else {
-        issue_code(st, &areq, &session).await
+        issue_code(st, &areq, &session, browser_state).await
     };
-    if let Some(c) = set_cookie {
+    for c in set_cookies {
         let _ = res.add_cookie(&c);
     }
     res
 }
 
-async fn issue_code(st: &AppState, areq: &AuthRequest, session: &SessionRecord) -> HttpResponse {
+async fn issue_code(
+    st: &AppState,
+    areq: &AuthRequest,
+    session: &SessionRecord,
+    browser_state: &str,
+) -> HttpResponse {
     let grant = Grant {
         client_id: areq.client_id.clone(),
         sub: session.sub.clone(),
@@ -304,17 +331,22 @@ async fn issue_code(st: &AppState, areq: &AuthRequest, session: &SessionRecord) 
     crate::metrics::METRICS.codes_issued.inc();
     let iss = st.issuer();
     let state = areq.state.as_deref();
+    let ss = crate::oidc::session::origin_of(&areq.redirect_uri).map(|origin| {
+        let salt = crate::crypto::random_id();
+        crate::oidc::session::session_state(&areq.client_id, &origin, browser_state, &salt)
+    });
+    let ss = ss.as_deref();
     match areq.response_mode {
         ResponseMode::Query => found(&authz::success_redirect_url(
             &areq.redirect_uri,
             &code,
             state,
             &iss,
-            None,
+            ss,
         )),
         ResponseMode::FormPost => form_post(
             &areq.redirect_uri,
-            &authz::success_params(&code, state, &iss, None),
+            &authz::success_params(&code, state, &iss, ss),
         ),
     }
 }
@@ -470,8 +502,13 @@ async fn login(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> H
         Ok(Ok(x)) => x,
         _ => return unavailable(),
     };
-    let cookie = st.cookie(SESSION_COOKIE, cookie, Some(st.settings.session_lifetime));
-    after_login(&req, &st, areq, client, session, Some(cookie)).await
+    let lifetime = Some(st.settings.session_lifetime);
+    let bs = crate::crypto::random_id();
+    let cookies = vec![
+        st.cookie(SESSION_COOKIE, cookie, lifetime),
+        st.script_cookie(BROWSER_STATE_COOKIE, bs.clone(), lifetime),
+    ];
+    after_login(&req, &st, areq, client, session, &bs, cookies).await
 }
 
 async fn consent(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
@@ -503,7 +540,11 @@ async fn consent(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) ->
                 .consents
                 .with_label_values(&["granted"])
                 .inc();
-            issue_code(&st, &areq, &session).await
+            let bs = req
+                .cookie(BROWSER_STATE_COOKIE)
+                .map(|c| c.value().to_string())
+                .unwrap_or_default();
+            issue_code(&st, &areq, &session, &bs).await
         }
         Some("deny") => {
             crate::metrics::METRICS
@@ -538,6 +579,18 @@ impl AppState {
     fn open_pending(&self, sealed: &str) -> Option<Pending> {
         let bytes = self.pending_seal.open(sealed)?;
         serde_json::from_slice(&bytes).ok()
+    }
+
+    /// A cookie page scripts may read (the browser state), otherwise like [`Self::cookie`].
+    pub fn script_cookie(
+        &self,
+        name: &'static str,
+        value: String,
+        max_age: Option<u64>,
+    ) -> Cookie<'static> {
+        let mut c = self.cookie(name, value, max_age);
+        c.set_http_only(false);
+        c
     }
 
     /// A cookie with the attributes this issuer needs.

@@ -43,6 +43,19 @@ fn invalid(d: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, d)
 }
 
+/// Fetch a client's JWK Set from its registered `jwks_uri`.
+async fn fetch_jwks(uri: &str) -> Result<serde_json::Value, String> {
+    let res = reqwest::Client::new()
+        .get(uri)
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch the client's jwks_uri: {e}"))?;
+    res.json()
+        .await
+        .map_err(|e| format!("the client's jwks_uri is not a JWK Set: {e}"))
+}
+
 /// Authenticate the caller; the client record on success.
 pub async fn authenticate(st: &AppState, auth: ClientAuth) -> Result<ClientRecord, OAuthError> {
     let unavailable = |e: String| OAuthError::new(ErrorCode::TemporarilyUnavailable, e);
@@ -81,12 +94,16 @@ pub async fn authenticate(st: &AppState, auth: ClientAuth) -> Result<ClientRecor
             Ok(client)
         }
         ClientAuth::JwtAssertion { assertion, .. } => {
-            let Some(jwks) = &client.jwks else {
-                return Err(invalid(
-                    "this client has no registered keys for private_key_jwt",
-                ));
+            let jwks = match (&client.jwks, &client.jwks_uri) {
+                (Some(j), _) => j.clone(),
+                (None, Some(uri)) => fetch_jwks(uri).await.map_err(|e| invalid(&e))?,
+                (None, None) => {
+                    return Err(invalid(
+                        "this client has no registered keys for private_key_jwt",
+                    ))
+                }
             };
-            let claims = crate::crypto::jwt::verify_with_jwks(&assertion, jwks)
+            let claims = crate::crypto::jwt::verify_with_jwks(&assertion, &jwks)
                 .map_err(|e| invalid(&format!("client assertion: {e}")))?;
             let issuer = st.issuer();
             let (jti, exp) = check_assertion_claims(

@@ -7,6 +7,9 @@
 //! * [`authorize`] — `/authorize`, the login and consent pages.
 //! * [`token`] — `/token`; [`client_auth`] authenticates clients.
 //! * [`userinfo`] — `/userinfo`.
+//! * [`introspect`] — `/introspect`, `/revoke`.
+//! * [`logout`] — `/end_session`, `/check_session`.
+//! * [`register`] — `/register` (dynamic client registration).
 //! * [`pages`] — HTML templates and page security headers.
 //! * [`health`] — `/healthz`, `/readyz`, `/metrics`.
 //! * [`admin`] — `/admin/*` on the cluster port (bearer admin token).
@@ -18,7 +21,10 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod introspect;
+pub mod logout;
 pub mod pages;
+pub mod register;
 pub mod token;
 pub mod userinfo;
 
@@ -112,6 +118,23 @@ impl AppState {
         Ok(state::clients::get(&self.clients, id))
     }
 
+    /// Origins of every registered redirect URI (for the check-session
+    /// iframe's `frame-ancestors`).
+    pub fn client_origins(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .clients
+            .iter()
+            .values()
+            .filter_map(|v| v.ok())
+            .filter_map(|v| serde_json::from_slice::<ClientRecord>(&v).ok())
+            .flat_map(|c| c.redirect_uris)
+            .filter_map(|u| crate::oidc::session::origin_of(&u))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// A user by subject, from local state (callers hold a token or code that
     /// was applied here, so the user is too).
     pub fn user_by_sub(&self, sub: &str) -> Option<UserRecord> {
@@ -128,7 +151,10 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .configure(discovery::routes)
         .configure(authorize::routes)
         .configure(token::routes)
-        .configure(userinfo::routes);
+        .configure(userinfo::routes)
+        .configure(introspect::routes)
+        .configure(logout::routes)
+        .configure(register::routes);
 }
 
 /// Count and time a request by route pattern, method and status.

@@ -24,6 +24,15 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "form_post.html",
             include_str!("../../templates/form_post.html"),
         ),
+        ("logout.html", include_str!("../../templates/logout.html")),
+        (
+            "logged_out.html",
+            include_str!("../../templates/logged_out.html"),
+        ),
+        (
+            "check_session.html",
+            include_str!("../../templates/check_session.html"),
+        ),
     ] {
         env.add_template(name, src).expect("templates parse");
     }
@@ -31,6 +40,11 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 });
 
 const CSS: &str = include_str!("../../static/tessera.css");
+
+/// Render a template without the page headers (the caller sets its own).
+pub fn render_raw<S: Serialize>(name: &str, ctx: S) -> String {
+    render(name, ctx)
+}
 
 fn render<S: Serialize>(name: &str, ctx: S) -> String {
     ENV.get_template(name)
@@ -97,4 +111,33 @@ pub async fn stylesheet() -> HttpResponse {
         .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(CSS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_is_registered_and_renders() {
+        for name in [
+            "login.html",
+            "consent.html",
+            "error.html",
+            "form_post.html",
+            "logout.html",
+            "logged_out.html",
+            "check_session.html",
+        ] {
+            let out = super::ENV
+                .get_template(name)
+                .and_then(|t| t.render(minijinja::context! { lang => "en", params => Vec::<(String, String)>::new() }))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(out.contains("<html"), "{name}");
+        }
+        // Values are HTML-escaped.
+        let out = super::ENV
+            .get_template("error.html")
+            .unwrap()
+            .render(minijinja::context! { title => "<script>", message => "\"x\"" })
+            .unwrap();
+        assert!(!out.contains("<script>") && out.contains("&lt;script&gt;"));
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::error::BearerError;
 use super::AppState;
 use crate::actors::now;
-use crate::actors::token::IsRevoked;
+use crate::actors::token::AccessTokenLive;
 use crate::oidc::claims::{self, ClaimSpec, ClaimsRequest, Target};
 use crate::oidc::error::{ErrorCode, OAuthError};
 
@@ -87,14 +87,9 @@ async fn userinfo(
     {
         return Err(BearerError::invalid_token("the access token has expired"));
     }
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if st.tokens.send(IsRevoked(jti)).await?? {
+    if !st.tokens.send(AccessTokenLive::of(&claims)).await?? {
         return Err(BearerError::invalid_token(
-            "the access token has been revoked",
+            "the access token has been revoked or its session has ended",
         ));
     }
     let scopes: Vec<String> = claims

@@ -11,6 +11,8 @@
 //! * [`authorize`] — authorization request validation and redirect responses.
 //! * [`token_request`] — token endpoint client authentication and grants.
 //! * [`tokens`] — ID token and JWT access token claims, `at_hash`.
+//! * [`registration`] — dynamic registration metadata rules (RFC 7591).
+//! * [`session`] — Session Management `session_state`.
 //! * [`discovery`] — the provider metadata document and the issuer string.
 
 pub mod authorize;
@@ -20,5 +22,7 @@ pub mod discovery;
 pub mod error;
 pub mod form;
 pub mod pkce;
+pub mod registration;
+pub mod session;
 pub mod token_request;
 pub mod tokens;

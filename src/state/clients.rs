@@ -28,6 +28,19 @@ pub struct ClientRecord {
     /// `RS256` (default) or `ES256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// Where to fetch the client's keys for `private_key_jwt` (RFC 7591).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    /// Other registered metadata (client_name, logo_uri, contacts, ...) as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// SHA-256 of the RFC 7592 registration access token, for dynamically
+    /// registered clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_token_hash: Option<String>,
     /// Unix seconds, from the proposer's clock.
     pub created_at: u64,
 }
@@ -38,7 +51,7 @@ pub const KNOWN_GRANT_TYPES: &[&str] =
 
 impl ClientRecord {
     pub fn is_public(&self) -> bool {
-        self.secret_hash.is_none() && self.jwks.is_none()
+        self.secret_hash.is_none() && self.jwks.is_none() && self.jwks_uri.is_none()
     }
 
     pub fn allows_grant(&self, grant_type: &str) -> bool {

@@ -16,6 +16,7 @@ pub mod clients;
 pub mod codes;
 pub mod keys;
 pub mod sessions;
+pub mod sweep;
 pub mod tokens;
 pub mod trees;
 pub mod users;
@@ -71,6 +72,14 @@ pub enum Command {
         exp: u64,
         now: u64,
     },
+    /// Revoke an access token by `jti` until its expiry.
+    RevokeAccess { jti: String, exp: u64 },
+    /// Revoke the family of a refresh token (by hash) if `client_id` owns it.
+    RevokeRefresh { hash: String, client_id: String },
+    /// End a login session (by `sid`) on every node.
+    EndSession { sid: String },
+    /// Delete expired records; see [`sweep`].
+    Sweep(Box<sweep::Sweep>),
 }
 /// The payload of one Raft log entry: commands from concurrent requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -149,5 +158,12 @@ pub fn apply(
             exp,
             now,
         } => tokens::use_assertion(txn, client_id, jti, *exp, *now),
+        Command::RevokeAccess { jti, exp } => {
+            tokens::revoke_jti(txn, jti, *exp)?;
+            Ok(CommandResult::Done)
+        }
+        Command::RevokeRefresh { hash, client_id } => tokens::revoke_refresh(txn, hash, client_id),
+        Command::EndSession { sid } => sessions::end(txn, sid),
+        Command::Sweep(s) => sweep::apply(txn, s),
     }
 }

@@ -41,7 +41,32 @@ pub(super) fn create(
     s: &SessionRecord,
 ) -> ConflictableTransactionResult<CommandResult, ()> {
     txn.put(TreeId::Sessions, key, s)?;
+    // Index by the public session id (keys are hex hashes, so no clash).
+    txn.put(TreeId::Sessions, &format!("sid/{}", s.sid), &key)?;
     Ok(CommandResult::Done)
+}
+
+/// End a session everywhere: later lookups by cookie or sid see it ended.
+pub(super) fn end(
+    txn: &StateTxn<'_>,
+    sid: &str,
+) -> ConflictableTransactionResult<CommandResult, ()> {
+    let Some(key) = txn.get::<String>(TreeId::Sessions, &format!("sid/{sid}"))? else {
+        return Ok(CommandResult::NotFound);
+    };
+    let Some(mut s) = txn.get::<SessionRecord>(TreeId::Sessions, &key)? else {
+        return Ok(CommandResult::NotFound);
+    };
+    s.ended = true;
+    txn.put(TreeId::Sessions, &key, &s)?;
+    Ok(CommandResult::Done)
+}
+
+/// Read view: whether the session `sid` is live (not ended, not expired).
+pub fn sid_live(sessions: &sled::Tree, sid: &str, now: u64) -> bool {
+    read::<String>(sessions, &format!("sid/{sid}"))
+        .and_then(|key| get(sessions, &key, now))
+        .is_some()
 }
 
 pub(super) fn grant_consent(

@@ -125,6 +125,39 @@ pub(super) fn use_assertion(
     Ok(CommandResult::Done)
 }
 
+/// Revoke a refresh token's whole family, if the token is the client's.
+pub(super) fn revoke_refresh(
+    txn: &StateTxn<'_>,
+    hash: &str,
+    client_id: &str,
+) -> ConflictableTransactionResult<CommandResult, ()> {
+    let Some(rec) = txn.get::<RefreshRecord>(TreeId::Refresh, hash)? else {
+        return Ok(CommandResult::NotFound);
+    };
+    if rec.grant.client_id != client_id {
+        return Ok(CommandResult::NotFound);
+    }
+    if let Some(f) = &rec.grant.family {
+        revoke_family(txn, f)?;
+    }
+    Ok(CommandResult::Done)
+}
+
+/// Read view: a refresh token that can still be used, with its family.
+pub fn live_refresh(
+    refresh: &sled::Tree,
+    families: &sled::Tree,
+    hash: &str,
+    now: u64,
+) -> Option<RefreshRecord> {
+    let rec: RefreshRecord = read(refresh, hash)?;
+    if rec.used || rec.expires_at <= now {
+        return None;
+    }
+    let family: FamilyRecord = read(families, rec.grant.family.as_deref()?)?;
+    (!family.revoked).then_some(rec)
+}
+
 /// Read view: whether an access token id has been revoked.
 pub fn is_revoked(revoked: &sled::Tree, jti: &str) -> bool {
     read::<u64>(revoked, jti).is_some()

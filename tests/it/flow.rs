@@ -46,7 +46,9 @@ impl Step {
     /// A query parameter of the redirect location.
     pub fn param(&self, name: &str) -> Option<String> {
         let url = url::Url::parse(self.location()).ok()?;
-        url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 }
 
@@ -97,7 +99,13 @@ impl Browser {
     }
 
     /// Post the login form of `page` to `node_base` (e.g. http://127.0.0.1:8081).
-    pub async fn login(&self, node_base: &str, page: &Step, username: &str, password: &str) -> Step {
+    pub async fn login(
+        &self,
+        node_base: &str,
+        page: &Step,
+        username: &str,
+        password: &str,
+    ) -> Step {
         let body = page.body();
         let form = [
             ("req", hidden(body, "req").expect("login page has req")),
@@ -105,7 +113,13 @@ impl Browser {
             ("username", username.to_string()),
             ("password", password.to_string()),
         ];
-        let res = self.http.post(format!("{node_base}/login")).form(&form).send().await.unwrap();
+        let res = self
+            .http
+            .post(format!("{node_base}/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         Self::step(res).await
     }
 
@@ -117,7 +131,13 @@ impl Browser {
             ("csrf", hidden(body, "csrf").expect("consent page has csrf")),
             ("decision", if allow { "allow" } else { "deny" }.to_string()),
         ];
-        let res = self.http.post(format!("{node_base}/consent")).form(&form).send().await.unwrap();
+        let res = self
+            .http
+            .post(format!("{node_base}/consent"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
         Self::step(res).await
     }
 }

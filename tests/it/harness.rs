@@ -318,7 +318,11 @@ impl Cluster {
             ("rp", Some("rp-secret-123"), false),
             ("spa", None, false),
         ] {
-            let grant_types = if secret.is_some() { all.clone() } else { all[..2].to_vec() };
+            let grant_types = if secret.is_some() {
+                all.clone()
+            } else {
+                all[..2].to_vec()
+            };
             admin
                 .create_client(&CreateClient {
                     client_id: id.into(),

@@ -1,11 +1,13 @@
 //! A real relying party (the `openidconnect` crate) signs a user in through a
 //! three-node cluster, each step on a different node than the step before.
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
-    AccessTokenHash, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
-    UserInfoUrl,
+    AccessTokenHash, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    TokenUrl, UserInfoUrl,
 };
 use reqwest::redirect::Policy;
 
@@ -17,7 +19,10 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
     let c = Cluster::start(3).await;
     c.seed().await;
     let on = |n: u64| c.node(n).http_url();
-    let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
 
     // Discovery (and the JWKS) from node 1, the issuer's address.
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(on(1)).unwrap(), &http)
@@ -47,11 +52,17 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
         .url();
     let browser = Browser::new();
     let login = browser.get(url.as_str()).await;
-    assert!(login.body().contains("name=\"password\""), "login page expected");
+    assert!(
+        login.body().contains("name=\"password\""),
+        "login page expected"
+    );
 
     // Log in on node 3: rp is a third-party client, so consent is asked.
     let consent = browser.login(&on(3), &login, ALICE.0, ALICE.1).await;
-    assert!(consent.body().contains("Allow access?"), "consent page expected: {consent:?}");
+    assert!(
+        consent.body().contains("Allow access?"),
+        "consent page expected: {consent:?}"
+    );
     // Consent on node 1: back to the relying party with a code.
     let back = browser.consent(&on(1), &consent, true).await;
     assert!(back.location().starts_with(REDIRECT), "{back:?}");
@@ -60,7 +71,9 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
     let code = back.param("code").expect("code");
 
     // Token on node 2; the library validates the ID token.
-    let token_client = base.clone().set_token_uri(TokenUrl::new(format!("{}/token", on(2))).unwrap());
+    let token_client = base
+        .clone()
+        .set_token_uri(TokenUrl::new(format!("{}/token", on(2))).unwrap());
     let tokens = token_client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
@@ -89,12 +102,22 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
         .await
         .expect("userinfo");
     assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"));
-    assert_eq!(info.given_name().and_then(|n| n.get(None)).map(|n| n.as_str()), Some("Alice"));
+    assert_eq!(
+        info.given_name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str()),
+        Some("Alice")
+    );
     assert_eq!(info.preferred_username().map(|u| u.as_str()), Some("alice"));
 
     // Refresh on node 1: a new refresh token; the old one is spent.
-    let refresh_token = tokens.refresh_token().expect("refresh token for offline_access").clone();
-    let refresh_client = base.clone().set_token_uri(TokenUrl::new(format!("{}/token", on(1))).unwrap());
+    let refresh_token = tokens
+        .refresh_token()
+        .expect("refresh token for offline_access")
+        .clone();
+    let refresh_client = base
+        .clone()
+        .set_token_uri(TokenUrl::new(format!("{}/token", on(1))).unwrap());
     let refreshed = refresh_client
         .exchange_refresh_token(&refresh_token)
         .request_async(&http)
@@ -103,7 +126,11 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
     let rotated = refreshed.refresh_token().expect("rotated refresh token");
     assert_ne!(rotated.secret(), refresh_token.secret());
     if let Some(id) = refreshed.id_token() {
-        let c2 = id.claims(&refresh_client.id_token_verifier(), |_: Option<&Nonce>| Ok(())).unwrap();
+        let c2 = id
+            .claims(&refresh_client.id_token_verifier(), |_: Option<&Nonce>| {
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(c2.subject(), &sub);
     }
     let fresh: CoreUserInfoClaims = base
@@ -116,19 +143,31 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
     assert_eq!(fresh.subject(), &sub);
 
     // The remembered consent covers the same scopes: straight back with a code.
-    let again = browser.get(url.as_str().replace(&on(2), &on(3)).as_str()).await;
-    assert!(again.param("code").is_some(), "consent should be remembered: {again:?}");
+    let again = browser
+        .get(url.as_str().replace(&on(2), &on(3)).as_str())
+        .await;
+    assert!(
+        again.param("code").is_some(),
+        "consent should be remembered: {again:?}"
+    );
     // ...but not a wider request.
     let wider = base
         .clone()
         .set_auth_uri(AuthUrl::new(format!("{}/authorize", on(1))).unwrap())
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("phone".into()))
         .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
         .url()
         .0;
     let asked = browser.get(wider.as_str()).await;
-    assert!(asked.body().contains("Allow access?"), "a new scope needs consent");
+    assert!(
+        asked.body().contains("Allow access?"),
+        "a new scope needs consent"
+    );
 
     // Reusing the spent refresh token fails, on any node.
     let reuse = base
@@ -137,5 +176,8 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
         .exchange_refresh_token(&RefreshToken::new(refresh_token.secret().clone()))
         .request_async(&http)
         .await;
-    assert!(reuse.is_err(), "a rotated refresh token must not work again");
+    assert!(
+        reuse.is_err(),
+        "a rotated refresh token must not work again"
+    );
 }

@@ -1,0 +1,229 @@
+//! `/introspect` (RFC 7662) and `/revoke` (RFC 7009).
+//!
+//! Both need client authentication (the same methods as `/token`).
+//! Introspection answers from this node's state after read-index, so it
+//! reflects every revocation and logout that finished before the request
+//! began, whichever node handled it; without a quorum it answers 503 rather
+//! than a possibly stale `active: true` (DESIGN.md invariant 2). Revocation
+//! answers only once the revocation is committed by a quorum.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::client_auth::authenticate;
+use super::error::TokenError;
+use super::token::form_body;
+use super::AppState;
+use crate::actors::now;
+use crate::actors::token::{AccessTokenLive, LiveRefresh, RevokeAccess, RevokeRefresh};
+use crate::crypto::sha256_hex;
+use crate::metrics::METRICS;
+use crate::oidc::error::{ErrorCode, OAuthError};
+use crate::oidc::form::Params;
+use crate::oidc::token_request::client_auth;
+use crate::state::ClientRecord;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/introspect", web::post().to(introspect))
+        .route("/revoke", web::post().to(revoke));
+}
+
+/// Authenticate the caller and read `token` / `token_type_hint`.
+async fn admit(
+    req: &HttpRequest,
+    st: &AppState,
+    body: &[u8],
+) -> Result<(ClientRecord, String, Option<String>), TokenError> {
+    let form = form_body(req, body)?;
+    let authz = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let auth = client_auth(authz, &form)?;
+    let params = Params::new(&form);
+    params.reject_repeated()?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?
+        .to_string();
+    let hint = params.get("token_type_hint").map(String::from);
+    let client = authenticate(st, auth).await?;
+    Ok((client, token, hint))
+}
+
+/// A JWT this issuer signed, with its `typ`, if `token` is one.
+fn our_jwt(st: &AppState, token: &str) -> Option<(Map<String, Value>, Option<String>)> {
+    let (claims, typ) = st.keys.get().verify(token).ok()?;
+    (claims.get("iss").and_then(Value::as_str) == Some(st.issuer().as_str()))
+        .then_some((claims, typ))
+}
+
+fn no_store(body: Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+fn inactive() -> HttpResponse {
+    METRICS
+        .introspections
+        .with_label_values(&["inactive"])
+        .inc();
+    no_store(json!({"active": false}))
+}
+
+async fn introspect(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let (client, token, hint) = admit(&req, &st, &body).await?;
+    if client.is_public() {
+        return Err(TokenError(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "introspection needs a confidential client",
+        )));
+    }
+    let as_refresh = hint.as_deref() == Some("refresh_token");
+    if !as_refresh {
+        if let Some(res) = introspect_access(&st, &token).await? {
+            return Ok(res);
+        }
+    }
+    if let Some(res) = introspect_refresh(&st, &client, &token).await? {
+        return Ok(res);
+    }
+    if as_refresh {
+        if let Some(res) = introspect_access(&st, &token).await? {
+            return Ok(res);
+        }
+    }
+    Ok(inactive())
+}
+
+/// `None` if `token` is not one of our access tokens.
+async fn introspect_access(st: &AppState, token: &str) -> Result<Option<HttpResponse>, TokenError> {
+    let Some((claims, typ)) = our_jwt(st, token) else {
+        return Ok(None);
+    };
+    if typ.as_deref() != Some("at+jwt") {
+        return Ok(Some(inactive()));
+    }
+    let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+    if exp <= now() {
+        return Ok(Some(inactive()));
+    }
+    if !st.tokens.send(AccessTokenLive::of(&claims)).await?? {
+        return Ok(Some(inactive()));
+    }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut out = json!({ "active": true, "token_type": "Bearer" });
+    for k in [
+        "scope",
+        "client_id",
+        "sub",
+        "aud",
+        "iss",
+        "exp",
+        "iat",
+        "jti",
+        "sid",
+    ] {
+        if let Some(v) = claims.get(k) {
+            out[k] = v.clone();
+        }
+    }
+    if let Some(iat) = claims.get("iat") {
+        out["nbf"] = iat.clone();
+    }
+    if let Some(u) = st.user_by_sub(sub) {
+        out["username"] = u.username.into();
+    }
+    METRICS.introspections.with_label_values(&["active"]).inc();
+    Ok(Some(no_store(out)))
+}
+
+/// `None` if `token` is not a live refresh token of this client.
+async fn introspect_refresh(
+    st: &AppState,
+    client: &ClientRecord,
+    token: &str,
+) -> Result<Option<HttpResponse>, TokenError> {
+    let Some(rec) = st.tokens.send(LiveRefresh(sha256_hex(token))).await?? else {
+        return Ok(None);
+    };
+    if rec.grant.client_id != client.client_id {
+        return Ok(None);
+    }
+    let mut out = json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": rec.grant.scopes.join(" "),
+        "client_id": rec.grant.client_id,
+        "sub": rec.grant.sub,
+        "aud": rec.grant.client_id,
+        "iss": st.issuer(),
+        "exp": rec.expires_at,
+    });
+    if let Some(sid) = &rec.grant.sid {
+        out["sid"] = sid.clone().into();
+    }
+    if let Some(u) = st.user_by_sub(&rec.grant.sub) {
+        out["username"] = u.username.into();
+    }
+    METRICS.introspections.with_label_values(&["active"]).inc();
+    Ok(Some(no_store(out)))
+}
+
+async fn revoke(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let (client, token, _hint) = admit(&req, &st, &body).await?;
+    if let Some((claims, typ)) = our_jwt(&st, &token) {
+        if typ.as_deref() != Some("at+jwt") {
+            return Err(TokenError(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "only access and refresh tokens can be revoked",
+            )));
+        }
+        let owner = claims.get("client_id").and_then(Value::as_str);
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        // Another client's token, or one already expired: nothing to do
+        // (RFC 7009 §2.2: answer 200 all the same).
+        if owner == Some(client.client_id.as_str()) && exp > now() && !jti.is_empty() {
+            st.tokens
+                .send(RevokeAccess {
+                    jti: jti.to_string(),
+                    exp,
+                })
+                .await??;
+            METRICS
+                .revocations
+                .with_label_values(&["access_token"])
+                .inc();
+        }
+        return Ok(no_store(json!({})));
+    }
+    let revoked = RevokeRefresh {
+        hash: sha256_hex(&token),
+        client_id: client.client_id.clone(),
+    };
+    if st.tokens.send(revoked).await?? == crate::state::CommandResult::Done {
+        METRICS
+            .revocations
+            .with_label_values(&["refresh_token"])
+            .inc();
+    }
+    Ok(no_store(json!({})))
+}

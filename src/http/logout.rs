@@ -1,0 +1,281 @@
+//! `/end_session` (OpenID Connect RP-Initiated Logout 1.0) and
+//! `/check_session` (OpenID Connect Session Management 1.0 §3.3).
+//!
+//! A logout request that proves which client sent it (a valid `id_token_hint`
+//! for the current session; expired tokens are accepted) ends the session at
+//! once; any other asks the user to confirm, with a CSRF-protected form. The
+//! session ends through Raft, so a later `prompt=none` on any node answers
+//! `login_required`, and access tokens bound to the session (those without
+//! `offline_access`) stop working everywhere. The user is sent to the
+//! `post_logout_redirect_uri` only when it exactly matches one registered for
+//! that client.
+//!
+//! The check-session page is the only page that may be framed: its
+//! `frame-ancestors` lists the origins of registered redirect URIs.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use super::authorize::{BROWSER_STATE_COOKIE, SESSION_COOKIE};
+use super::pages::{error_page, page};
+use super::AppState;
+use crate::actors::now;
+use crate::actors::session::{EndSession, FindSession};
+use crate::metrics::METRICS;
+use crate::oidc::form::Params;
+use crate::state::{ClientRecord, SessionRecord};
+
+const CSRF_COOKIE: &str = "tessera_csrf";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/end_session", web::get().to(end_session_get))
+        .route("/end_session", web::post().to(end_session_post))
+        .route("/end_session/confirm", web::post().to(confirm))
+        .route("/check_session", web::get().to(check_session));
+}
+
+/// A validated logout request; sealed into the confirmation form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Logout {
+    client_id: Option<String>,
+    /// Only set when it exactly matches a registered one.
+    redirect: Option<String>,
+    state: Option<String>,
+    at: u64,
+}
+
+fn bad(message: &str) -> HttpResponse {
+    error_page(StatusCode::BAD_REQUEST, "Invalid logout request", message)
+}
+
+async fn end_session_get(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    end_session(&req, &st, pairs).await
+}
+
+async fn end_session_post(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match super::token::form_body(&req, &body) {
+        Ok(pairs) => end_session(&req, &st, pairs).await,
+        Err(e) => bad(&e.description),
+    }
+}
+
+fn unavailable() -> HttpResponse {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The service cannot reach its cluster right now. Please try again.",
+    )
+}
+
+async fn current_session(
+    req: &HttpRequest,
+    st: &AppState,
+) -> Result<Option<SessionRecord>, HttpResponse> {
+    match req.cookie(SESSION_COOKIE) {
+        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
+            Ok(Ok(s)) => Ok(s),
+            _ => Err(unavailable()),
+        },
+        None => Ok(None),
+    }
+}
+
+async fn end_session(
+    req: &HttpRequest,
+    st: &AppState,
+    pairs: Vec<(String, String)>,
+) -> HttpResponse {
+    let params = Params::new(&pairs);
+    if let Some(p) = params.first_repeated() {
+        return bad(&format!("the parameter `{p}` was given more than once"));
+    }
+    // The hint: our signature, any age.
+    let hint = match params.get("id_token_hint") {
+        Some(h) => match st.keys.get().verify(h) {
+            Ok((claims, typ)) if typ.as_deref() != Some("at+jwt") => Some(claims),
+            _ => return bad("id_token_hint is not an ID token issued here"),
+        },
+        None => None,
+    };
+    let hint_client = hint.as_ref().and_then(|c| match c.get("aud") {
+        Some(Value::String(a)) => Some(a.clone()),
+        Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(String::from),
+        _ => None,
+    });
+    let client_id = match (params.get("client_id"), &hint_client) {
+        (Some(a), Some(b)) if a != b => return bad("client_id does not match the id_token_hint"),
+        (Some(a), _) => Some(a.to_string()),
+        (None, b) => b.clone(),
+    };
+    let client: Option<ClientRecord> = match &client_id {
+        Some(id) => match st.client(id).await {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => return bad("unknown client_id"),
+            Err(_) => return unavailable(),
+        },
+        None => None,
+    };
+    let redirect = match params.get("post_logout_redirect_uri") {
+        Some(uri) => match &client {
+            Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+                Some(uri.to_string())
+            }
+            Some(_) => return bad("post_logout_redirect_uri is not registered for this client"),
+            None => return bad("post_logout_redirect_uri needs client_id or id_token_hint"),
+        },
+        None => None,
+    };
+    let logout = Logout {
+        client_id,
+        redirect,
+        state: params.get("state").map(String::from),
+        at: now(),
+    };
+    let session = match current_session(req, st).await {
+        Ok(s) => s,
+        Err(res) => return res,
+    };
+    let Some(session) = session else {
+        // Nothing to end here; still honour a valid redirect.
+        return finish(st, &logout, false);
+    };
+    // The hint proves the request comes from the session's relying party.
+    let proven = hint.as_ref().is_some_and(|c| {
+        let sid_ok = c.get("sid").and_then(Value::as_str) == Some(session.sid.as_str());
+        let sub_ok = c.get("sub").and_then(Value::as_str) == Some(session.sub.as_str());
+        sid_ok || (sub_ok && c.get("sid").is_none())
+    });
+    if proven {
+        return end_and_finish(st, &session, &logout).await;
+    }
+    // Ask the user.
+    let csrf = req
+        .cookie(CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() >= 32)
+        .unwrap_or_else(crate::crypto::random_secret);
+    let sealed = st
+        .pending_seal
+        .seal(&serde_json::to_vec(&logout).expect("json"));
+    let mut res = page(
+        StatusCode::OK,
+        "logout.html",
+        minijinja::context! {
+            lang => "en", username => session.username, client_id => logout.client_id,
+            req => sealed, csrf => csrf,
+        },
+    );
+    let _ = res.add_cookie(&st.cookie(CSRF_COOKIE, csrf, None));
+    res
+}
+
+async fn confirm(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let form = match super::token::form_body(&req, &body) {
+        Ok(f) => f,
+        Err(e) => return bad(&e.description),
+    };
+    let params = Params::new(&form);
+    let csrf_ok = match (req.cookie(CSRF_COOKIE), params.get("csrf")) {
+        (Some(c), Some(f)) => bool::from(c.value().as_bytes().ct_eq(f.as_bytes())),
+        _ => false,
+    };
+    if !csrf_ok {
+        return bad("This form is no longer valid. Go back and try again.");
+    }
+    let logout: Option<Logout> = params
+        .get("req")
+        .and_then(|r| st.pending_seal.open(r))
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(logout) = logout.filter(|l| l.at + 1800 > now()) else {
+        return bad("This sign-out request expired or was altered.");
+    };
+    if params.get("decision") != Some("logout") {
+        return page(
+            StatusCode::OK,
+            "logged_out.html",
+            minijinja::context! { lang => "en", title => "Still signed in", message => "You stayed signed in." },
+        );
+    }
+    match current_session(&req, &st).await {
+        Ok(Some(session)) => end_and_finish(&st, &session, &logout).await,
+        Ok(None) => finish(&st, &logout, false),
+        Err(res) => res,
+    }
+}
+
+async fn end_and_finish(st: &AppState, session: &SessionRecord, logout: &Logout) -> HttpResponse {
+    match st.sessions.send(EndSession(session.sid.clone())).await {
+        Ok(Ok(())) => {
+            METRICS.logouts.inc();
+            finish(st, logout, true)
+        }
+        _ => unavailable(),
+    }
+}
+
+/// Clear the cookies and go back to the client, or show the signed-out page.
+fn finish(st: &AppState, logout: &Logout, ended: bool) -> HttpResponse {
+    let mut res = match &logout.redirect {
+        Some(uri) => {
+            let mut pairs = vec![];
+            if let Some(s) = &logout.state {
+                pairs.push(("state".to_string(), s.clone()));
+            }
+            let location = crate::oidc::form::append_query(uri, &pairs);
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        None => page(
+            StatusCode::OK,
+            "logged_out.html",
+            minijinja::context! {
+                lang => "en", title => "Signed out",
+                message => if ended { "You are signed out." } else { "You were not signed in." },
+            },
+        ),
+    };
+    for name in [SESSION_COOKIE, BROWSER_STATE_COOKIE] {
+        let mut c: Cookie<'static> = st.cookie(name, String::new(), Some(0));
+        if name == BROWSER_STATE_COOKIE {
+            c.set_http_only(false);
+        }
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
+async fn check_session(st: web::Data<AppState>) -> HttpResponse {
+    let nonce = crate::crypto::random_id();
+    let origins = st.client_origins();
+    let ancestors = if origins.is_empty() {
+        "'none'".to_string()
+    } else {
+        origins.join(" ")
+    };
+    let body = super::pages::render_raw(
+        "check_session.html",
+        minijinja::context! { nonce => nonce, cookie => BROWSER_STATE_COOKIE },
+    );
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!("default-src 'none'; script-src 'nonce-{nonce}'; frame-ancestors {ancestors}; base-uri 'none'"),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body)
+}

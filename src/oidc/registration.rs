@@ -1,0 +1,328 @@
+//! Client metadata rules for dynamic registration: RFC 7591 §2 and
+//! OpenID Connect Dynamic Client Registration 1.0 §2.
+//!
+//! [`validate`] turns the JSON a client sends into [`Registration`] or an
+//! `invalid_redirect_uri` / `invalid_client_metadata` error. Redirect URIs
+//! must be absolute, without fragment, and https — except `http` on a
+//! loopback host, or a private-use scheme (`com.example.app:/cb`) for native
+//! applications.
+
+use serde_json::{Map, Value};
+
+use super::error::{ErrorCode, OAuthError};
+
+/// Validated registration metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registration {
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    /// `client_secret_basic` (default), `client_secret_post`, `private_key_jwt` or `none`.
+    pub token_endpoint_auth_method: String,
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    /// The descriptive metadata as accepted (client_name, logo_uri, ...,
+    /// default_max_age, application_type), echoed back on read.
+    pub metadata: Map<String, Value>,
+}
+
+impl Registration {
+    /// Whether the client gets a secret.
+    pub fn has_secret(&self) -> bool {
+        matches!(
+            self.token_endpoint_auth_method.as_str(),
+            "client_secret_basic" | "client_secret_post"
+        )
+    }
+}
+
+pub const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+
+fn meta_err(d: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, d)
+}
+
+fn uri_err(d: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRedirectUri, d)
+}
+
+fn strings(v: Option<&Value>, name: &str) -> Result<Option<Vec<String>>, OAuthError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| meta_err(format!("{name} must be an array of strings")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(meta_err(format!("{name} must be an array of strings"))),
+    }
+}
+
+fn is_loopback(host: Option<&str>) -> bool {
+    matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"))
+}
+
+/// RFC 8252 and OIDC DCR rules for one redirect URI.
+pub fn check_redirect_uri(uri: &str, native: bool) -> Result<(), String> {
+    let u = url::Url::parse(uri).map_err(|_| format!("`{uri}` is not an absolute URI"))?;
+    if u.fragment().is_some() {
+        return Err(format!("`{uri}` must not contain a fragment"));
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(u.host_str()) => Ok(()),
+        "http" => Err(format!("`{uri}` must use https (http only on a loopback host)")),
+        s if native && s.contains('.') => Ok(()),
+        _ => Err(format!(
+            "`{uri}`: only https, loopback http, or (for native apps) a reverse-DNS private-use scheme"
+        )),
+    }
+}
+
+fn check_web_uri(v: &Value, name: &str) -> Result<(), OAuthError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| meta_err(format!("{name} must be a string")))?;
+    let u = url::Url::parse(s).map_err(|_| meta_err(format!("{name} is not an absolute URI")))?;
+    if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(u.host_str())) {
+        Ok(())
+    } else {
+        Err(meta_err(format!("{name} must be an https URI")))
+    }
+}
+
+/// Validate a registration request body.
+pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| meta_err("the body must be a JSON object"))?;
+    let native = match obj.get("application_type") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "web" => false,
+        Some(Value::String(s)) if s == "native" => true,
+        _ => return Err(meta_err("application_type must be web or native")),
+    };
+    let redirect_uris = strings(obj.get("redirect_uris"), "redirect_uris")
+        .map_err(|e| uri_err(e.description))?
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| uri_err("redirect_uris is required"))?;
+    for u in &redirect_uris {
+        check_redirect_uri(u, native).map_err(uri_err)?;
+    }
+    let post_logout_redirect_uris = strings(
+        obj.get("post_logout_redirect_uris"),
+        "post_logout_redirect_uris",
+    )?
+    .unwrap_or_default();
+    for u in &post_logout_redirect_uris {
+        check_redirect_uri(u, native)
+            .map_err(|e| meta_err(format!("post_logout_redirect_uris: {e}")))?;
+    }
+    let response_types = strings(obj.get("response_types"), "response_types")?
+        .unwrap_or_else(|| vec!["code".into()]);
+    if response_types.iter().any(|r| r != "code") {
+        return Err(meta_err("only the response type `code` is supported"));
+    }
+    let grant_types = strings(obj.get("grant_types"), "grant_types")?
+        .unwrap_or_else(|| vec!["authorization_code".into()]);
+    for g in &grant_types {
+        if !["authorization_code", "refresh_token", "client_credentials"].contains(&g.as_str()) {
+            return Err(meta_err(format!("unsupported grant type `{g}`")));
+        }
+    }
+    let has_code = grant_types.iter().any(|g| g == "authorization_code");
+    let has_code_response = !response_types.is_empty();
+    if has_code != has_code_response {
+        return Err(meta_err(
+            "response_types `code` and grant type authorization_code go together",
+        ));
+    }
+    let method = match obj.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => "client_secret_basic".to_string(),
+        Some(Value::String(m)) if AUTH_METHODS.contains(&m.as_str()) => m.clone(),
+        Some(_) => {
+            return Err(meta_err(format!(
+                "token_endpoint_auth_method must be one of {}",
+                AUTH_METHODS.join(", ")
+            )))
+        }
+    };
+    let jwks = match obj.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(j) if j.get("keys").is_some_and(Value::is_array) => Some(j.clone()),
+        Some(_) => return Err(meta_err("jwks must be a JWK Set: {\"keys\": [...]}")),
+    };
+    let jwks_uri = match obj.get("jwks_uri") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            check_web_uri(v, "jwks_uri")?;
+            v.as_str().map(String::from)
+        }
+    };
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err(meta_err("give jwks or jwks_uri, not both"));
+    }
+    if method == "private_key_jwt" && jwks.is_none() && jwks_uri.is_none() {
+        return Err(meta_err("private_key_jwt needs jwks or jwks_uri"));
+    }
+    if method == "none" && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(meta_err(
+            "a public client (auth method none) cannot use client_credentials",
+        ));
+    }
+    let alg = match obj.get("id_token_signed_response_alg") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) if a == "RS256" || a == "ES256" => Some(a.clone()),
+        Some(_) => {
+            return Err(meta_err(
+                "id_token_signed_response_alg must be RS256 or ES256",
+            ))
+        }
+    };
+    let mut metadata = Map::new();
+    for name in [
+        "client_name",
+        "client_uri",
+        "logo_uri",
+        "policy_uri",
+        "tos_uri",
+    ] {
+        if let Some(v) = obj.get(name).filter(|v| !v.is_null()) {
+            if name == "client_name" {
+                if !v.is_string() {
+                    return Err(meta_err("client_name must be a string"));
+                }
+            } else {
+                check_web_uri(v, name)?;
+            }
+            metadata.insert(name.into(), v.clone());
+        }
+    }
+    if let Some(c) = strings(obj.get("contacts"), "contacts")? {
+        metadata.insert("contacts".into(), c.into());
+    }
+    match obj.get("default_max_age") {
+        None | Some(Value::Null) => {}
+        Some(v) if v.as_u64().is_some() => {
+            metadata.insert("default_max_age".into(), v.clone());
+        }
+        Some(_) => return Err(meta_err("default_max_age must be a non-negative integer")),
+    }
+    metadata.insert(
+        "application_type".into(),
+        if native { "native" } else { "web" }.into(),
+    );
+    Ok(Registration {
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        response_types,
+        token_endpoint_auth_method: method,
+        jwks,
+        jwks_uri,
+        id_token_signed_response_alg: alg,
+        metadata,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn code(v: Value) -> ErrorCode {
+        validate(&v).unwrap_err().code
+    }
+
+    #[test]
+    fn accepts_a_minimal_web_client_with_defaults() {
+        let r = validate(&json!({"redirect_uris": ["https://rp.example/cb"]})).unwrap();
+        assert_eq!(r.grant_types, vec!["authorization_code"]);
+        assert_eq!(r.token_endpoint_auth_method, "client_secret_basic");
+        assert!(r.has_secret());
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        use ErrorCode::InvalidRedirectUri as R;
+        assert_eq!(code(json!({})), R);
+        assert_eq!(code(json!({"redirect_uris": []})), R);
+        assert_eq!(
+            code(json!({"redirect_uris": ["https://rp.example/cb#f"]})),
+            R
+        );
+        assert_eq!(code(json!({"redirect_uris": ["http://rp.example/cb"]})), R);
+        assert_eq!(code(json!({"redirect_uris": ["/relative"]})), R);
+        assert_eq!(code(json!({"redirect_uris": ["com.example.app:/cb"]})), R);
+        assert!(validate(&json!({"redirect_uris": ["http://127.0.0.1:9/cb"]})).is_ok());
+        assert!(validate(
+            &json!({"application_type": "native", "redirect_uris": ["com.example.app:/cb"]})
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn metadata_rules() {
+        use ErrorCode::InvalidClientMetadata as M;
+        let base = |extra: Value| {
+            let mut v = json!({"redirect_uris": ["https://rp.example/cb"]});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        assert_eq!(code(base(json!({"response_types": ["token"]}))), M);
+        assert_eq!(code(base(json!({"grant_types": ["password"]}))), M);
+        assert_eq!(
+            code(base(json!({"grant_types": ["client_credentials"]}))),
+            M
+        );
+        assert_eq!(
+            code(base(json!({"token_endpoint_auth_method": "magic"}))),
+            M
+        );
+        assert_eq!(
+            code(base(
+                json!({"token_endpoint_auth_method": "private_key_jwt"})
+            )),
+            M
+        );
+        assert_eq!(
+            code(base(
+                json!({"jwks": {"keys": []}, "jwks_uri": "https://rp.example/jwks"})
+            )),
+            M
+        );
+        assert_eq!(code(base(json!({"logo_uri": "ftp://x"}))), M);
+        assert_eq!(code(base(json!({"contacts": "a@b"}))), M);
+        assert_eq!(code(base(json!({"default_max_age": -1}))), M);
+        assert_eq!(
+            code(base(json!({"id_token_signed_response_alg": "none"}))),
+            M
+        );
+        assert_eq!(
+            code(base(
+                json!({"post_logout_redirect_uris": ["http://rp.example/bye"]})
+            )),
+            M
+        );
+        let ok = validate(&base(
+            json!({"token_endpoint_auth_method": "none", "client_name": "SPA",
+            "default_max_age": 60, "contacts": ["ops@rp.example"]}),
+        ))
+        .unwrap();
+        assert!(!ok.has_secret());
+        assert_eq!(ok.metadata["default_max_age"], 60);
+    }
+}
