@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::actors::directory::{CreateClient, CreateUser};
-use crate::http::admin::{AddNode, ClientView, ClusterStatus, UserView};
+use crate::http::admin::{AddNode, ClientView, ClusterStatus, KeyView, RotateKeys, UserView};
 
 pub struct AdminClient {
     base: String,
@@ -100,6 +100,18 @@ impl AdminClient {
 
     pub async fn get_client(&self, id: &str) -> Result<ClientView, AdminCallError> {
         self.send(self.get(&format!("/admin/clients/{id}"))).await
+    }
+
+    pub async fn keys(&self) -> Result<Vec<KeyView>, AdminCallError> {
+        self.send(self.get("/admin/keys")).await
+    }
+
+    pub async fn rotate_keys(
+        &self,
+        alg: Option<String>,
+    ) -> Result<serde_json::Value, AdminCallError> {
+        self.send(self.post("/admin/keys/rotate", &RotateKeys { alg }))
+            .await
     }
 
     pub async fn status(&self) -> Result<ClusterStatus, AdminCallError> {

@@ -54,6 +54,19 @@ pub struct TokenSettings {
     pub access_token_alg: String,
 }
 
+/// Signing-key rotation.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// Algorithms the cluster keeps a signing key for.
+    pub algorithms: Vec<String>,
+    /// Rotate a current key after this long.
+    pub rotation_period: u64,
+    /// A new key is published this long before it signs (> JWKS cache lifetime).
+    pub publish_before_use: u64,
+    /// Extra time a retired key stays published after the longest token lifetime.
+    pub retired_grace: u64,
+}
+
 /// Who may use `/register` (RFC 7591).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistrationMode {
@@ -84,6 +97,9 @@ pub struct Config {
     pub raft: RaftSettings,
     pub tokens: TokenSettings,
     pub registration: RegistrationMode,
+    pub keys: KeySettings,
+    /// How long in-flight requests may take to finish on SIGTERM.
+    pub shutdown_timeout: u64,
     pub http_workers: usize,
     /// `serve --dev`: seed the demo user and client on first start.
     pub dev_seed: bool,
@@ -102,6 +118,28 @@ struct RawConfig {
     tokens: RawTokens,
     #[serde(default)]
     registration: RawRegistration,
+    #[serde(default)]
+    keys: RawKeys,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawKeys {
+    algorithms: Vec<String>,
+    rotation_period_days: u64,
+    publish_before_use_secs: u64,
+    retired_grace_secs: u64,
+}
+
+impl Default for RawKeys {
+    fn default() -> Self {
+        RawKeys {
+            algorithms: vec!["RS256".into(), "ES256".into()],
+            rotation_period_days: 30,
+            publish_before_use_secs: 600,
+            retired_grace_secs: 300,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -197,6 +235,7 @@ impl Default for RawRaft {
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     workers: Option<usize>,
+    shutdown_timeout_secs: Option<u64>,
 }
 
 /// Minimum length of the cluster secret and the admin token.
@@ -407,6 +446,29 @@ impl Config {
                 ))
             }
         };
+        let k = &raw.keys;
+        for alg in &k.algorithms {
+            if !["RS256", "ES256", "EdDSA"].contains(&alg.as_str()) {
+                return Err(err(
+                    "keys.algorithms",
+                    format!("`{alg}` is not one of RS256, ES256, EdDSA"),
+                ));
+            }
+        }
+        for required in ["RS256", "ES256"] {
+            if !k.algorithms.iter().any(|a| a == required) {
+                return Err(err(
+                    "keys.algorithms",
+                    format!("{required} is required (ID tokens use it)"),
+                ));
+            }
+        }
+        if k.rotation_period_days == 0 {
+            return Err(err(
+                "keys.rotation_period_days",
+                "must be at least 1".into(),
+            ));
+        }
         let http_workers = raw.http.workers.unwrap_or_else(default_workers);
         if http_workers == 0 {
             return Err(err("http.workers", "must be positive".into()));
@@ -438,6 +500,13 @@ impl Config {
                 access_token_alg: t.access_token_alg.clone(),
             },
             registration,
+            keys: KeySettings {
+                algorithms: k.algorithms.clone(),
+                rotation_period: k.rotation_period_days * 24 * 3600,
+                publish_before_use: k.publish_before_use_secs,
+                retired_grace: k.retired_grace_secs,
+            },
+            shutdown_timeout: raw.http.shutdown_timeout_secs.unwrap_or(30),
             http_workers,
             dev_seed: false,
         })

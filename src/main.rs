@@ -47,6 +47,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ClientCmd,
     },
+    /// Signing keys: list them, start a rotation.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
     /// Inspect and change cluster membership.
     Cluster {
         #[command(subcommand)]
@@ -176,6 +181,25 @@ enum ClientCmd {
 }
 
 #[derive(Subcommand)]
+enum KeysCmd {
+    /// Each key's algorithm, state (next, current, retired) and age.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Publish a new key now; it starts signing after the publish interval.
+    Rotate {
+        /// RS256, ES256 or EdDSA (default: every configured algorithm).
+        #[arg(long)]
+        alg: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
 enum ClusterCmd {
     /// Members, roles, leader and log positions.
     Status {
@@ -223,6 +247,7 @@ fn main() -> ExitCode {
         } => serve(config, dev, data_dir),
         Cmd::User { cmd } => admin(|rt| rt.block_on(user(cmd))),
         Cmd::Client { cmd } => admin(|rt| rt.block_on(client(cmd))),
+        Cmd::Keys { cmd } => admin(|rt| rt.block_on(keys(cmd))),
         Cmd::Cluster { cmd } => admin(|rt| rt.block_on(cluster(cmd))),
     }
 }
@@ -413,6 +438,39 @@ async fn client(cmd: ClientCmd) -> Result<(), Failure> {
         ClientCmd::Get { id, target } => print_json(&connect(&target)?.get_client(&id).await?),
     }
     Ok(())
+}
+
+async fn keys(cmd: KeysCmd) -> Result<(), Failure> {
+    match cmd {
+        KeysCmd::List { json, target } => {
+            let keys = connect(&target)?.keys().await?;
+            if json {
+                print_json(&keys);
+                return Ok(());
+            }
+            println!("{:<40} {:<6} {:<8} {:>10}", "KID", "ALG", "STATE", "AGE");
+            for k in keys {
+                println!(
+                    "{:<40} {:<6} {:<8} {:>10}",
+                    k.kid,
+                    k.alg,
+                    k.state,
+                    human_age(k.age_secs)
+                );
+            }
+        }
+        KeysCmd::Rotate { alg, target } => print_json(&connect(&target)?.rotate_keys(alg).await?),
+    }
+    Ok(())
+}
+
+fn human_age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
 }
 
 async fn cluster(cmd: ClusterCmd) -> Result<(), Failure> {

@@ -37,6 +37,12 @@ pub struct Metrics {
     pub introspections: IntCounterVec,
     pub registrations: IntCounter,
     pub logouts: IntCounter,
+    pub leader_changes: IntCounter,
+    pub apply_seconds: Histogram,
+    raft_apply_lag: IntGauge,
+    key_age: IntGaugeVec,
+    active_sessions: IntGauge,
+    build_info: IntGaugeVec,
     raft_term: IntGauge,
     raft_leader: IntGauge,
     raft_is_leader: IntGauge,
@@ -213,6 +219,44 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_oidc_logouts_total",
             "Sessions ended through /end_session",
         ),
+        leader_changes: counter(
+            "tessera_raft_leader_changes_total",
+            "Times this node saw the leader change (including to no leader)",
+        ),
+        apply_seconds: hist(
+            "tessera_raft_apply_duration_seconds",
+            "Time to apply one batch of committed entries to the state machine",
+        ),
+        raft_apply_lag: gauge(
+            "tessera_raft_apply_lag_entries",
+            "Entries in this node's log not yet applied to its state machine",
+        ),
+        key_age: reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "tessera_keys_age_seconds",
+                    "Age of each signing key by algorithm and state",
+                ),
+                &["alg", "state", "kid"],
+            )
+            .unwrap(),
+        ),
+        active_sessions: gauge(
+            "tessera_oidc_active_sessions",
+            "Live login sessions in the replicated state",
+        ),
+        build_info: reg(
+            &r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "tessera_build_info",
+                    "Version and data format of this binary (value 1)",
+                ),
+                &["version", "format"],
+            )
+            .unwrap(),
+        ),
         raft_term: gauge("tessera_raft_term", "Current Raft term"),
         raft_leader: gauge(
             "tessera_raft_leader_id",
@@ -240,6 +284,19 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
+/// Count leader changes seen by this node (runs for the life of Raft).
+pub async fn watch_leader(raft: crate::cluster::Raft) {
+    let mut rx = raft.metrics();
+    let mut leader = rx.borrow().current_leader;
+    while rx.changed().await.is_ok() {
+        let now = rx.borrow().current_leader;
+        if now != leader {
+            METRICS.leader_changes.inc();
+            leader = now;
+        }
+    }
+}
+
 /// Refresh the Raft gauges and render the registry as Prometheus text.
 pub fn render(handle: &ClusterHandle) -> String {
     let m = &*METRICS;
@@ -261,7 +318,22 @@ pub fn render(handle: &ClusterHandle) -> String {
                 .set(last.saturating_sub(matched) as i64);
         }
     }
+    let applied = rm.last_applied.map(|l| l.index).unwrap_or(0);
+    m.raft_apply_lag.set(last.saturating_sub(applied) as i64);
     m.storage_size.set(handle.storage.size_on_disk() as i64);
+    let now = crate::actors::now();
+    m.key_age.reset();
+    for k in crate::state::keys::all(&handle.sm.tree("keys")) {
+        let state = format!("{:?}", k.state).to_lowercase();
+        m.key_age
+            .with_label_values(&[k.alg.as_str(), state.as_str(), k.kid.as_str()])
+            .set(now.saturating_sub(k.created_at) as i64);
+    }
+    m.active_sessions
+        .set(crate::state::sessions::count_live(&handle.sm.tree("sessions"), now) as i64);
+    m.build_info
+        .with_label_values(&[crate::VERSION, &crate::state::FORMAT_VERSION.to_string()])
+        .set(1);
     let mut buf = Vec::new();
     TextEncoder::new()
         .encode(&m.registry.gather(), &mut buf)

@@ -26,7 +26,7 @@ use crate::cluster::state_machine::StateMachine;
 use crate::cluster::storage::Storage;
 use crate::cluster::{membership, ClusterHandle, Raft};
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, Actors, AppState};
 
 /// Run a node until it is told to stop (SIGTERM / SIGINT).
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -68,6 +68,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         log_store,
         sm.clone(),
     ))?;
+    raft_rt.spawn(crate::metrics::watch_leader(raft.clone()));
     let handle = ClusterHandle::new(
         raft.clone(),
         config.node_id,
@@ -99,25 +100,34 @@ async fn serve(
         .map(|n| n.get())
         .unwrap_or(2);
     let passwords = SyncArbiter::start(threads, || PasswordActor);
-    let directory = DirectoryActor::new(handle.clone(), passwords.clone()).start();
-    let sessions = SessionActor::new(
-        handle.clone(),
-        Duration::from_secs(config.tokens.session_lifetime),
-    )
-    .start();
-    let codes = CodeActor::new(handle.clone()).start();
-    let tokens = TokenActor::new(handle.clone()).start();
     let keys = Keys::default();
-    KeyActor::new(handle.clone(), &config.master_key, keys.clone()).start();
+    let actors = Actors {
+        directory: DirectoryActor::new(handle.clone(), passwords.clone()).start(),
+        sessions: SessionActor::new(
+            handle.clone(),
+            Duration::from_secs(config.tokens.session_lifetime),
+        )
+        .start(),
+        codes: CodeActor::new(handle.clone()).start(),
+        tokens: TokenActor::new(handle.clone()).start(),
+        keys: KeyActor::new(
+            handle.clone(),
+            &config.master_key,
+            keys.clone(),
+            config.keys.clone(),
+            &config.tokens,
+        )
+        .start(),
+        passwords,
+    };
+    let directory = actors.directory.clone();
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let state = web::Data::new(AppState::new(
         handle.clone(),
-        directory.clone(),
-        sessions,
-        codes,
-        tokens,
-        passwords,
+        actors,
         keys,
         config.clone(),
+        stopping.clone(),
     ));
     let rpc_state = web::Data::new(RpcState {
         handle: handle.clone(),

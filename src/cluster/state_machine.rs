@@ -282,11 +282,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
     {
+        let started = std::time::Instant::now();
         let _guard = self.inner.apply_lock.lock().expect("apply lock");
         let mut out = Vec::new();
         for entry in entries {
             out.push(self.apply_entry(&entry)?);
         }
+        METRICS
+            .apply_seconds
+            .observe(started.elapsed().as_secs_f64());
         Ok(out)
     }
 

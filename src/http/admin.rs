@@ -25,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/admin/clients", web::post().to(create_client))
         .route("/admin/clients/{client_id}", web::get().to(get_client))
+        .route("/admin/keys", web::get().to(list_keys))
+        .route("/admin/keys/rotate", web::post().to(rotate_keys))
         .route("/admin/cluster/status", web::get().to(status))
         .route("/admin/cluster/nodes", web::post().to(add_node))
         .route("/admin/cluster/nodes/{id}", web::delete().to(remove_node));
@@ -163,6 +165,70 @@ async fn get_client(
         Some(c) => Ok(HttpResponse::Ok().json(ClientView::from(c))),
         None => Err(AdminError::NotFound(format!("no client `{id}`"))),
     }
+}
+
+/// A signing key as `tessera keys list` shows it (never the private part).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    pub created_at: u64,
+    pub activated_at: Option<u64>,
+    pub retired_at: Option<u64>,
+    pub age_secs: u64,
+}
+
+async fn list_keys(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    check(&req, &st)?;
+    st.cluster
+        .read_index(std::time::Duration::from_secs(3))
+        .await?;
+    let now = crate::actors::now();
+    let mut keys: Vec<KeyView> = crate::state::keys::all(&st.cluster.sm.tree("keys"))
+        .into_iter()
+        .map(|k| KeyView {
+            state: format!("{:?}", k.state).to_lowercase(),
+            age_secs: now.saturating_sub(k.created_at),
+            kid: k.kid,
+            alg: k.alg,
+            created_at: k.created_at,
+            activated_at: k.activated_at,
+            retired_at: k.retired_at,
+        })
+        .collect();
+    keys.sort_by(|a, b| (&a.alg, a.created_at).cmp(&(&b.alg, b.created_at)));
+    Ok(HttpResponse::Ok().json(keys))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RotateKeys {
+    /// One algorithm, or every configured one.
+    pub alg: Option<String>,
+}
+
+async fn rotate_keys(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Json<RotateKeys>,
+) -> Result<HttpResponse, AdminError> {
+    check(&req, &st)?;
+    if let Some(alg) = &body.alg {
+        if !st.config.keys.algorithms.contains(alg) {
+            return Err(AdminError::BadRequest(format!(
+                "`{alg}` is not a configured algorithm ({})",
+                st.config.keys.algorithms.join(", ")
+            )));
+        }
+    }
+    let kids = st
+        .key_actor
+        .send(crate::actors::keys::Rotate(body.into_inner().alg))
+        .await??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "next": kids,
+        "promoted_after_secs": st.config.keys.publish_before_use,
+    })))
 }
 
 /// `cluster status` as JSON.

@@ -38,7 +38,7 @@ use actix_web::web;
 
 use crate::actors::code::CodeActor;
 use crate::actors::directory::DirectoryActor;
-use crate::actors::keys::Keys;
+use crate::actors::keys::{KeyActor, Keys};
 use crate::actors::password::PasswordActor;
 use crate::actors::session::SessionActor;
 use crate::actors::token::TokenActor;
@@ -48,6 +48,17 @@ use crate::crypto::seal::SealKey;
 use crate::metrics::METRICS;
 use crate::state::{self, ClientRecord, UserRecord};
 
+/// The actors a node runs, as handlers reach them.
+#[derive(Clone)]
+pub struct Actors {
+    pub directory: Addr<DirectoryActor>,
+    pub sessions: Addr<SessionActor>,
+    pub codes: Addr<CodeActor>,
+    pub tokens: Addr<TokenActor>,
+    pub passwords: Addr<PasswordActor>,
+    pub keys: Addr<KeyActor>,
+}
+
 /// Shared by every handler of both servers.
 pub struct AppState {
     pub cluster: ClusterHandle,
@@ -56,6 +67,8 @@ pub struct AppState {
     pub codes: Addr<CodeActor>,
     pub tokens: Addr<TokenActor>,
     pub passwords: Addr<PasswordActor>,
+    pub key_actor: Addr<KeyActor>,
+    /// The published signing keys.
     pub keys: Keys,
     pub config: Arc<Config>,
     pub settings: TokenSettings,
@@ -69,16 +82,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cluster: ClusterHandle,
-        directory: Addr<DirectoryActor>,
-        sessions: Addr<SessionActor>,
-        codes: Addr<CodeActor>,
-        tokens: Addr<TokenActor>,
-        passwords: Addr<PasswordActor>,
+        actors: Actors,
         keys: Keys,
         config: Arc<Config>,
+        stopping: Arc<AtomicBool>,
     ) -> AppState {
         AppState {
             clients: cluster.sm.tree("clients"),
@@ -89,15 +98,16 @@ impl AppState {
             ),
             settings: config.tokens.clone(),
             cluster,
-            directory,
-            sessions,
-            codes,
-            tokens,
-            passwords,
+            directory: actors.directory,
+            sessions: actors.sessions,
+            codes: actors.codes,
+            tokens: actors.tokens,
+            passwords: actors.passwords,
+            key_actor: actors.keys,
             keys,
             config,
             secret_cache: Default::default(),
-            stopping: Arc::new(AtomicBool::new(false)),
+            stopping,
         }
     }
 

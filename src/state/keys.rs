@@ -2,8 +2,14 @@
 //!
 //! Records live under `key/<kid>`; `current/<alg>` names the signing key of
 //! each algorithm (sled transactions cannot scan, so the index is explicit).
-//! `AddKeys` only installs a key for an algorithm without a current key, so
+//! `AddKeys` only installs a *current* key for an algorithm without one, so
 //! two leaders racing to create the first keys cannot leave two current keys.
+//!
+//! Lifecycle (DESIGN.md invariant 3): a key is added as `next` (published in
+//! the JWKS, not signing), `PromoteKey` makes it `current` once it has been
+//! published long enough for relying parties' JWKS caches, the previous key
+//! becomes `retired` (still published), and `RemoveKey` drops a retired key
+//! once every token it signed has expired.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -33,6 +39,12 @@ pub struct KeyRecord {
     pub sealed_private: String,
     pub state: KeyState,
     pub created_at: u64,
+    /// When it started signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_at: Option<u64>,
+    /// When it stopped signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<u64>,
 }
 
 pub(super) fn add(
@@ -56,6 +68,52 @@ pub(super) fn add(
     } else {
         CommandResult::KeysExist
     })
+}
+
+/// Make a published `next` key the signing key of its algorithm; the
+/// previous signing key becomes `retired` (still published).
+pub(super) fn promote(
+    txn: &StateTxn<'_>,
+    kid: &str,
+    now: u64,
+) -> ConflictableTransactionResult<CommandResult, ()> {
+    let Some(mut k) = txn.get::<KeyRecord>(TreeId::Keys, &format!("key/{kid}"))? else {
+        return Ok(CommandResult::NotFound);
+    };
+    if k.state != KeyState::Next {
+        return Ok(CommandResult::Rejected(format!(
+            "key {kid} is not a next key"
+        )));
+    }
+    let index = format!("current/{}", k.alg);
+    if let Some(old) = txn.get::<String>(TreeId::Keys, &index)? {
+        if let Some(mut o) = txn.get::<KeyRecord>(TreeId::Keys, &format!("key/{old}"))? {
+            o.state = KeyState::Retired;
+            o.retired_at = Some(now);
+            txn.put(TreeId::Keys, &format!("key/{old}"), &o)?;
+        }
+    }
+    k.state = KeyState::Current;
+    k.activated_at = Some(now);
+    txn.put(TreeId::Keys, &format!("key/{kid}"), &k)?;
+    txn.put(TreeId::Keys, &index, &k.kid)?;
+    Ok(CommandResult::Done)
+}
+
+/// Remove a retired key from the published set.
+pub(super) fn remove(
+    txn: &StateTxn<'_>,
+    kid: &str,
+) -> ConflictableTransactionResult<CommandResult, ()> {
+    let key = format!("key/{kid}");
+    match txn.get::<KeyRecord>(TreeId::Keys, &key)? {
+        Some(k) if k.state == KeyState::Retired => {
+            txn.remove(TreeId::Keys, &key)?;
+            Ok(CommandResult::Done)
+        }
+        Some(_) => Ok(CommandResult::Rejected(format!("key {kid} is not retired"))),
+        None => Ok(CommandResult::NotFound),
+    }
 }
 
 /// Read view: every key record.

@@ -47,8 +47,12 @@ pub enum Command {
         username: String,
         claims: std::collections::BTreeMap<String, serde_json::Value>,
     },
-    /// Add signing keys for algorithms that have no current key yet.
+    /// Add signing keys (a current one only for an algorithm without one).
     AddKeys { keys: Vec<KeyRecord> },
+    /// Make a `next` key current; the old current key is retired.
+    PromoteKey { kid: String, now: u64 },
+    /// Drop a retired key from the key set.
+    RemoveKey { kid: String },
     /// Start a login session; `key` is the SHA-256 of the session cookie.
     CreateSession { key: String, session: SessionRecord },
     /// Remember that a user granted scopes to a client (union with earlier grants).
@@ -142,6 +146,8 @@ pub fn apply(
         Command::CreateClient { client } => clients::create(txn, client),
         Command::SetUserClaims { username, claims } => users::set_claims(txn, username, claims),
         Command::AddKeys { keys } => keys::add(txn, keys),
+        Command::PromoteKey { kid, now } => keys::promote(txn, kid, *now),
+        Command::RemoveKey { kid } => keys::remove(txn, kid),
         Command::CreateSession { key, session } => sessions::create(txn, key, session),
         Command::GrantConsent {
             sub,

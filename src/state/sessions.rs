@@ -99,6 +99,17 @@ pub fn get(sessions: &sled::Tree, key: &str, now: u64) -> Option<SessionRecord> 
     read::<SessionRecord>(sessions, key).filter(|s| !s.ended && s.expires_at > now)
 }
 
+/// Read view: how many sessions are live.
+pub fn count_live(sessions: &sled::Tree, now: u64) -> usize {
+    sessions
+        .iter()
+        .filter_map(|kv| kv.ok())
+        .filter(|(k, _)| !k.starts_with(b"sid/"))
+        .filter_map(|(_, v)| serde_json::from_slice::<SessionRecord>(&v).ok())
+        .filter(|s| !s.ended && s.expires_at > now)
+        .count()
+}
+
 /// Read view: whether `scopes` were all granted before.
 pub fn consented(consents: &sled::Tree, sub: &str, client_id: &str, scopes: &[String]) -> bool {
     match read::<ConsentRecord>(consents, &consent_key(sub, client_id)) {
