@@ -144,9 +144,12 @@ async fn serve(
             .configure(http::public_routes)
     })
     .workers(config.http_workers)
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout)
     .listen(listeners.public)?
     .run();
 
+    let stopping = state.stopping.clone();
     let admin_state = state.clone();
     let cluster = HttpServer::new(move || {
         App::new()
@@ -159,6 +162,8 @@ async fn serve(
             .configure(http::admin::routes)
     })
     .workers(2)
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout)
     .listen(listeners.cluster)?
     .run();
 
@@ -181,8 +186,55 @@ async fn serve(
         }
     });
 
+    let (public_handle, cluster_handle) = (public.handle(), cluster.handle());
+    let stop_config = config.clone();
+    let stop_cluster = state.cluster.clone();
+    actix_web::rt::spawn(async move {
+        wait_for_stop_signal().await;
+        graceful_stop(
+            &stop_config,
+            &stop_cluster,
+            &stopping,
+            public_handle,
+            cluster_handle,
+        )
+        .await;
+    });
     futures::try_join!(public, cluster)?;
     Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping gracefully"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping gracefully"),
+    }
+}
+
+/// Readiness off, stop taking requests and finish in-flight ones, hand over
+/// leadership, then stop the cluster port; `run` then shuts Raft down.
+async fn graceful_stop(
+    config: &Config,
+    handle: &ClusterHandle,
+    stopping: &std::sync::atomic::AtomicBool,
+    public: actix_web::dev::ServerHandle,
+    cluster: actix_web::dev::ServerHandle,
+) {
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+    public.stop(true).await;
+    let wait = config.raft.election_timeout_max * 2;
+    if let Some(new) = crate::cluster::handover::hand_over(handle, wait).await {
+        tracing::info!(new_leader = new, "handed leadership over");
+    }
+    cluster.stop(true).await;
 }
 
 /// `serve --dev`: create the demo user and client if they are absent.

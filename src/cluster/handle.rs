@@ -58,6 +58,9 @@ pub struct ClusterHandle {
     pub storage: Storage,
     client: reqwest::Client,
     secret: Arc<str>,
+    /// Set while a stopping leader hands over: it proposes nothing more, so
+    /// its followers can catch up and one of them can win the election.
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ClusterHandle {
@@ -78,6 +81,7 @@ impl ClusterHandle {
                 .build()
                 .expect("HTTP client"),
             secret: secret.into(),
+            draining: Default::default(),
         }
     }
 
@@ -89,10 +93,16 @@ impl ClusterHandle {
     pub async fn write(&self, proposal: Proposal) -> Result<ProposalResult, ClusterError> {
         let deadline = Instant::now() + WRITE_DEADLINE;
         loop {
-            let leader = match self.raft.client_write(proposal.clone()).await {
-                Ok(resp) => return Ok(resp.data),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
-                Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+            let leader = if self.is_draining() {
+                // Only ever forward, and only to another node.
+                self.leader_addr()
+                    .filter(|_| self.metrics().current_leader != Some(self.node_id))
+            } else {
+                match self.raft.client_write(proposal.clone()).await {
+                    Ok(resp) => return Ok(resp.data),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
+                    Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+                }
             };
             if let Some(node) = leader {
                 match self.forward_write(&node, &proposal).await {
@@ -136,8 +146,21 @@ impl ClusterHandle {
         }
     }
 
+    /// Stop proposing (before a leadership handover); irreversible.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The leader side of `/cluster/write`.
     pub async fn write_as_leader(&self, proposal: Proposal) -> ForwardedWrite {
+        if self.is_draining() {
+            return ForwardedWrite::NotLeader;
+        }
         match self.raft.client_write(proposal).await {
             Ok(resp) => ForwardedWrite::Applied(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {

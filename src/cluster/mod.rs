@@ -7,9 +7,11 @@
 //! * [`rpc`] — inbound Raft, forwarding and read-index handlers.
 //! * [`membership`] — bootstrap from configuration, add and remove nodes.
 //! * [`handle`] — [`ClusterHandle`]: write with leader forwarding, read-index.
+//! * [`handover`] — a stopping leader hands leadership to a follower.
 //! * [`storage`] — opens the sled database and checks its format version.
 
 pub mod handle;
+pub mod handover;
 pub mod log_store;
 pub mod membership;
 pub mod network;

@@ -2,7 +2,8 @@
 //!
 //! `/raft/{vote,append,snapshot}` feed openraft; `/cluster/write` and
 //! `/cluster/read-index` serve followers' forwarded writes and read-index
-//! requests; `/cluster/info` answers bootstrap probes. Every route first
+//! requests; `/cluster/info` answers bootstrap probes and version checks;
+//! `/cluster/elect` lets a stopping leader hand over. Every route first
 //! checks the cluster secret with a constant-time comparison: a request
 //! without it gets 401 and reaches nothing.
 
@@ -28,7 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/raft/snapshot", web::post().to(snapshot))
         .route("/cluster/write", web::post().to(write))
         .route("/cluster/read-index", web::post().to(read_index))
-        .route("/cluster/info", web::post().to(info));
+        .route("/cluster/info", web::post().to(info))
+        .route("/cluster/elect", web::post().to(elect));
 }
 
 /// Constant-time check of a secret header or bearer token.
@@ -106,6 +108,19 @@ async fn read_index(req: HttpRequest, st: web::Data<RpcState>) -> HttpResponse {
         return unauthorized();
     }
     HttpResponse::Ok().json(st.handle.read_index_as_leader().await)
+}
+
+/// A stopping leader asks this node to take over: start an election now.
+async fn elect(req: HttpRequest, st: web::Data<RpcState>) -> HttpResponse {
+    if !authorized(&req, &st) {
+        return unauthorized();
+    }
+    match st.handle.raft.trigger().elect().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"electing": true})),
+        Err(e) => {
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({"error": e.to_string()}))
+        }
+    }
 }
 
 async fn info(req: HttpRequest, st: web::Data<RpcState>) -> HttpResponse {

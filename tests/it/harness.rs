@@ -66,6 +66,11 @@ pub struct Cluster {
 pub struct RaftOpts {
     pub snapshot_logs_since_last: u64,
     pub max_in_snapshot_log_to_keep: u64,
+    /// Append `[registration] mode = "open"` (dynamic registration is
+    /// closed by default).
+    pub registration_open: bool,
+    /// More TOML appended to every node's config (e.g. `[keys]`, `[tokens]`).
+    pub extra: String,
 }
 
 impl Default for RaftOpts {
@@ -73,6 +78,8 @@ impl Default for RaftOpts {
         RaftOpts {
             snapshot_logs_since_last: 5000,
             max_in_snapshot_log_to_keep: 1000,
+            registration_open: false,
+            extra: String::new(),
         }
     }
 }
@@ -106,6 +113,11 @@ impl Cluster {
         for (id, http, rpc) in &addrs {
             let config = dir.path().join(format!("node{id}.toml"));
             let data = dir.path().join(format!("data{id}"));
+            let registration = if opts.registration_open {
+                "\n[registration]\nmode = \"open\"\n"
+            } else {
+                ""
+            };
             std::fs::write(
                 &config,
                 format!(
@@ -129,7 +141,9 @@ max_in_snapshot_log_to_keep = {keep}
 
 [http]
 workers = 1
-"#,
+{registration}
+{extra}"#,
+                    extra = opts.extra,
                     data = data.display(),
                     snap = opts.snapshot_logs_since_last,
                     keep = opts.max_in_snapshot_log_to_keep,

@@ -4,9 +4,15 @@
 mod flow;
 mod harness;
 
+mod browser;
 mod cluster;
 mod config_errors;
+mod consistency;
+mod keys;
+mod registration;
 mod rpc_auth;
+mod shutdown;
 mod signin;
+mod signin_errors;
 mod snapshot;
 mod storage_suite;

@@ -14,6 +14,7 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
         RaftOpts {
             snapshot_logs_since_last: 20,
             max_in_snapshot_log_to_keep: 0,
+            ..Default::default()
         },
     )
     .await;
