@@ -258,7 +258,7 @@ fn serve(config: Option<PathBuf>, dev: bool, data_dir: PathBuf) -> ExitCode {
             Ok(c) => {
                 println!(
                     "tessera --dev: issuer {}, data in {}",
-                    c.issuer,
+                    tessera::oidc::discovery::issuer_string(&c.issuer),
                     data_dir.display()
                 );
                 println!(

@@ -40,6 +40,7 @@ pub struct Metrics {
     pub leader_changes: IntCounter,
     pub apply_seconds: Histogram,
     raft_apply_lag: IntGauge,
+    raft_quorum_ack_age: prometheus::Gauge,
     key_age: IntGaugeVec,
     active_sessions: IntGauge,
     build_info: IntGaugeVec,
@@ -227,6 +228,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_raft_apply_duration_seconds",
             "Time to apply one batch of committed entries to the state machine",
         ),
+        raft_quorum_ack_age: reg(
+            &r,
+            prometheus::Gauge::new(
+                "tessera_raft_quorum_ack_age_seconds",
+                "On the leader: time since a quorum last acknowledged it (-1 on followers)",
+            )
+            .unwrap(),
+        ),
         raft_apply_lag: gauge(
             "tessera_raft_apply_lag_entries",
             "Entries in this node's log not yet applied to its state machine",
@@ -284,6 +293,29 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     }
 });
 
+/// Create the known label values at zero, so `rate()` sees the first event.
+pub fn init_labels() {
+    let m = &*METRICS;
+    for r in ["ok", "reused", "rejected"] {
+        m.refreshes.with_label_values(&[r]);
+    }
+    for r in ["ok", "replayed", "rejected"] {
+        m.codes_redeemed.with_label_values(&[r]);
+    }
+    for o in ["success", "failure"] {
+        m.logins.with_label_values(&[o]);
+    }
+    for r in ["active", "inactive"] {
+        m.introspections.with_label_values(&[r]);
+    }
+    for d in ["granted", "denied"] {
+        m.consents.with_label_values(&[d]);
+    }
+    for t in ["access_token", "refresh_token"] {
+        m.revocations.with_label_values(&[t]);
+    }
+}
+
 /// Count leader changes seen by this node (runs for the life of Raft).
 pub async fn watch_leader(raft: crate::cluster::Raft) {
     let mut rx = raft.metrics();
@@ -318,6 +350,10 @@ pub fn render(handle: &ClusterHandle) -> String {
                 .set(last.saturating_sub(matched) as i64);
         }
     }
+    m.raft_quorum_ack_age.set(
+        rm.millis_since_quorum_ack
+            .map_or(-1.0, |ms| ms as f64 / 1000.0),
+    );
     let applied = rm.last_applied.map(|l| l.index).unwrap_or(0);
     m.raft_apply_lag.set(last.saturating_sub(applied) as i64);
     m.storage_size.set(handle.storage.size_on_disk() as i64);
@@ -329,8 +365,15 @@ pub fn render(handle: &ClusterHandle) -> String {
             .with_label_values(&[k.alg.as_str(), state.as_str(), k.kid.as_str()])
             .set(now.saturating_sub(k.created_at) as i64);
     }
-    m.active_sessions
-        .set(crate::state::sessions::count_live(&handle.sm.tree("sessions"), now) as i64);
+    // Counting sessions scans a tree: do it at most every 15 s.
+    static COUNTED: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let mut counted = COUNTED.lock().expect("session count lock");
+    if counted.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(15)) {
+        *counted = Some(std::time::Instant::now());
+        m.active_sessions
+            .set(crate::state::sessions::count_live(&handle.sm.tree("sessions"), now) as i64);
+    }
+    drop(counted);
     m.build_info
         .with_label_values(&[crate::VERSION, &crate::state::FORMAT_VERSION.to_string()])
         .set(1);

@@ -31,6 +31,7 @@ use crate::http::{self, Actors, AppState};
 /// Run a node until it is told to stop (SIGTERM / SIGINT).
 pub fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    crate::metrics::init_labels();
     // Bind first: a taken port is reported before anything else starts.
     let listeners = Listeners {
         public: std::net::TcpListener::bind(config.http_listen)

@@ -15,7 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::pages::{error_page, form_post, page};
+use super::pages::{error_page, form_post, page_posting_to};
 use super::AppState;
 use crate::actors::code::IssueCode;
 use crate::actors::directory::CheckPassword;
@@ -210,7 +210,8 @@ async fn proceed(
             if areq
                 .max_age
                 .or(default_max_age)
-                .is_some_and(|max| now() > s.auth_time.saturating_add(max))
+                // max_age=0 means "authenticate now", like prompt=login.
+                .is_some_and(|max| max == 0 || now() > s.auth_time.saturating_add(max))
             {
                 need_login = true;
             }
@@ -378,13 +379,14 @@ fn login_page(
 ) -> HttpResponse {
     let (csrf, cookie) = csrf_token(req, st);
     let sealed = st.seal_pending(areq);
-    let mut res = page(
+    let mut res = page_posting_to(
         StatusCode::OK,
         "login.html",
         minijinja::context! {
             lang => "en", client_id => areq.client_id, req => sealed, csrf => csrf,
             username => username, error => error,
         },
+        Some(&areq.redirect_uri),
     );
     if let Some(c) = cookie {
         let _ = res.add_cookie(&c);
@@ -400,13 +402,14 @@ fn consent_page(
 ) -> HttpResponse {
     let (csrf, cookie) = csrf_token(req, st);
     let scopes: Vec<&str> = areq.scopes.iter().map(|s| scope_text(s)).collect();
-    let mut res = page(
+    let mut res = page_posting_to(
         StatusCode::OK,
         "consent.html",
         minijinja::context! {
             lang => "en", client_id => areq.client_id, username => username,
             scopes => scopes, req => st.seal_pending(areq), csrf => csrf,
         },
+        Some(&areq.redirect_uri),
     );
     if let Some(c) = cookie {
         let _ = res.add_cookie(&c);

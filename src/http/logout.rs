@@ -168,13 +168,14 @@ async fn end_session(
     let sealed = st
         .pending_seal
         .seal(&serde_json::to_vec(&logout).expect("json"));
-    let mut res = page(
+    let mut res = super::pages::page_posting_to(
         StatusCode::OK,
         "logout.html",
         minijinja::context! {
             lang => "en", username => session.username, client_id => logout.client_id,
             req => sealed, csrf => csrf,
         },
+        logout.redirect.as_deref(),
     );
     let _ = res.add_cookie(&st.cookie(CSRF_COOKIE, csrf, None));
     res

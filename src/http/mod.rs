@@ -158,6 +158,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/static/tessera.css", web::get().to(pages::stylesheet))
+        .route("/favicon.ico", web::get().to(pages::favicon))
         .configure(discovery::routes)
         .configure(authorize::routes)
         .configure(token::routes)

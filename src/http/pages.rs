@@ -57,12 +57,39 @@ fn render<S: Serialize>(name: &str, ctx: S) -> String {
 
 /// An HTML page with the strict headers.
 pub fn page<S: Serialize>(status: StatusCode, name: &str, ctx: S) -> HttpResponse {
+    page_posting_to(status, name, ctx, None)
+}
+
+/// A CSP source for where a form on our page may end up: browsers apply
+/// `form-action` to the redirect after a form post, so a page whose form may
+/// redirect to the client must allow the client's origin (or custom scheme).
+pub fn form_target(uri: &str) -> Option<String> {
+    let u = url::Url::parse(uri).ok()?;
+    match u.origin() {
+        url::Origin::Tuple(..) => Some(u.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => Some(format!("{}:", u.scheme())),
+    }
+}
+
+/// A page whose forms post here and may then be redirected to `redirect`.
+pub fn page_posting_to<S: Serialize>(
+    status: StatusCode,
+    name: &str,
+    ctx: S,
+    redirect: Option<&str>,
+) -> HttpResponse {
+    let extra = redirect
+        .and_then(form_target)
+        .map(|t| format!(" {t}"))
+        .unwrap_or_default();
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            format!(
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{extra}; \
+                 frame-ancestors 'none'; base-uri 'none'"
+            ),
         ))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -104,6 +131,13 @@ pub fn form_post(action: &str, params: &[(String, String)]) -> HttpResponse {
             "form_post.html",
             minijinja::context! { action => action, params => params, nonce => nonce },
         ))
+}
+
+/// No icon: an empty answer instead of a 404 in every browser console.
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .finish()
 }
 
 pub async fn stylesheet() -> HttpResponse {
