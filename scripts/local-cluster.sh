@@ -15,6 +15,9 @@
 # request to a node, retrying the next one when a node is down or answers
 # 502/503. Everything lives under .local-cluster/ at the repository root:
 #
+#   bin/tessera            the binary the nodes run: `up` installs the build
+#                          (or TESSERA_BIN) here, `start N` runs whatever is
+#                          here, scripts/rolling-upgrade.sh replaces it
 #   secrets.env            cluster secret, admin token, master key (made once)
 #   nodeN/cluster.toml     node N's configuration (written on every `up`)
 #   nodeN/data/            node N's data directory
@@ -22,8 +25,8 @@
 #   nginx/                 nginx.conf, nginx.pid, error.log, access.log, temp
 #
 # Environment:
-#   TESSERA_BIN            the binary to run (default target/release/tessera);
-#                          when set, `up` does not build
+#   TESSERA_BIN            the binary `up` installs as bin/tessera (default
+#                          target/release/tessera); when set, `up` does not build
 #   TESSERA_CLUSTER_DIR    instead of <repo>/.local-cluster
 #   TESSERA_READY_TIMEOUT  seconds to wait for /readyz (default 60)
 #   TESSERA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 45)
@@ -46,6 +49,9 @@ NODES=(1 2 3)
 LB_ADDR="127.0.0.1:8080"
 ISSUER="http://$LB_ADDR"
 NGINX_DIR="$LC/nginx"
+# What the nodes run (and the CLI this script calls): a copy of $BIN, so a
+# rolling upgrade can replace it while the other nodes keep running.
+RUN_BIN="$LC/bin/tessera"
 
 DEMO_USER="alice"
 DEMO_PASSWORD="wonderland-42"
@@ -86,6 +92,22 @@ need_curl() {
 
 need_bin() {
     [[ -x "$BIN" ]] || die "$BIN is missing or not executable (run \`cargo build --release\`, or set TESSERA_BIN)"
+}
+
+# Copy $BIN to $RUN_BIN. The rename is atomic and leaves running nodes on the
+# file they started from (copying over a running executable would fail).
+install_bin() {
+    need_bin
+    mkdir -p "$LC/bin"
+    cmp -s "$BIN" "$RUN_BIN" 2>/dev/null && return 0
+    install -m 0755 "$BIN" "$RUN_BIN.tmp.$$"
+    mv -f "$RUN_BIN.tmp.$$" "$RUN_BIN"
+    say "installed $BIN as $RUN_BIN"
+}
+
+# $RUN_BIN as it is; installed from $BIN only if absent.
+need_run_bin() {
+    [[ -x "$RUN_BIN" ]] || install_bin
 }
 
 # --- secrets and configuration ----------------------------------------------
@@ -209,8 +231,9 @@ start_node() {
         write_config "$n"
     }
     log="$(node_log "$n")"
-    printf '\n=== %s: starting node %s (%s) ===\n' "$(date '+%F %T')" "$n" "$BIN" >>"$log"
-    nohup "$BIN" serve --config "$cfg" </dev/null >>"$log" 2>&1 &
+    need_run_bin
+    printf '\n=== %s: starting node %s (%s) ===\n' "$(date '+%F %T')" "$n" "$RUN_BIN" >>"$log"
+    nohup "$RUN_BIN" serve --config "$cfg" </dev/null >>"$log" 2>&1 &
     pid=$!
     echo "$pid" >"$(node_pidfile "$n")"
     # Until nohup has exec'd the binary, the child still looks like this script.
@@ -473,7 +496,7 @@ admin_cmd() {
     for try in 1 2 3 4 5; do
         for n in "${NODES[@]}"; do
             [[ -n "$(node_pid "$n")" ]] || continue
-            if out="$(printf '%s' "$stdin_text" | "$BIN" "$@" --config "$(node_config "$n")" 2>&1)"; then
+            if out="$(printf '%s' "$stdin_text" | "$RUN_BIN" "$@" --config "$(node_config "$n")" 2>&1)"; then
                 printf '%s\n' "$out"
                 return 0
             fi
@@ -512,7 +535,7 @@ cmd_up() {
         (cd "$ROOT" && cargo build --release) ||
             die "\`cargo build --release\` failed (set TESSERA_BIN to run an already built binary)"
     fi
-    need_bin
+    install_bin
     ensure_configs
     local n
     for n in "${NODES[@]}"; do start_node "$n"; done
@@ -537,8 +560,8 @@ EOF
   demo client      $DEMO_CLIENT / $DEMO_SECRET, redirect URI $DEMO_REDIRECT
 
 Admin CLI:
-  $BIN cluster status --config $(node_config 1)
-  or: . $LC/secrets.env && $BIN cluster status --url http://$(rpc_addr 1)
+  $RUN_BIN cluster status --config $(node_config 1)
+  or: . $LC/secrets.env && $RUN_BIN cluster status --url http://$(rpc_addr 1)
 Then: $0 status | stop N | start N | kill N | down | clean
 EOF
 }
@@ -574,12 +597,12 @@ cmd_status() {
         say "no node is running"
         return 0
     fi
-    need_bin
+    need_run_bin
     echo
     for n in "${NODES[@]}"; do
         [[ -n "$(node_pid "$n")" ]] || continue
         say "\$ tessera cluster status --config $(node_config "$n")"
-        "$BIN" cluster status --config "$(node_config "$n")" && return 0
+        "$RUN_BIN" cluster status --config "$(node_config "$n")" && return 0
     done
     warn "no running node answered \`tessera cluster status\`"
     return 1
@@ -588,7 +611,7 @@ cmd_status() {
 cmd_start() {
     check_node_arg "$@"
     need_curl
-    need_bin
+    need_run_bin
     local n="$1"
     start_node "$n"
     if (($(running_count) < 2)); then

@@ -176,6 +176,7 @@ async fn serve(
         crate::VERSION
     );
 
+    actix_web::rt::spawn(handle.clone().watch_members());
     let boot_config = config.clone();
     actix_web::rt::spawn(async move {
         if let Err(e) = membership::bootstrap(&handle, &boot_config).await {

@@ -49,6 +49,14 @@ pub fn propose<A: Batching>(
     cmd: Command,
 ) -> oneshot::Receiver<Result<CommandResult, ClusterError>> {
     let (tx, rx) = oneshot::channel();
+    let cluster_format = act.cluster().cluster_format();
+    if cmd.min_format() > cluster_format {
+        let _ = tx.send(Err(ClusterError::NotUpgraded {
+            needed: cmd.min_format(),
+            cluster: cluster_format,
+        }));
+        return rx;
+    }
     act.batcher().pending.push((cmd, tx));
     flush(act, ctx);
     rx

@@ -32,6 +32,8 @@ pub enum ClusterError {
     Timeout,
     #[error("the write's outcome is unknown: {0}")]
     Unknown(String),
+    #[error("this change needs data format {needed}, but some member only knows {cluster}; finish the upgrade first")]
+    NotUpgraded { needed: u32, cluster: u32 },
 }
 
 /// The answer of `/cluster/write` on the leader.
@@ -61,6 +63,9 @@ pub struct ClusterHandle {
     /// Set while a stopping leader hands over: it proposes nothing more, so
     /// its followers can catch up and one of them can win the election.
     draining: Arc<std::sync::atomic::AtomicBool>,
+    /// What every member reports (refreshed by [`Self::watch_members`]).
+    members:
+        Arc<std::sync::RwLock<std::collections::BTreeMap<NodeId, super::membership::NodeInfo>>>,
 }
 
 impl ClusterHandle {
@@ -82,6 +87,7 @@ impl ClusterHandle {
                 .expect("HTTP client"),
             secret: secret.into(),
             draining: Default::default(),
+            members: Default::default(),
         }
     }
 
@@ -143,6 +149,55 @@ impl ClusterHandle {
             Ok(ForwardedWrite::NotLeader) => Ok(None),
             Ok(ForwardedWrite::Failed(e)) => Err(ClusterError::Unknown(e)),
             Err(e) => Err(ClusterError::Unknown(e.to_string())),
+        }
+    }
+
+    /// The lowest data format every member knows (ours until members answer).
+    /// Members that did not answer the last poll keep their last answer; a
+    /// member never heard from counts as this build's format only if it is us.
+    pub fn cluster_format(&self) -> u32 {
+        let known = self.members.read().expect("members lock");
+        let m = self.metrics();
+        m.membership_config
+            .membership()
+            .nodes()
+            .map(|(id, _)| match known.get(id) {
+                Some(info) => info.format_version,
+                None if *id == self.node_id => crate::state::FORMAT_VERSION,
+                None => 1,
+            })
+            .min()
+            .unwrap_or(crate::state::FORMAT_VERSION)
+    }
+
+    /// Version and format of each member, as last reported.
+    pub fn member_info(&self) -> std::collections::BTreeMap<NodeId, super::membership::NodeInfo> {
+        self.members.read().expect("members lock").clone()
+    }
+
+    /// Poll every member's `/cluster/info` every few seconds.
+    pub async fn watch_members(self) {
+        loop {
+            let m = self.metrics();
+            let nodes: Vec<(NodeId, NodeAddr)> = m
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, a)| (*id, a.clone()))
+                .collect();
+            for (id, addr) in nodes {
+                let res = self
+                    .peer_request(&addr.rpc_addr, "/cluster/info")
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await;
+                if let Ok(r) = res {
+                    if let Ok(info) = r.json::<super::membership::NodeInfo>().await {
+                        self.members.write().expect("members lock").insert(id, info);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }
 

@@ -49,11 +49,11 @@ pub struct SnapshotPayload {
     pub trees: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
 }
 
-/// A snapshot as stored in `snapshot.json`.
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    payload: SnapshotPayload,
+/// A snapshot as stored in `snapshot.json` (a golden file pins this format).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredSnapshot {
+    pub meta: SnapshotMeta,
+    pub payload: SnapshotPayload,
 }
 
 const LAST_APPLIED: &str = "last_applied";

@@ -242,6 +242,9 @@ pub struct ClusterStatus {
     pub last_log_index: Option<u64>,
     pub last_applied: Option<u64>,
     pub members: Vec<MemberStatus>,
+    /// The lowest data format all members know: what may be proposed.
+    #[serde(default)]
+    pub cluster_format: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -251,6 +254,11 @@ pub struct MemberStatus {
     pub leader: bool,
     pub http_addr: String,
     pub rpc_addr: String,
+    /// The member's release and data format, as it last reported them.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub format_version: Option<u32>,
 }
 
 async fn status(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
@@ -258,6 +266,7 @@ async fn status(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRespons
     let m = st.cluster.metrics();
     let membership = m.membership_config.membership();
     let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
+    let infos = st.cluster.member_info();
     let members = membership
         .nodes()
         .map(|(id, addr)| MemberStatus {
@@ -271,6 +280,8 @@ async fn status(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRespons
             leader: m.current_leader == Some(*id),
             http_addr: addr.http_addr.clone(),
             rpc_addr: addr.rpc_addr.clone(),
+            version: infos.get(id).map(|i| i.version.clone()),
+            format_version: infos.get(id).map(|i| i.format_version),
         })
         .collect();
     Ok(HttpResponse::Ok().json(ClusterStatus {
@@ -282,6 +293,7 @@ async fn status(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRespons
         last_log_index: m.last_log_index,
         last_applied: m.last_applied.map(|l| l.index),
         members,
+        cluster_format: st.cluster.cluster_format(),
     }))
 }
 

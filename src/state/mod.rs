@@ -85,6 +85,32 @@ pub enum Command {
     /// Delete expired records; see [`sweep`].
     Sweep(Box<sweep::Sweep>),
 }
+impl Command {
+    /// The first format version that knows this variant. A variant added in
+    /// a later release returns that release's format here, and is proposed
+    /// only once every member reports at least that format (rolling upgrades).
+    pub fn min_format(&self) -> u32 {
+        match self {
+            Command::CreateUser { .. }
+            | Command::CreateClient { .. }
+            | Command::SetUserClaims { .. }
+            | Command::AddKeys { .. }
+            | Command::PromoteKey { .. }
+            | Command::RemoveKey { .. }
+            | Command::CreateSession { .. }
+            | Command::GrantConsent { .. }
+            | Command::CreateCode { .. }
+            | Command::RedeemCode(_)
+            | Command::RotateRefresh(_)
+            | Command::UseAssertion { .. }
+            | Command::RevokeAccess { .. }
+            | Command::RevokeRefresh { .. }
+            | Command::EndSession { .. }
+            | Command::Sweep(_) => 1,
+        }
+    }
+}
+
 /// The payload of one Raft log entry: commands from concurrent requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Proposal {

@@ -71,6 +71,9 @@ pub struct RaftOpts {
     pub registration_open: bool,
     /// More TOML appended to every node's config (e.g. `[keys]`, `[tokens]`).
     pub extra: String,
+    /// Called with the cluster's directory before any node starts (node N's
+    /// data directory is `dataN` in it), e.g. to lay down old data.
+    pub before_start: Option<fn(&Path)>,
 }
 
 impl Default for RaftOpts {
@@ -80,6 +83,7 @@ impl Default for RaftOpts {
             max_in_snapshot_log_to_keep: 1000,
             registration_open: false,
             extra: String::new(),
+            before_start: None,
         }
     }
 }
@@ -170,6 +174,9 @@ workers = 1
                 .build()
                 .unwrap(),
         };
+        if let Some(hook) = opts.before_start {
+            hook(c.dir.path());
+        }
         let ids: Vec<u64> = c.nodes.keys().copied().collect();
         for id in ids {
             c.spawn(id);
@@ -216,6 +223,23 @@ workers = 1
         let mut child = node.child.take().expect("running");
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         child.wait().unwrap()
+    }
+
+    /// Wait for a node's process to exit by itself; `None` if it still runs.
+    pub fn wait_exit(&mut self, id: u64, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let node = self.nodes.get_mut(&id).unwrap();
+        loop {
+            let child = node.child.as_mut().expect("running");
+            if let Some(status) = child.try_wait().unwrap() {
+                node.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn signal(&self, id: u64, sig: i32) {

@@ -1,13 +1,16 @@
 //! Integration tests: real `tessera` processes on loopback ports with real
 //! sled directories, driven over real HTTP and through the real CLI.
 
+mod chrome;
 mod flow;
 mod harness;
 
 mod browser;
+mod check_session;
 mod cluster;
 mod config_errors;
 mod consistency;
+mod golden;
 mod keys;
 mod registration;
 mod rpc_auth;
