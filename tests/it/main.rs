@@ -12,6 +12,7 @@ mod config_errors;
 mod consistency;
 mod golden;
 mod keys;
+mod metrics;
 mod registration;
 mod rpc_auth;
 mod shutdown;
