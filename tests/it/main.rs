@@ -7,6 +7,7 @@ mod harness;
 
 mod browser;
 mod check_session;
+mod client_auth;
 mod cluster;
 mod config_errors;
 mod consistency;
