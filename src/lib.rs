@@ -16,10 +16,11 @@
 //!
 //! [`config`] turns `cluster.toml` into a validated [`config::Config`];
 //! [`node`] assembles one node; [`metrics`] owns the Prometheus registry;
-//! [`admin_client`] is the HTTP client the CLI uses.
+//! [`cli`] is the command line; [`admin_client`] the HTTP client it uses.
 
 pub mod actors;
 pub mod admin_client;
+pub mod cli;
 // openraft dictates `StorageError` (224 bytes) as the error of its storage traits.
 #[allow(clippy::result_large_err)]
 pub mod cluster;

@@ -1,26 +1,21 @@
-//! `/authorize` (GET and POST), the login form (`POST /login`) and the
-//! consent form (`POST /consent`): OpenID Connect Core §3.1.2.
+//! `/authorize` (GET and POST): OpenID Connect Core §3.1.2. Validates the
+//! request, then decides between the login page, the consent page and
+//! issuing a code; the forms themselves are in [`super::login`].
 //!
-//! The validated authorization request travels between these pages sealed
-//! (encrypted and authenticated with a key derived from the master key) in a
-//! hidden field, so any node can continue a flow another node started
-//! without a Raft write. Sessions, consents and codes are replicated records.
-//! Forms are protected by a double-submit CSRF cookie. Errors go back to the
-//! client only once client and redirect URI are known good; otherwise the
-//! user gets a 400 page.
+//! Sessions, consents and codes are replicated records, so each step may be
+//! served by another node. Errors go back to the client only once client and
+//! redirect URI are known good; otherwise the user gets a 400 page.
 
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
-use super::pages::{error_page, form_post, page_posting_to};
+use super::login::{consent_page, login_page};
+use super::pages::{error_page, form_post};
 use super::AppState;
 use crate::actors::code::IssueCode;
-use crate::actors::directory::CheckPassword;
 use crate::actors::now;
-use crate::actors::session::{FindSession, GrantConsent, HasConsent, StartSession};
+use crate::actors::session::{FindSession, HasConsent};
 use crate::oidc::authorize::{
     self as authz, AuthRequest, AuthorizeError, ClientView, ResponseMode,
 };
@@ -30,27 +25,17 @@ use crate::state::{ClientRecord, Grant, SessionRecord};
 pub const SESSION_COOKIE: &str = "tessera_session";
 /// The browser-state cookie the check-session iframe reads (not HttpOnly).
 pub const BROWSER_STATE_COOKIE: &str = "tessera_bs";
-const CSRF_COOKIE: &str = "tessera_csrf";
-/// How long a user may take on the login and consent pages (seconds).
-const PENDING_LIFETIME: u64 = 1800;
 /// The authentication context of a password login.
 pub const ACR_PASSWORD: &str = "urn:tessera:acr:password";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/authorize", web::get().to(authorize_get))
         .route("/authorize", web::post().to(authorize_post))
-        .route("/login", web::post().to(login))
-        .route("/consent", web::post().to(consent));
+        .route("/login", web::post().to(super::login::login))
+        .route("/consent", web::post().to(super::login::consent));
 }
 
-/// The authorization request while the user is on our pages.
-#[derive(Serialize, Deserialize)]
-struct Pending {
-    req: AuthRequest,
-    at: u64,
-}
-
-type Pairs = Vec<(String, String)>;
+pub(super) type Pairs = Vec<(String, String)>;
 
 fn query_pairs(req: &HttpRequest) -> Pairs {
     url::form_urlencoded::parse(req.query_string().as_bytes())
@@ -59,7 +44,7 @@ fn query_pairs(req: &HttpRequest) -> Pairs {
 }
 
 /// Form pairs of a POST body, or a 400 page for another content type.
-fn form_pairs(req: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
+pub(super) fn form_pairs(req: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -75,14 +60,14 @@ fn form_pairs(req: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
     Ok(url::form_urlencoded::parse(body).into_owned().collect())
 }
 
-fn field<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-fn unavailable() -> HttpResponse {
+pub(super) fn unavailable() -> HttpResponse {
     error_page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporarily unavailable",
@@ -162,7 +147,7 @@ fn respond_error(
     }
 }
 
-fn respond_error_for(
+pub(super) fn respond_error_for(
     st: &AppState,
     areq: &AuthRequest,
     code: ErrorCode,
@@ -258,7 +243,7 @@ async fn proceed(
 }
 
 /// The user is signed in: ask for consent if needed, else issue a code.
-async fn after_login(
+pub(super) async fn after_login(
     req: &HttpRequest,
     st: &AppState,
     areq: AuthRequest,
@@ -300,7 +285,7 @@ async fn after_login(
     res
 }
 
-async fn issue_code(
+pub(super) async fn issue_code(
     st: &AppState,
     areq: &AuthRequest,
     session: &SessionRecord,
@@ -349,269 +334,5 @@ async fn issue_code(
             &areq.redirect_uri,
             &authz::success_params(&code, state, &iss, ss),
         ),
-    }
-}
-
-/// The CSRF token of this browser, and the cookie to set if it is new.
-fn csrf_token(req: &HttpRequest, st: &AppState) -> (String, Option<Cookie<'static>>) {
-    match req.cookie(CSRF_COOKIE) {
-        Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
-        _ => {
-            let v = crate::crypto::random_secret();
-            (v.clone(), Some(st.cookie(CSRF_COOKIE, v, None)))
-        }
-    }
-}
-
-fn csrf_ok(req: &HttpRequest, form: &Pairs) -> bool {
-    match (req.cookie(CSRF_COOKIE), field(form, "csrf")) {
-        (Some(c), Some(f)) => bool::from(c.value().as_bytes().ct_eq(f.as_bytes())),
-        _ => false,
-    }
-}
-
-fn login_page(
-    req: &HttpRequest,
-    st: &AppState,
-    areq: &AuthRequest,
-    username: &str,
-    error: Option<&str>,
-) -> HttpResponse {
-    let (csrf, cookie) = csrf_token(req, st);
-    let sealed = st.seal_pending(areq);
-    let mut res = page_posting_to(
-        StatusCode::OK,
-        "login.html",
-        minijinja::context! {
-            lang => "en", client_id => areq.client_id, req => sealed, csrf => csrf,
-            username => username, error => error,
-        },
-        Some(&areq.redirect_uri),
-    );
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
-}
-
-fn consent_page(
-    req: &HttpRequest,
-    st: &AppState,
-    areq: &AuthRequest,
-    username: &str,
-) -> HttpResponse {
-    let (csrf, cookie) = csrf_token(req, st);
-    let scopes: Vec<&str> = areq.scopes.iter().map(|s| scope_text(s)).collect();
-    let mut res = page_posting_to(
-        StatusCode::OK,
-        "consent.html",
-        minijinja::context! {
-            lang => "en", client_id => areq.client_id, username => username,
-            scopes => scopes, req => st.seal_pending(areq), csrf => csrf,
-        },
-        Some(&areq.redirect_uri),
-    );
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
-}
-
-fn scope_text(scope: &str) -> &'static str {
-    match scope {
-        "openid" => "Sign you in with your account",
-        "profile" => "See your name and profile",
-        "email" => "See your email address",
-        "address" => "See your postal address",
-        "phone" => "See your phone number",
-        "offline_access" => "Keep access while you are away",
-        _ => "Other access",
-    }
-}
-
-/// Check CSRF and open the pending request of a login or consent form.
-fn open_form(
-    req: &HttpRequest,
-    st: &AppState,
-    body: &[u8],
-) -> Result<(Pairs, AuthRequest), HttpResponse> {
-    let form = form_pairs(req, body)?;
-    if !csrf_ok(req, &form) {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "Form expired",
-            "This form is no longer valid. Go back to the application and sign in again.",
-        ));
-    }
-    let pending = field(&form, "req").and_then(|r| st.open_pending(r));
-    match pending {
-        Some(p) if p.at + PENDING_LIFETIME > now() => Ok((form, p.req)),
-        _ => Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in expired",
-            "This sign-in took too long or was altered. Go back to the application and start again.",
-        )),
-    }
-}
-
-async fn login(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let (form, areq) = match open_form(&req, &st, &body) {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    let client = match st.client(&areq.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Unknown client",
-                "The application is no longer registered.",
-            )
-        }
-        Err(_) => return unavailable(),
-    };
-    let username = field(&form, "username").unwrap_or("").trim().to_string();
-    let password = field(&form, "password").unwrap_or("").to_string();
-    let check = CheckPassword {
-        username: username.clone(),
-        password,
-    };
-    let user = match st.directory.send(check).await {
-        Ok(Ok(u)) => u,
-        _ => return unavailable(),
-    };
-    let Some(user) = user else {
-        crate::metrics::METRICS
-            .logins
-            .with_label_values(&["failure"])
-            .inc();
-        return login_page(
-            &req,
-            &st,
-            &areq,
-            &username,
-            Some("Wrong username or password."),
-        );
-    };
-    crate::metrics::METRICS
-        .logins
-        .with_label_values(&["success"])
-        .inc();
-    let start = StartSession {
-        sub: user.sub.clone(),
-        username: user.username.clone(),
-    };
-    let (cookie, session) = match st.sessions.send(start).await {
-        Ok(Ok(x)) => x,
-        _ => return unavailable(),
-    };
-    let lifetime = Some(st.settings.session_lifetime);
-    let bs = crate::crypto::random_id();
-    let cookies = vec![
-        st.cookie(SESSION_COOKIE, cookie, lifetime),
-        st.script_cookie(BROWSER_STATE_COOKIE, bs.clone(), lifetime),
-    ];
-    after_login(&req, &st, areq, client, session, &bs, cookies).await
-}
-
-async fn consent(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let (form, areq) = match open_form(&req, &st, &body) {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    let session = match req.cookie(SESSION_COOKIE) {
-        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
-            Ok(Ok(s)) => s,
-            _ => return unavailable(),
-        },
-        None => None,
-    };
-    let Some(session) = session else {
-        return login_page(&req, &st, &areq, "", Some("Please sign in again."));
-    };
-    match field(&form, "decision") {
-        Some("allow") => {
-            let grant = GrantConsent {
-                sub: session.sub.clone(),
-                client_id: areq.client_id.clone(),
-                scopes: areq.scopes.clone(),
-            };
-            if !matches!(st.sessions.send(grant).await, Ok(Ok(()))) {
-                return unavailable();
-            }
-            crate::metrics::METRICS
-                .consents
-                .with_label_values(&["granted"])
-                .inc();
-            let bs = req
-                .cookie(BROWSER_STATE_COOKIE)
-                .map(|c| c.value().to_string())
-                .unwrap_or_default();
-            issue_code(&st, &areq, &session, &bs).await
-        }
-        Some("deny") => {
-            crate::metrics::METRICS
-                .consents
-                .with_label_values(&["denied"])
-                .inc();
-            respond_error_for(
-                &st,
-                &areq,
-                ErrorCode::AccessDenied,
-                "the user denied access",
-            )
-        }
-        _ => error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "Choose Allow or Deny.",
-        ),
-    }
-}
-
-impl AppState {
-    fn seal_pending(&self, areq: &AuthRequest) -> String {
-        let p = Pending {
-            req: areq.clone(),
-            at: now(),
-        };
-        self.pending_seal
-            .seal(&serde_json::to_vec(&p).expect("json"))
-    }
-
-    fn open_pending(&self, sealed: &str) -> Option<Pending> {
-        let bytes = self.pending_seal.open(sealed)?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// A cookie page scripts may read (the browser state), otherwise like [`Self::cookie`].
-    pub fn script_cookie(
-        &self,
-        name: &'static str,
-        value: String,
-        max_age: Option<u64>,
-    ) -> Cookie<'static> {
-        let mut c = self.cookie(name, value, max_age);
-        c.set_http_only(false);
-        c
-    }
-
-    /// A cookie with the attributes this issuer needs.
-    pub fn cookie(
-        &self,
-        name: &'static str,
-        value: String,
-        max_age: Option<u64>,
-    ) -> Cookie<'static> {
-        let mut c = Cookie::build(name, value)
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.config.issuer.scheme() == "https")
-            .finish();
-        if let Some(secs) = max_age {
-            c.set_max_age(actix_web::cookie::time::Duration::seconds(secs as i64));
-        }
-        c
     }
 }

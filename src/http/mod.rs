@@ -4,7 +4,7 @@
 //! errors are mapped to HTTP in [`error`] only.
 //!
 //! * [`discovery`] — `/.well-known/openid-configuration`, `/.well-known/jwks.json`.
-//! * [`authorize`] — `/authorize`, the login and consent pages.
+//! * [`authorize`] — `/authorize`; [`login`] — the login and consent forms.
 //! * [`token`] — `/token`; [`client_auth`] authenticates clients.
 //! * [`userinfo`] — `/userinfo`.
 //! * [`introspect`] — `/introspect`, `/revoke`.
@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod error;
 pub mod health;
 pub mod introspect;
+pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod register;

@@ -12,8 +12,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod raw;
+mod secrets;
+
 use base64::Engine;
-use serde::Deserialize;
+
+use raw::*;
+pub use secrets::random_token;
+use secrets::{decode_master_key, default_workers, secret, toml_error_key, DevSecrets};
 
 /// A configuration problem: which file, which key, and why.
 #[derive(Debug, thiserror::Error)]
@@ -103,139 +109,6 @@ pub struct Config {
     pub http_workers: usize,
     /// `serve --dev`: seed the demo user and client on first start.
     pub dev_seed: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    node: RawNode,
-    cluster: RawCluster,
-    #[serde(default)]
-    raft: RawRaft,
-    #[serde(default)]
-    http: RawHttp,
-    #[serde(default)]
-    tokens: RawTokens,
-    #[serde(default)]
-    registration: RawRegistration,
-    #[serde(default)]
-    keys: RawKeys,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawKeys {
-    algorithms: Vec<String>,
-    rotation_period_days: u64,
-    publish_before_use_secs: u64,
-    retired_grace_secs: u64,
-}
-
-impl Default for RawKeys {
-    fn default() -> Self {
-        RawKeys {
-            algorithms: vec!["RS256".into(), "ES256".into()],
-            rotation_period_days: 30,
-            publish_before_use_secs: 600,
-            retired_grace_secs: 300,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawRegistration {
-    /// "open", "token" or "closed".
-    mode: Option<String>,
-    initial_access_token: Option<String>,
-    initial_access_token_env: Option<String>,
-    initial_access_token_file: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawTokens {
-    access_token_lifetime_secs: u64,
-    id_token_lifetime_secs: u64,
-    refresh_token_lifetime_secs: u64,
-    session_lifetime_secs: u64,
-    access_token_alg: String,
-}
-
-impl Default for RawTokens {
-    fn default() -> Self {
-        RawTokens {
-            access_token_lifetime_secs: 300,
-            id_token_lifetime_secs: 3600,
-            refresh_token_lifetime_secs: 30 * 24 * 3600,
-            session_lifetime_secs: 24 * 3600,
-            access_token_alg: "ES256".into(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNode {
-    id: u64,
-    http_addr: String,
-    rpc_addr: String,
-    data_dir: PathBuf,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCluster {
-    issuer: String,
-    bootstrap_node: u64,
-    #[serde(default)]
-    members: Vec<RawMember>,
-    cluster_secret: Option<String>,
-    cluster_secret_env: Option<String>,
-    cluster_secret_file: Option<PathBuf>,
-    admin_token: Option<String>,
-    admin_token_env: Option<String>,
-    admin_token_file: Option<PathBuf>,
-    master_key: Option<String>,
-    master_key_env: Option<String>,
-    master_key_file: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMember {
-    id: u64,
-    http_addr: String,
-    rpc_addr: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawRaft {
-    heartbeat_interval_ms: u64,
-    election_timeout_min_ms: u64,
-    election_timeout_max_ms: u64,
-    snapshot_logs_since_last: u64,
-    max_in_snapshot_log_to_keep: u64,
-}
-
-impl Default for RawRaft {
-    fn default() -> Self {
-        RawRaft {
-            heartbeat_interval_ms: 150,
-            election_timeout_min_ms: 750,
-            election_timeout_max_ms: 1500,
-            snapshot_logs_since_last: 5000,
-            max_in_snapshot_log_to_keep: 1000,
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct RawHttp {
-    workers: Option<usize>,
-    shutdown_timeout_secs: Option<u64>,
 }
 
 /// Minimum length of the cluster secret and the admin token.
@@ -564,96 +437,6 @@ mode = "open"
     /// The members as this node sees them, including itself.
     pub fn self_member(&self) -> Option<&Member> {
         self.members.get(&self.node_id)
-    }
-}
-
-#[derive(serde::Serialize, Deserialize)]
-struct DevSecrets {
-    cluster_secret: String,
-    admin_token: String,
-    master_key: String,
-}
-
-/// A random URL-safe token of 256 bits.
-pub fn random_token() -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-}
-
-/// Resolve a secret given as `name`, `name_env` or `name_file` (exactly one).
-fn secret(
-    file: &str,
-    name: &str,
-    inline: &Option<String>,
-    env: &Option<String>,
-    path: &Option<PathBuf>,
-) -> Result<String, ConfigError> {
-    let err = |key: String, reason: String| ConfigError {
-        file: file.into(),
-        key,
-        reason,
-    };
-    let given = [inline.is_some(), env.is_some(), path.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if given != 1 {
-        return Err(err(
-            format!("cluster.{name}"),
-            format!("give exactly one of `{name}`, `{name}_env` or `{name}_file`"),
-        ));
-    }
-    let value = if let Some(v) = inline {
-        v.clone()
-    } else if let Some(var) = env {
-        std::env::var(var).map_err(|_| {
-            err(
-                format!("cluster.{name}_env"),
-                format!("environment variable {var} is not set"),
-            )
-        })?
-    } else {
-        let p = path.as_ref().expect("one source is set");
-        std::fs::read_to_string(p)
-            .map_err(|e| {
-                err(
-                    format!("cluster.{name}_file"),
-                    format!("cannot read {}: {e}", p.display()),
-                )
-            })?
-            .trim()
-            .to_string()
-    };
-    Ok(value)
-}
-
-fn decode_master_key(text: &str) -> Result<[u8; 32], String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|e| format!("not base64: {e} (generate one with `openssl rand -base64 32`)"))?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| format!("must decode to 32 bytes, got {}", b.len()))
-}
-
-/// The dotted key a TOML error points at, when it can be told.
-fn toml_error_key(e: &toml::de::Error) -> String {
-    let msg = e.message();
-    for marker in ["unknown field `", "missing field `"] {
-        if let Some(rest) = msg.split(marker).nth(1) {
-            if let Some(name) = rest.split('`').next() {
-                return name.to_string();
-            }
-        }
-    }
-    match e.span() {
-        Some(span) => format!("at byte {}", span.start),
-        None => "-".into(),
     }
 }
 
