@@ -9,6 +9,9 @@
 # .local-cluster/bin/tessera (what `local-cluster.sh start N` runs), start the
 # node, and wait until its /readyz answers 200 and every node's `tessera
 # cluster status` shows three voters and one leader; then the next node.
+# When local-cluster.sh's nginx runs, the node is first taken out of its
+# upstream (marked `down`, nginx reloaded) and put back once it is ready, so
+# the load balancer sends it nothing while it stops and starts.
 # Before the first step the whole cluster must be up and healthy: the script
 # never takes down a node while another one is missing. The binary it replaces
 # is kept as .local-cluster/bin/tessera.previous; running this script with
@@ -25,7 +28,7 @@
 #   TESSERA_STOP_TIMEOUT   seconds to wait for a node to exit after SIGTERM
 #                          (default 45; there is no SIGKILL: a node that does
 #                          not stop fails the upgrade)
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LC="${TESSERA_CLUSTER_DIR:-$ROOT/.local-cluster}"
@@ -45,7 +48,7 @@ die() {
 trap 'die "unexpected error (line $LINENO, exit status $?)"' ERR
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -98,7 +101,8 @@ status_summary() {
 # answers /readyz 200, sees 3 voters and the same leader. Sets LEADER.
 HEALTH_PROBLEM=""
 check_health() {
-    local n summary leader voters version leaders=""
+    local n summary leader voters version
+    local -A leaders=()
     HEALTH_PROBLEM=""
     LEADER=""
     for n in "${NODES[@]}"; do
@@ -125,15 +129,13 @@ check_health() {
             HEALTH_PROBLEM="node $n sees $voters voters, not 3"
             return 0
         fi
-        VERSION[n]="$version"
-        leaders+=" $leader"
+        VERSION[$n]="$version"
+        leaders[$leader]=1
     done
-    # shellcheck disable=SC2086 # split the list on purpose
-    leaders="$(printf '%s\n' $leaders | sort -u | tr '\n' ' ')"
-    if [[ "$leaders" != *" "*" "* ]]; then
-        LEADER="${leaders% }"
+    if ((${#leaders[@]} == 1)); then
+        LEADER="${!leaders[*]}"
     else
-        HEALTH_PROBLEM="the nodes disagree about the leader:${leaders% }"
+        HEALTH_PROBLEM="the nodes disagree about the leader (nodes ${!leaders[*]})"
     fi
 }
 
@@ -179,6 +181,67 @@ stop_node() {
     fi
     rm -f "$(node_pidfile "$n")"
     say "node $n: exited after $((SECONDS - started))s"
+    # A stopping leader logs the handover (src/node.rs, graceful_stop).
+    local handed
+    handed="$(tail -n 50 "$(node_log "$n")" 2>/dev/null | grep -E 'handed leadership over' | tail -n 1 || true)"
+    if [[ "$2" == leader ]]; then
+        if [[ -n "$handed" ]]; then
+            say "node $n: its log says: ${handed##*INFO }"
+        else
+            warn "node $n led but its log shows no handover (the others elect a leader after a timeout)"
+        fi
+    fi
+}
+
+# --- nginx (local-cluster.sh's load balancer), if it runs ----------------------
+
+NGINX_DIR="$LC/nginx"
+DRAINED="" # the node taken out of nginx's upstream, if any
+
+# On any exit, put a node taken out of nginx's upstream back in.
+restore_upstream() {
+    [[ -z "$DRAINED" ]] || nginx_upstream "$DRAINED" up || true
+}
+
+nginx_master() {
+    local pid
+    pid="$(cat "$NGINX_DIR/nginx.pid" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 0
+    [[ "$(ps -p "$pid" -o args= 2>/dev/null || true)" == *nginx* ]] || return 0
+    printf '%s' "$pid"
+}
+
+# Reload nginx's config and wait (up to 5 s) until the old workers are gone,
+# so no worker still sends requests by the old config.
+nginx_reload() {
+    local master="$1" i
+    kill -HUP "$master" 2>/dev/null || return 1
+    sleep 0.2
+    for ((i = 0; i < 50; i++)); do
+        (($(pgrep -c -P "$master" || true) <= 1)) && return 0
+        sleep 0.1
+    done
+    warn "old nginx workers still run 5s after the reload; going on"
+}
+
+# nginx_upstream N down|up: take node N out of (or back into) the upstream.
+nginx_upstream() {
+    local n="$1" how="$2" master conf="$NGINX_DIR/nginx.conf" addr
+    master="$(nginx_master)"
+    [[ -n "$master" && -f "$conf" ]] || return 0
+    addr="$(http_addr "$n")"
+    addr="${addr//./\\.}"
+    if [[ "$how" == down ]]; then
+        sed -i -E "s/^(\s*server $addr [^;]*[^n;]);/\1 down;/" "$conf"
+    else
+        sed -i -E "s/^(\s*server $addr [^;]*) down;/\1;/" "$conf"
+    fi
+    if [[ "$how" == down ]]; then DRAINED="$n"; else DRAINED=""; fi
+    if nginx_reload "$master"; then
+        say "nginx: node $n $([[ $how == down ]] && echo 'taken out of' || echo 'back in') the upstream"
+    else
+        warn "could not reload nginx (pid $master); it still sends requests to node $n"
+    fi
 }
 
 # Install $NEW as $RUN_BIN (atomic rename: running nodes keep their file).
@@ -219,6 +282,7 @@ main() {
     mkdir -p "$LC/bin"
     exec 9>"$LC/bin/.rolling-upgrade.lock"
     flock -n 9 || die "another rolling upgrade of $LC is running"
+    trap restore_upstream EXIT
 
     declare -gA VERSION=()
     local begin=$SECONDS
@@ -251,13 +315,14 @@ main() {
         say "step $step/${#NODES[@]}: node $target ($role; leader is node $LEADER)"
         node_began=$SECONDS
 
-        stop_node "$target"
+        nginx_upstream "$target" down
+        stop_node "$target" "$role"
         swap_binary
         say "node $target: starting it (\`local-cluster.sh start $target\`)"
-        if ! TESSERA_READY_TIMEOUT="$READY_TIMEOUT" "$LOCAL_CLUSTER" start "$target" 2>&1 |
-            sed "s/^/$(ts)    | /"; then
-            show_log_tail "$target"
-            die "node $target did not start on the new binary"
+        # (9>&-: the node must not inherit the lock.)
+        if ! TESSERA_READY_TIMEOUT="$READY_TIMEOUT" "$LOCAL_CLUSTER" start "$target" 9>&- 2>&1 |
+            while IFS= read -r line; do say "  | $line"; done; then
+            die "node $target did not start on the new binary; to put the old one back: \`cp $RUN_BIN.previous $RUN_BIN && $LOCAL_CLUSTER start $target\`"
         fi
         local pid
         pid="$(node_pid "$target")"
@@ -265,8 +330,9 @@ main() {
         say "node $target: running as pid $pid; waiting for /readyz 200, 3 voters and a leader"
         if ! wait_healthy "$READY_TIMEOUT"; then
             show_log_tail "$target"
-            die "after restarting node $target the cluster did not become healthy"
+            die "after restarting node $target on the new binary the cluster did not become healthy"
         fi
+        nginx_upstream "$target" up
         if [[ "${VERSION[$target]}" != "$new_version" ]]; then
             die "node $target reports version ${VERSION[$target]}, expected $new_version"
         fi

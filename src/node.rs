@@ -76,6 +76,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         sm,
         storage.clone(),
         &config.cluster_secret,
+        raft_rt.handle().clone(),
     );
 
     let result = actix_web::rt::System::new().block_on(serve(config.clone(), handle, listeners));
@@ -221,8 +222,11 @@ async fn wait_for_stop_signal() {
     }
 }
 
-/// Readiness off, stop taking requests and finish in-flight ones, hand over
-/// leadership, then stop the cluster port; `run` then shuts Raft down.
+/// Readiness off while still serving (`drain`, answers carry
+/// `Connection: close`), then stop taking requests and finish in-flight
+/// ones, hand over leadership, keep answering "not leader" on the cluster
+/// port while the followers learn the new leader, then stop it; `run` then
+/// shuts Raft down.
 async fn graceful_stop(
     config: &Config,
     handle: &ClusterHandle,
@@ -231,10 +235,14 @@ async fn graceful_stop(
     cluster: actix_web::dev::ServerHandle,
 ) {
     stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(config.drain_millis)).await;
     public.stop(true).await;
     let wait = config.raft.election_timeout_max * 2;
     if let Some(new) = crate::cluster::handover::hand_over(handle, wait).await {
         tracing::info!(new_leader = new, "handed leadership over");
+        // Forwarded writes still in flight get "not leader" and go on to
+        // the new leader instead of a dropped connection.
+        tokio::time::sleep(config.raft.election_timeout_min).await;
     }
     cluster.stop(true).await;
 }

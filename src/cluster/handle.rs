@@ -60,6 +60,10 @@ pub struct ClusterHandle {
     pub storage: Storage,
     client: reqwest::Client,
     secret: Arc<str>,
+    /// The Raft runtime: forwarded writes and read-index calls are sent from
+    /// it, so their pooled connections never belong to an HTTP worker's
+    /// runtime that stops first during a graceful shutdown.
+    rt: tokio::runtime::Handle,
     /// Set while a stopping leader hands over: it proposes nothing more, so
     /// its followers can catch up and one of them can win the election.
     draining: Arc<std::sync::atomic::AtomicBool>,
@@ -75,6 +79,7 @@ impl ClusterHandle {
         sm: StateMachine,
         storage: Storage,
         secret: &str,
+        rt: tokio::runtime::Handle,
     ) -> Self {
         ClusterHandle {
             raft,
@@ -86,6 +91,7 @@ impl ClusterHandle {
                 .build()
                 .expect("HTTP client"),
             secret: secret.into(),
+            rt,
             draining: Default::default(),
             members: Default::default(),
         }
@@ -130,26 +136,30 @@ impl ClusterHandle {
         leader: &NodeAddr,
         p: &Proposal,
     ) -> Result<Option<ProposalResult>, ClusterError> {
-        let res = self
+        let req = self
             .client
             .post(format!("http://{}/cluster/write", leader.rpc_addr))
             .header(SECRET_HEADER, &*self.secret)
             .timeout(WRITE_DEADLINE)
-            .json(p)
-            .send()
-            .await;
-        let res = match res {
-            Ok(r) => r,
-            Err(e) if e.is_connect() => return Ok(None),
-            Err(e) if e.is_timeout() => return Err(ClusterError::Timeout),
-            Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+            .json(p);
+        let call = async move {
+            let res = match req.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_connect() => return Ok(None),
+                Err(e) if e.is_timeout() => return Err(ClusterError::Timeout),
+                Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+            };
+            match res.json::<ForwardedWrite>().await {
+                Ok(ForwardedWrite::Applied(r)) => Ok(Some(r)),
+                Ok(ForwardedWrite::NotLeader) => Ok(None),
+                Ok(ForwardedWrite::Failed(e)) => Err(ClusterError::Unknown(e)),
+                Err(e) => Err(ClusterError::Unknown(e.to_string())),
+            }
         };
-        match res.json::<ForwardedWrite>().await {
-            Ok(ForwardedWrite::Applied(r)) => Ok(Some(r)),
-            Ok(ForwardedWrite::NotLeader) => Ok(None),
-            Ok(ForwardedWrite::Failed(e)) => Err(ClusterError::Unknown(e)),
-            Err(e) => Err(ClusterError::Unknown(e.to_string())),
-        }
+        self.rt
+            .spawn(call)
+            .await
+            .unwrap_or_else(|e| Err(ClusterError::Unknown(e.to_string())))
     }
 
     /// The lowest data format every member knows (ours until members answer).
@@ -277,23 +287,27 @@ impl ClusterHandle {
 
     /// `Ok(None)` means "ask again": the node was not (or no longer) leader.
     async fn ask_read_index(&self, leader: &NodeAddr) -> Result<Option<Option<u64>>, ClusterError> {
-        let res = self
+        let req = self
             .client
             .post(format!("http://{}/cluster/read-index", leader.rpc_addr))
-            .header(SECRET_HEADER, &*self.secret)
-            .send()
-            .await;
-        let res = match res {
-            Ok(r) => r,
-            Err(e) if e.is_connect() => return Ok(None),
-            Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+            .header(SECRET_HEADER, &*self.secret);
+        let call = async move {
+            let res = match req.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_connect() => return Ok(None),
+                Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+            };
+            match res.json::<ReadIndex>().await {
+                Ok(ReadIndex::Index(i)) => Ok(Some(i)),
+                Ok(ReadIndex::NotLeader) => Ok(None),
+                Ok(ReadIndex::Failed(e)) => Err(ClusterError::Unknown(e)),
+                Err(e) => Err(ClusterError::Unknown(e.to_string())),
+            }
         };
-        match res.json::<ReadIndex>().await {
-            Ok(ReadIndex::Index(i)) => Ok(Some(i)),
-            Ok(ReadIndex::NotLeader) => Ok(None),
-            Ok(ReadIndex::Failed(e)) => Err(ClusterError::Unknown(e)),
-            Err(e) => Err(ClusterError::Unknown(e.to_string())),
-        }
+        self.rt
+            .spawn(call)
+            .await
+            .unwrap_or_else(|e| Err(ClusterError::Unknown(e.to_string())))
     }
 
     /// The current leader's addresses as this node knows them.

@@ -106,6 +106,8 @@ pub struct Config {
     pub keys: KeySettings,
     /// How long in-flight requests may take to finish on SIGTERM.
     pub shutdown_timeout: u64,
+    /// On SIGTERM, how long the node keeps serving with readiness off (ms).
+    pub drain_millis: u64,
     pub http_workers: usize,
     /// `serve --dev`: seed the demo user and client on first start.
     pub dev_seed: bool,
@@ -380,6 +382,7 @@ impl Config {
                 retired_grace: k.retired_grace_secs,
             },
             shutdown_timeout: raw.http.shutdown_timeout_secs.unwrap_or(30),
+            drain_millis: raw.http.drain_millis.unwrap_or(1000),
             http_workers,
             dev_seed: false,
         })

@@ -137,4 +137,5 @@ impl Default for RawRaft {
 pub(super) struct RawHttp {
     pub(super) workers: Option<usize>,
     pub(super) shutdown_timeout_secs: Option<u64>,
+    pub(super) drain_millis: Option<u64>,
 }

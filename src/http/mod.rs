@@ -181,9 +181,19 @@ where
     let started = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
+    let stopping = req
+        .app_data::<web::Data<AppState>>()
+        .map(|st| st.stopping.clone());
     let fut = srv.call(req);
     async move {
-        let res = fut.await?;
+        let mut res = fut.await?;
+        // While draining before a stop, tell clients not to reuse the
+        // connection, so none is cut while idle when the listener closes.
+        if stopping.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+            res.response_mut()
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+        }
         let status = res.status().as_u16().to_string();
         let labels = [route.as_str(), method.as_str(), status.as_str()];
         METRICS.http_requests.with_label_values(&labels).inc();

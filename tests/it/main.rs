@@ -15,6 +15,7 @@ mod golden;
 mod keys;
 mod metrics;
 mod registration;
+mod rolling;
 mod rpc_auth;
 mod shutdown;
 mod signin;
