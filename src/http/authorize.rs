@@ -45,19 +45,22 @@ fn query_pairs(req: &HttpRequest) -> Pairs {
 
 /// Form pairs of a POST body, or a 400 page for another content type.
 pub(super) fn form_pairs(req: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct.starts_with("application/x-www-form-urlencoded") {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The request must be sent as application/x-www-form-urlencoded.",
-        ));
+    super::token::form_body(req, body)
+        .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description))
+}
+
+/// The live session behind this browser's session cookie, if any.
+pub(super) async fn current_session(
+    req: &HttpRequest,
+    st: &AppState,
+) -> Result<Option<SessionRecord>, HttpResponse> {
+    match req.cookie(SESSION_COOKIE) {
+        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
+            Ok(Ok(s)) => Ok(s),
+            _ => Err(unavailable()),
+        },
+        None => Ok(None),
     }
-    Ok(url::form_urlencoded::parse(body).into_owned().collect())
 }
 
 pub(super) fn field<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
@@ -176,12 +179,9 @@ async fn proceed(
     areq: AuthRequest,
     client: ClientRecord,
 ) -> HttpResponse {
-    let session = match req.cookie(SESSION_COOKIE) {
-        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
-            Ok(Ok(s)) => s,
-            _ => return unavailable(),
-        },
-        None => None,
+    let session = match current_session(req, st).await {
+        Ok(s) => s,
+        Err(res) => return res,
     };
     let mut need_login = areq.prompt.login;
     match &session {

@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::authorize::{
-    after_login, field, form_pairs, issue_code, respond_error_for, unavailable, Pairs,
-    BROWSER_STATE_COOKIE, SESSION_COOKIE,
+    after_login, current_session, field, form_pairs, issue_code, respond_error_for, unavailable,
+    Pairs, BROWSER_STATE_COOKIE, SESSION_COOKIE,
 };
 use super::pages::{error_page, page_posting_to};
 use super::AppState;
 use crate::actors::directory::CheckPassword;
 use crate::actors::now;
-use crate::actors::session::{FindSession, GrantConsent, StartSession};
+use crate::actors::session::{GrantConsent, StartSession};
 use crate::oidc::authorize::AuthRequest;
 use crate::oidc::error::ErrorCode;
 
@@ -212,12 +212,9 @@ pub(super) async fn consent(
         Ok(x) => x,
         Err(res) => return res,
     };
-    let session = match req.cookie(SESSION_COOKIE) {
-        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
-            Ok(Ok(s)) => s,
-            _ => return unavailable(),
-        },
-        None => None,
+    let session = match current_session(&req, &st).await {
+        Ok(s) => s,
+        Err(res) => return res,
     };
     let Some(session) = session else {
         return login_page(&req, &st, &areq, "", Some("Please sign in again."));

@@ -20,11 +20,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
-use super::authorize::{BROWSER_STATE_COOKIE, SESSION_COOKIE};
+use super::authorize::{current_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE};
 use super::pages::{error_page, page};
 use super::AppState;
 use crate::actors::now;
-use crate::actors::session::{EndSession, FindSession};
+use crate::actors::session::EndSession;
 use crate::metrics::METRICS;
 use crate::oidc::form::Params;
 use crate::state::{ClientRecord, SessionRecord};
@@ -67,27 +67,6 @@ async fn end_session_post(
     match super::token::form_body(&req, &body) {
         Ok(pairs) => end_session(&req, &st, pairs).await,
         Err(e) => bad(&e.description),
-    }
-}
-
-fn unavailable() -> HttpResponse {
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        "The service cannot reach its cluster right now. Please try again.",
-    )
-}
-
-async fn current_session(
-    req: &HttpRequest,
-    st: &AppState,
-) -> Result<Option<SessionRecord>, HttpResponse> {
-    match req.cookie(SESSION_COOKIE) {
-        Some(c) => match st.sessions.send(FindSession(c.value().to_string())).await {
-            Ok(Ok(s)) => Ok(s),
-            _ => Err(unavailable()),
-        },
-        None => Ok(None),
     }
 }
 
