@@ -74,6 +74,9 @@ pub struct RaftOpts {
     /// Called with the cluster's directory before any node starts (node N's
     /// data directory is `dataN` in it), e.g. to lay down old data.
     pub before_start: Option<fn(&Path)>,
+    /// Only the first N nodes are initial members and start; the others get
+    /// a config listing those N and wait to be added (`cluster add-node`).
+    pub initial_members: Option<u64>,
 }
 
 impl Default for RaftOpts {
@@ -84,6 +87,7 @@ impl Default for RaftOpts {
             registration_open: false,
             extra: String::new(),
             before_start: None,
+            initial_members: None,
         }
     }
 }
@@ -105,8 +109,10 @@ impl Cluster {
                 )
             })
             .collect();
+        let initial = opts.initial_members.unwrap_or(n);
         let members: String = addrs
             .iter()
+            .filter(|(id, _, _)| *id <= initial)
             .map(|(id, h, r)| format!("{{ id = {id}, http_addr = \"{h}\", rpc_addr = \"{r}\" }}"))
             .collect::<Vec<_>>()
             .join(", ");
@@ -177,7 +183,12 @@ workers = 1
         if let Some(hook) = opts.before_start {
             hook(c.dir.path());
         }
-        let ids: Vec<u64> = c.nodes.keys().copied().collect();
+        let ids: Vec<u64> = c
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| *id <= initial)
+            .collect();
         for id in ids {
             c.spawn(id);
         }
@@ -374,8 +385,8 @@ impl Cluster {
                 .await
                 .expect("seed client");
         }
-        // Every node has published the signing keys.
-        for id in self.nodes.keys() {
+        // Every running node has published the signing keys.
+        for id in self.nodes.keys().filter(|id| self.nodes[id].is_running()) {
             let url = format!("{}/.well-known/jwks.json", self.node(*id).http_url());
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {

@@ -13,6 +13,7 @@ mod config_errors;
 mod consistency;
 mod golden;
 mod keys;
+mod membership;
 mod metrics;
 mod registration;
 mod rolling;
