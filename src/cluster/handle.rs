@@ -137,11 +137,23 @@ impl ClusterHandle {
         p: &Proposal,
     ) -> Result<Option<ProposalResult>, ClusterError> {
         let req = self
-            .client
-            .post(format!("http://{}/cluster/write", leader.rpc_addr))
-            .header(SECRET_HEADER, &*self.secret)
+            .peer_request(&leader.rpc_addr, "/cluster/write")
             .timeout(WRITE_DEADLINE)
             .json(p);
+        match self.call_leader(req).await? {
+            Some(ForwardedWrite::Applied(r)) => Ok(Some(r)),
+            Some(ForwardedWrite::NotLeader) | None => Ok(None),
+            Some(ForwardedWrite::Failed(e)) => Err(ClusterError::Unknown(e)),
+        }
+    }
+
+    /// Send a call to the leader from the Raft runtime, whose connection
+    /// pool outlives the HTTP workers, and decode its answer. `Ok(None)` when
+    /// the connection was refused: the call certainly did not arrive.
+    async fn call_leader<R>(&self, req: reqwest::RequestBuilder) -> Result<Option<R>, ClusterError>
+    where
+        R: serde::de::DeserializeOwned + Send + 'static,
+    {
         let call = async move {
             let res = match req.send().await {
                 Ok(r) => r,
@@ -149,12 +161,10 @@ impl ClusterHandle {
                 Err(e) if e.is_timeout() => return Err(ClusterError::Timeout),
                 Err(e) => return Err(ClusterError::Unknown(e.to_string())),
             };
-            match res.json::<ForwardedWrite>().await {
-                Ok(ForwardedWrite::Applied(r)) => Ok(Some(r)),
-                Ok(ForwardedWrite::NotLeader) => Ok(None),
-                Ok(ForwardedWrite::Failed(e)) => Err(ClusterError::Unknown(e)),
-                Err(e) => Err(ClusterError::Unknown(e.to_string())),
-            }
+            res.json::<R>()
+                .await
+                .map(Some)
+                .map_err(|e| ClusterError::Unknown(e.to_string()))
         };
         self.rt
             .spawn(call)
@@ -287,27 +297,12 @@ impl ClusterHandle {
 
     /// `Ok(None)` means "ask again": the node was not (or no longer) leader.
     async fn ask_read_index(&self, leader: &NodeAddr) -> Result<Option<Option<u64>>, ClusterError> {
-        let req = self
-            .client
-            .post(format!("http://{}/cluster/read-index", leader.rpc_addr))
-            .header(SECRET_HEADER, &*self.secret);
-        let call = async move {
-            let res = match req.send().await {
-                Ok(r) => r,
-                Err(e) if e.is_connect() => return Ok(None),
-                Err(e) => return Err(ClusterError::Unknown(e.to_string())),
-            };
-            match res.json::<ReadIndex>().await {
-                Ok(ReadIndex::Index(i)) => Ok(Some(i)),
-                Ok(ReadIndex::NotLeader) => Ok(None),
-                Ok(ReadIndex::Failed(e)) => Err(ClusterError::Unknown(e)),
-                Err(e) => Err(ClusterError::Unknown(e.to_string())),
-            }
-        };
-        self.rt
-            .spawn(call)
-            .await
-            .unwrap_or_else(|e| Err(ClusterError::Unknown(e.to_string())))
+        let req = self.peer_request(&leader.rpc_addr, "/cluster/read-index");
+        match self.call_leader(req).await? {
+            Some(ReadIndex::Index(i)) => Ok(Some(i)),
+            Some(ReadIndex::NotLeader) | None => Ok(None),
+            Some(ReadIndex::Failed(e)) => Err(ClusterError::Unknown(e)),
+        }
     }
 
     /// The current leader's addresses as this node knows them.
