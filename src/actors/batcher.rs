@@ -62,6 +62,17 @@ pub fn propose<A: Batching>(
     rx
 }
 
+/// Propose `cmd` and answer with its result: the whole handler of a
+/// message that is exactly one command.
+pub fn proposed<A: Batching>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    cmd: Command,
+) -> actix::ResponseActFuture<A, Result<CommandResult, ClusterError>> {
+    let rx = propose(act, ctx, cmd);
+    Box::pin(async move { super::result_of(rx).await }.into_actor(act))
+}
+
 fn flush<A: Batching>(act: &mut A, ctx: &mut Context<A>) {
     loop {
         let b = act.batcher();

@@ -8,7 +8,7 @@
 
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
-use super::batcher::{propose, Batcher, Batching};
+use super::batcher::{propose, proposed, Batcher, Batching};
 use super::{now, result_of};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_secret, sha256_hex};
@@ -100,7 +100,6 @@ impl Handler<RedeemCode> for CodeActor {
     type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
 
     fn handle(&mut self, msg: RedeemCode, ctx: &mut Context<Self>) -> Self::Result {
-        let rx = propose(self, ctx, Command::RedeemCode(Box::new(msg.0)));
-        Box::pin(async move { result_of(rx).await }.into_actor(self))
+        proposed(self, ctx, Command::RedeemCode(Box::new(msg.0)))
     }
 }

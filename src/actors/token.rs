@@ -14,8 +14,7 @@ use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseActFuture, WrapFuture,
 };
 
-use super::batcher::{propose, Batcher, Batching};
-use super::result_of;
+use super::batcher::{propose, proposed, Batcher, Batching};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::state::sweep::{self, Sweep};
 use crate::state::tokens::Rotate;
@@ -172,15 +171,11 @@ impl Handler<RevokeAccess> for TokenActor {
     type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
 
     fn handle(&mut self, msg: RevokeAccess, ctx: &mut Context<Self>) -> Self::Result {
-        let rx = propose(
-            self,
-            ctx,
-            Command::RevokeAccess {
-                jti: msg.jti,
-                exp: msg.exp,
-            },
-        );
-        Box::pin(async move { result_of(rx).await }.into_actor(self))
+        let cmd = Command::RevokeAccess {
+            jti: msg.jti,
+            exp: msg.exp,
+        };
+        proposed(self, ctx, cmd)
     }
 }
 
@@ -192,8 +187,7 @@ impl Handler<RevokeRefresh> for TokenActor {
             hash: msg.hash,
             client_id: msg.client_id,
         };
-        let rx = propose(self, ctx, cmd);
-        Box::pin(async move { result_of(rx).await }.into_actor(self))
+        proposed(self, ctx, cmd)
     }
 }
 
@@ -222,8 +216,7 @@ impl Handler<RotateRefresh> for TokenActor {
     type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
 
     fn handle(&mut self, msg: RotateRefresh, ctx: &mut Context<Self>) -> Self::Result {
-        let rx = propose(self, ctx, Command::RotateRefresh(Box::new(msg.0)));
-        Box::pin(async move { result_of(rx).await }.into_actor(self))
+        proposed(self, ctx, Command::RotateRefresh(Box::new(msg.0)))
     }
 }
 
@@ -237,8 +230,7 @@ impl Handler<UseAssertion> for TokenActor {
             exp: msg.exp,
             now: super::now(),
         };
-        let rx = propose(self, ctx, cmd);
-        Box::pin(async move { result_of(rx).await }.into_actor(self))
+        proposed(self, ctx, cmd)
     }
 }
 
