@@ -5,7 +5,6 @@
 //! node; membership changes are forwarded to the leader. Responses never
 //! contain password or secret hashes.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -33,12 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn check(req: &HttpRequest, st: &AppState) -> Result<(), AdminError> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if secret_matches(token, &st.config.admin_token) {
+    if secret_matches(super::bearer_header(req), &st.config.admin_token) {
         Ok(())
     } else {
         Err(AdminError::Unauthorized)

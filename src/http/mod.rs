@@ -205,6 +205,14 @@ where
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, as sent.
+pub fn bearer_header(req: &actix_web::HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
 /// JSON bodies that fail to parse get a 400 with a JSON error, not a 500.
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()

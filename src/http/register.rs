@@ -27,11 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    super::bearer_header(req).map(str::trim)
 }
 
 /// The metadata of a client as RFC 7591 §3.2.1 returns it.
