@@ -60,10 +60,12 @@ pub fn hidden(body: &str, name: &str) -> Option<String> {
     Some(html_unescape(&body[start..end]))
 }
 
-fn html_unescape(s: &str) -> String {
+/// Undo the HTML escaping of an attribute value.
+pub fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"")
         .replace("&#x27;", "'")
         .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")

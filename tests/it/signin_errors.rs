@@ -19,97 +19,15 @@
 
 use std::time::Duration;
 
-use reqwest::redirect::Policy;
-use reqwest::{Client, Response};
-use serde_json::Value;
+use reqwest::Client;
 
-use crate::flow::{authorize_url, hidden, pkce, Browser, Step};
+use crate::consistency::{checked, raw_client, Answer, DEMO};
+use crate::flow::{authorize_url, hidden, html_unescape, pkce, Browser, Step};
 use crate::harness::{Cluster, ALICE, REDIRECT};
 
 // ---------------------------------------------------------------------------
-// Helpers: every response goes through one of these, which refuse a 500.
-
-/// A response read in full.
-#[derive(Debug)]
-struct Answer {
-    what: String,
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    async fn read(what: String, res: reqwest::Result<Response>) -> Answer {
-        let res = res.unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let body = res.text().await.unwrap_or_default();
-        assert_ne!(status, 500, "{what}: 500 Internal Server Error: {body}");
-        Answer {
-            what,
-            status,
-            headers,
-            body,
-        }
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("{}: body is not JSON ({e}): {}", self.what, self.body))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// A 200 JSON answer.
-    #[track_caller]
-    fn ok(&self) -> Value {
-        assert_eq!(self.status, 200, "{}: {}", self.what, self.body);
-        self.json()
-    }
-
-    /// An RFC 6749 §5.2 / RFC 6750 §3 JSON error with this status and code.
-    #[track_caller]
-    fn oauth_error(&self, status: u16, error: &str) {
-        assert_eq!(
-            (self.status, self.json()["error"].as_str()),
-            (status, Some(error)),
-            "{}: {}",
-            self.what,
-            self.body
-        );
-    }
-
-    /// 401 `invalid_client` with a `WWW-Authenticate` challenge (RFC 6749 §5.2).
-    #[track_caller]
-    fn invalid_client(&self) {
-        self.oauth_error(401, "invalid_client");
-        assert!(
-            self.header("www-authenticate").is_some(),
-            "{}: invalid_client without WWW-Authenticate",
-            self.what
-        );
-    }
-}
-
-/// A client that keeps no cookies and follows no redirects.
-fn raw_client() -> Client {
-    Client::builder()
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-/// A browser step, refused if it is a 500.
-fn checked(what: &str, step: Step) -> Step {
-    let status = match &step {
-        Step::Page { status, .. } | Step::Redirect { status, .. } => *status,
-    };
-    assert_ne!(status, 500, "{what}: 500 Internal Server Error: {step:?}");
-    step
-}
+// Helpers: every response goes through `Answer` or `checked` (shared with
+// the consistency tests), which refuse a 500.
 
 async fn browse(browser: &Browser, url: &str) -> Step {
     checked(&format!("GET {url}"), browser.get(url).await)
@@ -129,8 +47,6 @@ async fn token(
     let what = format!("POST {base}/token (basic {basic:?}) {form:?}");
     Answer::read(what, req.send().await).await
 }
-
-const DEMO: Option<(&str, &str)> = Some(("demo", "demo-secret"));
 
 /// Redeem a code of `demo` at `base`.
 async fn redeem(http: &Client, base: &str, code: &str) -> Answer {
@@ -294,16 +210,6 @@ async fn sign_in(browser: &Browser, base: &str, login_base: &str, p: &[(&str, &s
     )
 }
 
-fn html_unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#x2f;", "/")
-        .replace("&#x2F;", "/")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 // ---------------------------------------------------------------------------
 // 1. The code-replay race (DESIGN.md invariant 1).
 
@@ -312,7 +218,7 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
     let c = Cluster::start(3).await;
     c.seed().await;
     let on = |n: u64| c.node(n).http_url();
-    let http = raw_client();
+    let http = raw_client(Duration::from_secs(10));
     let browser = Browser::new();
     let scope = "openid offline_access";
 
@@ -391,7 +297,7 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     let c = Cluster::start(3).await;
     c.seed().await;
     let on = |n: u64| c.node(n).http_url();
-    let http = raw_client();
+    let http = raw_client(Duration::from_secs(10));
     let cc = [("grant_type", "client_credentials")];
 
     // Wrong client secret, client_secret_basic: before and after the right
@@ -674,7 +580,7 @@ async fn authorize_errors_prompts_and_max_age() {
     let c = Cluster::start(3).await;
     c.seed().await;
     let on = |n: u64| c.node(n).http_url();
-    let http = raw_client();
+    let http = raw_client(Duration::from_secs(10));
 
     // Client or redirect URI not trusted: a 400 page, never a redirect.
     let fatal = |p: Vec<(&str, &str)>| {
