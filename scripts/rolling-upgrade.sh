@@ -52,25 +52,8 @@ usage() {
     exit 2
 }
 
-http_addr() { printf '127.0.0.1:808%s' "$1"; }
-rpc_addr() { printf '127.0.0.1:908%s' "$1"; }
-node_config() { printf '%s/node%s/cluster.toml' "$LC" "$1"; }
-node_pidfile() { printf '%s/node%s.pid' "$LC" "$1"; }
-node_log() { printf '%s/node%s.log' "$LC" "$1"; }
-
-# The pid of node N if it runs (checked as local-cluster.sh does: the process
-# must be serving node N's config, not a recycled pid), else nothing.
-node_pid() {
-    local n="$1" pf pid args
-    pf="$(node_pidfile "$n")"
-    [[ -f "$pf" ]] || return 0
-    pid="$(cat "$pf" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    args="$(ps -p "$pid" -o args= 2>/dev/null || true)"
-    [[ "$args" == *"$(node_config "$n")"* ]] || return 0
-    printf '%s' "$pid"
-}
+# shellcheck source=lib/cluster-layout.sh
+. "$ROOT/scripts/lib/cluster-layout.sh"
 
 show_log_tail() {
     warn "last lines of $(node_log "$1"):"
