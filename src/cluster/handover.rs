@@ -39,6 +39,9 @@ pub async fn hand_over(handle: &ClusterHandle, wait: Duration) -> Option<NodeId>
         .unwrap_or_default();
     let voters = super::membership::voter_ids(handle);
     followers.retain(|(id, _)| voters.contains(id));
+    if followers.is_empty() {
+        return None; // a cluster of one: nobody to hand over to
+    }
     // Most up to date first.
     followers.sort_by_key(|f| std::cmp::Reverse(f.1));
     for (id, matched) in followers {
