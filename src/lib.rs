@@ -21,6 +21,7 @@
 pub mod actors;
 pub mod admin_client;
 pub mod cli;
+pub mod clock;
 // openraft dictates `StorageError` (224 bytes) as the error of its storage traits.
 #[allow(clippy::result_large_err)]
 pub mod cluster;

@@ -359,7 +359,7 @@ pub fn render(handle: &ClusterHandle) -> String {
     m.storage_size.set(handle.storage.size_on_disk() as i64);
     let now = crate::actors::now();
     m.key_age.reset();
-    for k in crate::state::keys::all(&handle.sm.tree("keys")) {
+    for k in crate::state::keys::all(&handle.sm.tree(crate::state::TreeId::Keys)) {
         let state = format!("{:?}", k.state).to_lowercase();
         m.key_age
             .with_label_values(&[k.alg.as_str(), state.as_str(), k.kid.as_str()])
@@ -370,8 +370,10 @@ pub fn render(handle: &ClusterHandle) -> String {
     let mut counted = COUNTED.lock().expect("session count lock");
     if counted.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(15)) {
         *counted = Some(std::time::Instant::now());
-        m.active_sessions
-            .set(crate::state::sessions::count_live(&handle.sm.tree("sessions"), now) as i64);
+        m.active_sessions.set(crate::state::sessions::count_live(
+            &handle.sm.tree(crate::state::TreeId::Sessions),
+            now,
+        ) as i64);
     }
     drop(counted);
     m.build_info

@@ -5,7 +5,7 @@
 //! through the actor's [`Batcher`]. Reads first pass read-index, so a user
 //! created through any node is visible here once the create has answered.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use crate::clock::{now, READ_TIMEOUT};
 
 use actix::{
     Actor, ActorFutureExt, Addr, Context, Handler, Message, ResponseActFuture, WrapFuture,
@@ -17,9 +17,6 @@ use super::password::{HashSecret, PasswordActor, VerifySecret};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::oidc::client_rules;
 use crate::state::{self, ClientRecord, Command, CommandResult, UserRecord, FORMAT_VERSION};
-
-/// How long a linearizable read waits for the leader before failing.
-const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -43,8 +40,8 @@ pub struct DirectoryActor {
 
 impl DirectoryActor {
     pub fn new(cluster: ClusterHandle, passwords: Addr<PasswordActor>) -> Self {
-        let users = cluster.sm.tree("users");
-        let clients = cluster.sm.tree("clients");
+        let users = cluster.sm.tree(crate::state::TreeId::Users);
+        let clients = cluster.sm.tree(crate::state::TreeId::Clients);
         DirectoryActor {
             cluster,
             passwords,
@@ -66,13 +63,6 @@ impl Batching for DirectoryActor {
     fn cluster(&self) -> &ClusterHandle {
         &self.cluster
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Create a user.

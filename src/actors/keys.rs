@@ -64,7 +64,7 @@ impl KeyActor {
         settings: KeySettings,
         tokens: &TokenSettings,
     ) -> Self {
-        let tree = cluster.sm.tree("keys");
+        let tree = cluster.sm.tree(crate::state::TreeId::Keys);
         let longest = tokens.access_token_lifetime.max(tokens.id_token_lifetime);
         KeyActor {
             cluster,

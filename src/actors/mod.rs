@@ -22,13 +22,7 @@ use tokio::sync::oneshot;
 use crate::cluster::ClusterError;
 use crate::state::CommandResult;
 
-/// Unix seconds from this node's clock; proposers put it into commands.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::now;
 
 /// Await a proposed command's result.
 pub(crate) async fn result_of(

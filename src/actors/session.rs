@@ -10,12 +10,12 @@ use std::time::Duration;
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
 use super::batcher::{propose, Batcher, Batching};
-use super::{now, result_of};
+use super::result_of;
+use crate::clock::now;
+use crate::clock::READ_TIMEOUT;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::state::{self, Command, SessionRecord, FORMAT_VERSION};
-
-const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct SessionActor {
     cluster: ClusterHandle,
@@ -28,8 +28,8 @@ pub struct SessionActor {
 impl SessionActor {
     pub fn new(cluster: ClusterHandle, lifetime: Duration) -> Self {
         SessionActor {
-            sessions: cluster.sm.tree("sessions"),
-            consents: cluster.sm.tree("consents"),
+            sessions: cluster.sm.tree(crate::state::TreeId::Sessions),
+            consents: cluster.sm.tree(crate::state::TreeId::Consents),
             cluster,
             batcher: Batcher::default(),
             lifetime: lifetime.as_secs(),

@@ -15,17 +15,16 @@ use actix::{
 };
 
 use super::batcher::{propose, proposed, Batcher, Batching};
+use crate::clock::READ_TIMEOUT;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::state::sweep::{self, Sweep};
 use crate::state::tokens::Rotate;
-use crate::state::{self, Command, CommandResult, RefreshRecord};
+use crate::state::{self, Command, CommandResult, RefreshRecord, TreeId};
 
 /// How often the leader looks for expired records.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// At most this many keys per tree in one sweep command.
 const SWEEP_LIMIT: usize = 500;
-
-const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct TokenActor {
     cluster: ClusterHandle,
@@ -37,7 +36,7 @@ pub struct TokenActor {
 impl TokenActor {
     pub fn new(cluster: ClusterHandle) -> Self {
         TokenActor {
-            revoked: cluster.sm.tree("revoked_jti"),
+            revoked: cluster.sm.tree(TreeId::RevokedJti),
             cluster,
             batcher: Batcher::default(),
             sweeping: false,
@@ -51,17 +50,17 @@ impl TokenActor {
         }
         let before = super::now();
         let sm = &self.cluster.sm;
-        let c = |tree: &str, f: fn(&[u8]) -> Option<u64>| {
+        let c = |tree: TreeId, f: fn(&[u8]) -> Option<u64>| {
             sweep::candidates(&sm.tree(tree), before, SWEEP_LIMIT, f)
         };
         let s = Sweep {
             before,
-            codes: c("codes", sweep::code_expiry),
-            sessions: c("sessions", sweep::session_expiry),
-            refresh: c("refresh", sweep::refresh_expiry),
-            families: c("families", sweep::family_expiry),
-            revoked_jti: c("revoked_jti", sweep::plain_expiry),
-            assertions: c("assertions", sweep::plain_expiry),
+            codes: c(TreeId::Codes, sweep::code_expiry),
+            sessions: c(TreeId::Sessions, sweep::session_expiry),
+            refresh: c(TreeId::Refresh, sweep::refresh_expiry),
+            families: c(TreeId::Families, sweep::family_expiry),
+            revoked_jti: c(TreeId::RevokedJti, sweep::plain_expiry),
+            assertions: c(TreeId::Assertions, sweep::plain_expiry),
         };
         if s.is_empty() {
             return;
@@ -199,7 +198,10 @@ impl Handler<LiveRefresh> for TokenActor {
         Box::pin(
             async move {
                 cluster.read_index(READ_TIMEOUT).await?;
-                let (refresh, families) = (cluster.sm.tree("refresh"), cluster.sm.tree("families"));
+                let (refresh, families) = (
+                    cluster.sm.tree(TreeId::Refresh),
+                    cluster.sm.tree(TreeId::Families),
+                );
                 Ok(state::tokens::live_refresh(
                     &refresh,
                     &families,
@@ -247,9 +249,11 @@ impl Handler<AccessTokenLive> for TokenActor {
                     return Ok(false);
                 }
                 Ok(match &msg.bound_sid {
-                    Some(sid) => {
-                        state::sessions::sid_live(&cluster.sm.tree("sessions"), sid, super::now())
-                    }
+                    Some(sid) => state::sessions::sid_live(
+                        &cluster.sm.tree(TreeId::Sessions),
+                        sid,
+                        super::now(),
+                    ),
                     None => true,
                 })
             }

@@ -26,7 +26,9 @@ use sled::Transactional;
 use super::storage::{Durable, Storage};
 use super::{io_err, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::metrics::METRICS;
-use crate::state::{self, ProposalResult, StateTxn, FORMAT_VERSION, STATE_TREES};
+use crate::state::{
+    self, Generations, ProposalResult, StateTxn, TreeId, FORMAT_VERSION, STATE_TREES,
+};
 
 /// The state machine; cheap to clone (it is also its own snapshot builder).
 #[derive(Clone)]
@@ -40,6 +42,8 @@ struct Inner {
     snapshot_path: PathBuf,
     /// Held while applying and while dumping, so a snapshot is a point in time.
     apply_lock: Mutex<()>,
+    /// Bumped after each commit for the trees it wrote (read caches).
+    generations: Arc<Generations>,
 }
 
 /// The body of a snapshot.
@@ -80,6 +84,7 @@ impl StateMachine {
                 durable: storage.durable.clone(),
                 snapshot_path: storage.dir.join("snapshot.json"),
                 apply_lock: Mutex::new(()),
+                generations: Arc::default(),
             }),
         };
         if let Some(stored) = sm.read_snapshot()? {
@@ -93,12 +98,13 @@ impl StateMachine {
     }
 
     /// A tree of the state, for read views.
-    pub fn tree(&self, name: &str) -> sled::Tree {
-        let i = STATE_TREES
-            .iter()
-            .position(|n| *n == name)
-            .expect("known tree");
-        self.inner.trees[i].clone()
+    pub fn tree(&self, id: TreeId) -> sled::Tree {
+        self.inner.trees[id as usize].clone()
+    }
+
+    /// The trees' write generations, for read caches ([`state::TreeCache`]).
+    pub fn generations(&self) -> Arc<Generations> {
+        self.inner.generations.clone()
     }
 
     fn read_applied(&self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
@@ -207,6 +213,7 @@ impl StateMachine {
             MEMBERSHIP,
             serde_json::to_vec(&meta.last_membership).expect("json"),
         )?;
+        self.inner.generations.bump_all();
         self.inner
             .durable
             .sync()
@@ -216,8 +223,9 @@ impl StateMachine {
     /// Apply one entry in one transaction.
     fn apply_entry(&self, entry: &Entry) -> Result<ProposalResult, StorageError> {
         let log_id = serde_json::to_vec(&Some(entry.log_id)).expect("json");
+        let written = std::cell::Cell::new(0u16);
         let result = self.inner.trees.as_slice().transaction(|trees| {
-            let txn = StateTxn { trees };
+            let txn = StateTxn::new(trees);
             let mut out = ProposalResult::default();
             match &entry.payload {
                 EntryPayload::Blank => {}
@@ -232,9 +240,13 @@ impl StateMachine {
                 }
             }
             trees[0].insert(LAST_APPLIED, log_id.clone())?;
+            written.set(txn.written());
             Ok::<_, ConflictableTransactionError<()>>(out)
         });
-        result.map_err(|e: TransactionError<()>| sm_err(ErrorVerb::Write, format!("{e:?}")))
+        let out =
+            result.map_err(|e: TransactionError<()>| sm_err(ErrorVerb::Write, format!("{e:?}")))?;
+        self.inner.generations.bump(written.get());
+        Ok(out)
     }
 }
 

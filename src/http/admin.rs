@@ -175,22 +175,21 @@ pub struct KeyView {
 
 async fn list_keys(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
-    st.cluster
-        .read_index(std::time::Duration::from_secs(3))
-        .await?;
+    st.cluster.read_index(crate::clock::READ_TIMEOUT).await?;
     let now = crate::actors::now();
-    let mut keys: Vec<KeyView> = crate::state::keys::all(&st.cluster.sm.tree("keys"))
-        .into_iter()
-        .map(|k| KeyView {
-            state: format!("{:?}", k.state).to_lowercase(),
-            age_secs: now.saturating_sub(k.created_at),
-            kid: k.kid,
-            alg: k.alg,
-            created_at: k.created_at,
-            activated_at: k.activated_at,
-            retired_at: k.retired_at,
-        })
-        .collect();
+    let mut keys: Vec<KeyView> =
+        crate::state::keys::all(&st.cluster.sm.tree(crate::state::TreeId::Keys))
+            .into_iter()
+            .map(|k| KeyView {
+                state: format!("{:?}", k.state).to_lowercase(),
+                age_secs: now.saturating_sub(k.created_at),
+                kid: k.kid,
+                alg: k.alg,
+                created_at: k.created_at,
+                activated_at: k.activated_at,
+                retired_at: k.retired_at,
+            })
+            .collect();
     keys.sort_by(|a, b| (&a.alg, a.created_at).cmp(&(&b.alg, b.created_at)));
     Ok(HttpResponse::Ok().json(keys))
 }

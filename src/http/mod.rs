@@ -91,8 +91,8 @@ impl AppState {
         stopping: Arc<AtomicBool>,
     ) -> AppState {
         AppState {
-            clients: cluster.sm.tree("clients"),
-            users: cluster.sm.tree("users"),
+            clients: cluster.sm.tree(crate::state::TreeId::Clients),
+            users: cluster.sm.tree(crate::state::TreeId::Users),
             pending_seal: SealKey::derive(
                 &config.master_key,
                 "tessera pending authorization requests v1",
@@ -123,9 +123,7 @@ impl AppState {
         if let Some(c) = state::clients::get(&self.clients, id) {
             return Ok(Some(c));
         }
-        self.cluster
-            .read_index(std::time::Duration::from_secs(3))
-            .await?;
+        self.cluster.read_index(crate::clock::READ_TIMEOUT).await?;
         Ok(state::clients::get(&self.clients, id))
     }
 

@@ -12,6 +12,7 @@
 //! Every command and record carries a format version ([`FORMAT_VERSION`]) so a
 //! node can tell data written by a newer release.
 
+pub mod cache;
 pub mod clients;
 pub mod codes;
 pub mod keys;
@@ -23,12 +24,13 @@ pub mod users;
 
 use serde::{Deserialize, Serialize};
 
+pub use cache::{Generations, TreeCache};
 pub use clients::ClientRecord;
 pub use codes::{CodeRecord, Grant, NewRefresh};
 pub use keys::{KeyRecord, KeyState};
 pub use sessions::{ConsentRecord, SessionRecord};
 pub use tokens::RefreshRecord;
-pub use trees::{StateTxn, STATE_TREES};
+pub use trees::{StateTxn, TreeId, STATE_TREES};
 pub use users::UserRecord;
 
 /// The format version of commands, records and snapshots written by this build.

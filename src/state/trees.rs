@@ -26,7 +26,7 @@ pub const STATE_TREES: &[&str] = &[
 ];
 
 /// Index of a tree in [`STATE_TREES`].
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TreeId {
     SmMeta = 0,
     Users = 1,
@@ -41,13 +41,61 @@ pub enum TreeId {
     Assertions = 10,
 }
 
-/// A transaction over all state trees.
-pub struct StateTxn<'a> {
-    pub trees: &'a [TransactionalTree],
+impl TreeId {
+    /// Every tree, in [`STATE_TREES`] order.
+    pub const ALL: [TreeId; 11] = [
+        TreeId::SmMeta,
+        TreeId::Users,
+        TreeId::Clients,
+        TreeId::Keys,
+        TreeId::Sessions,
+        TreeId::Consents,
+        TreeId::Codes,
+        TreeId::Refresh,
+        TreeId::Families,
+        TreeId::RevokedJti,
+        TreeId::Assertions,
+    ];
+
+    /// The sled name of the tree.
+    pub fn name(self) -> &'static str {
+        STATE_TREES[self as usize]
+    }
+
+    /// This tree's bit in a [`StateTxn::written`] mask.
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
 }
 
-impl StateTxn<'_> {
+/// A transaction over all state trees. It remembers which trees it wrote
+/// (see [`StateTxn::written`]) so read caches can be invalidated after commit.
+pub struct StateTxn<'a> {
+    trees: &'a [TransactionalTree],
+    written: std::cell::Cell<u16>,
+}
+
+impl<'a> StateTxn<'a> {
+    /// Wrap the transactional trees, in [`STATE_TREES`] order.
+    pub fn new(trees: &'a [TransactionalTree]) -> StateTxn<'a> {
+        StateTxn {
+            trees,
+            written: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A mask of [`TreeId::bit`]s of the trees written so far.
+    pub fn written(&self) -> u16 {
+        self.written.get()
+    }
+
     pub fn tree(&self, id: TreeId) -> &TransactionalTree {
+        &self.trees[id as usize]
+    }
+
+    /// A tree for writing: marks it written.
+    pub fn tree_mut(&self, id: TreeId) -> &TransactionalTree {
+        self.written.set(self.written.get() | id.bit());
         &self.trees[id as usize]
     }
 
@@ -65,7 +113,7 @@ impl StateTxn<'_> {
     }
 
     pub fn remove(&self, id: TreeId, key: &str) -> ConflictableTransactionResult<(), ()> {
-        self.tree(id).remove(key.as_bytes())?;
+        self.tree_mut(id).remove(key.as_bytes())?;
         Ok(())
     }
 
@@ -76,7 +124,7 @@ impl StateTxn<'_> {
         value: &T,
     ) -> ConflictableTransactionResult<(), ()> {
         let bytes = serde_json::to_vec(value).expect("records serialize");
-        self.tree(id).insert(key.as_bytes(), bytes)?;
+        self.tree_mut(id).insert(key.as_bytes(), bytes)?;
         Ok(())
     }
 }

@@ -324,8 +324,8 @@ async fn golden_log_entries_results_and_snapshot_of_v1_still_decode() {
     sm.install_snapshot(&stored.meta, Box::new(std::io::Cursor::new(data)))
         .await
         .unwrap();
-    let user =
-        tessera::state::users::get(&sm.tree("users"), "alice").expect("user from the snapshot");
+    let user = tessera::state::users::get(&sm.tree(tessera::state::TreeId::Users), "alice")
+        .expect("user from the snapshot");
     assert_eq!(user.claims["given_name"], "Alice");
     let (applied, _) = sm.applied_state().await.unwrap();
     assert_eq!(applied, stored.meta.last_log_id);
