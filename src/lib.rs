@@ -33,6 +33,7 @@ pub mod http;
 pub mod metrics;
 pub mod node;
 pub mod oidc;
+pub mod outbound;
 pub mod state;
 
 /// The version this binary reports to its peers and operators.
