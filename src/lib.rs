@@ -35,6 +35,7 @@ pub mod node;
 pub mod oidc;
 pub mod outbound;
 pub mod state;
+pub mod throttle;
 
 /// The version this binary reports to its peers and operators.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
