@@ -17,6 +17,8 @@
 //! [`config`] turns `cluster.toml` into a validated [`config::Config`];
 //! [`node`] assembles one node; [`metrics`] owns the Prometheus registry;
 //! [`cli`] is the command line; [`admin_client`] the HTTP client it uses.
+//! [`outbound`] fetches client-supplied URLs (`jwks_uri`) safe against SSRF;
+//! [`throttle`] limits password and client-secret guesses and argon2 admission.
 
 pub mod actors;
 pub mod admin_client;

@@ -35,11 +35,12 @@
 //!
 //! **Wiring** (the coordinator's few lines): `AppState` gains
 //! `pub jwks: outbound::JwksCache`, built in `node.rs` with
-//! `JwksCache::new(JwksSettings { allow_private_targets, ..Default::default() })?`;
-//! in `http/client_auth.rs` the `(None, Some(uri))` arm becomes
-//! `st.jwks.key_set(uri, outbound::header_kid(&assertion).as_deref()).await.map_err(|e| invalid(&e.to_string()))?`
-//! and `verify_with_jwks(&assertion, &jwks)` takes the returned `Arc<Value>`
-//! by reference. A later `request_uri` uses `Fetcher::new(..)?.get(url, "request_uri")`.
+//! `JwksCache::new(JwksSettings::new(allow_private_targets))?` (the operator's
+//! switch from the config). In `http/client_auth.rs` the JWK Set becomes an
+//! `Arc<Value>`: `(Some(j), _) => Arc::new(j.clone())`, and
+//! `(None, Some(uri)) => st.jwks.key_set(uri, outbound::header_kid(&assertion).as_deref()).await.map_err(|e| invalid(&e.to_string()))?`;
+//! `verify_with_jwks(&assertion, &jwks)` is unchanged (deref coercion).
+//! A later `request_uri` fetch uses `Fetcher::new(settings)?.get(url, "request_uri")`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -324,6 +325,15 @@ pub struct JwksSettings {
     pub negative_ttl: Duration,
     /// URLs remembered at once.
     pub max_entries: usize,
+}
+
+impl JwksSettings {
+    /// The defaults, with the operator's `allow_private_targets` switch.
+    pub fn new(allow_private_targets: bool) -> Self {
+        let mut s = JwksSettings::default();
+        s.fetch.allow_private_targets = allow_private_targets;
+        s
+    }
 }
 
 impl Default for JwksSettings {

@@ -84,14 +84,9 @@ fn jwks(kids: &[&str]) -> Vec<u8> {
 }
 
 fn settings(allow_private_targets: bool) -> JwksSettings {
-    JwksSettings {
-        fetch: FetchSettings {
-            allow_private_targets,
-            timeout: Duration::from_millis(500),
-            max_body: 64 * 1024,
-        },
-        ..JwksSettings::default()
-    }
+    let mut s = JwksSettings::new(allow_private_targets);
+    s.fetch.timeout = Duration::from_millis(500);
+    s
 }
 
 fn cache(allow_private_targets: bool) -> JwksCache {
