@@ -7,14 +7,12 @@
 //! forged list can never delete a live record and every node deletes exactly
 //! the same set.
 
-use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionResult;
-
 use super::codes::CodeRecord;
-use super::sessions::SessionRecord;
-use super::tokens::{FamilyRecord, RefreshRecord};
-use super::trees::{StateTxn, TreeId};
-use super::CommandResult;
+use super::refresh::{FamilyRecord, RefreshRecord};
+use super::result::CommandResult;
+use super::sessions::{self, SessionRecord};
+use super::trees::{StateTxn, TreeId, TxResult};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Sweep {
@@ -47,10 +45,10 @@ impl Sweep {
     }
 }
 
-pub(super) fn apply(
-    txn: &StateTxn<'_>,
-    s: &Sweep,
-) -> ConflictableTransactionResult<CommandResult, ()> {
+/// Delete the listed records that expired at or before `s.before`; keys
+/// that are absent, hold something else (an index entry) or are still live
+/// are left alone.
+pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep) -> TxResult<CommandResult> {
     let b = s.before;
     for k in &s.codes {
         if txn
@@ -63,8 +61,7 @@ pub(super) fn apply(
     for k in &s.sessions {
         if let Some(rec) = txn.get::<SessionRecord>(TreeId::Sessions, k)? {
             if rec.expires_at <= b {
-                txn.remove(TreeId::Sessions, k)?;
-                txn.remove(TreeId::Sessions, &format!("sid/{}", rec.sid))?;
+                sessions::delete(txn, k, &rec)?;
             }
         }
     }
