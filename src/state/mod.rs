@@ -34,6 +34,23 @@ pub mod trees;
 pub mod users;
 pub mod version;
 
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests_apply;
+#[cfg(test)]
+mod tests_codes;
+#[cfg(test)]
+mod tests_directory;
+#[cfg(test)]
+mod tests_keys;
+#[cfg(test)]
+mod tests_sessions;
+#[cfg(test)]
+mod tests_sweep;
+#[cfg(test)]
+mod tests_tokens;
+
 pub use authorization::Authorization;
 pub use cache::{Generations, TreeCache};
 pub use clients::ClientRecord;
