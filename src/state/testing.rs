@@ -110,9 +110,7 @@ impl Db {
     /// `fam-1` and access token `jti-1`.
     pub fn with_refresh() -> Db {
         let db = Db::new();
-        db.apply(Command::CreateUser {
-            user: user("alice", "sub-alice"),
-        });
+        db.apply(create_user("alice", "sub-alice"));
         db.apply(Command::CreateClient {
             client: client(CLIENT),
         });
@@ -129,6 +127,12 @@ impl Db {
 
 pub fn user(username: &str, sub: &str) -> UserRecord {
     UserRecord::new(sub.into(), username.into(), "$argon2id$x".into(), T)
+}
+
+pub fn create_user(username: &str, sub: &str) -> Command {
+    Command::CreateUser {
+        user: user(username, sub),
+    }
 }
 
 pub fn client(client_id: &str) -> ClientRecord {
@@ -249,6 +253,15 @@ pub fn create_session(key: &str, sid: &str, expires_at: u64) -> Command {
     Command::CreateSession {
         key: key.into(),
         session: session(sid, expires_at),
+    }
+}
+
+pub fn use_assertion(client_id: &str, jti: &str, exp: u64, now: u64) -> Command {
+    Command::UseAssertion {
+        client_id: client_id.into(),
+        jti: jti.into(),
+        exp,
+        now,
     }
 }
 

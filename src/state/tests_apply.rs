@@ -6,14 +6,10 @@
 use serde_json::json;
 
 use super::sweep::Sweep;
-use super::testing::{claims, create_session, redeem, redeem_cmd, rotate, user, Db, CLIENT, T};
+use super::testing::{
+    claims, create_session, create_user, redeem, redeem_cmd, rotate, use_assertion, Db, CLIENT, T,
+};
 use super::{Command, CommandResult, TreeId, FORMAT_VERSION};
-
-fn create_user(username: &str, sub: &str) -> Command {
-    Command::CreateUser {
-        user: user(username, sub),
-    }
-}
 
 #[test]
 fn a_proposal_of_a_newer_format_is_refused_and_changes_nothing() {
@@ -110,12 +106,7 @@ fn records_that_do_not_decode_are_answers_not_aborts() {
             jti: "jti-bad".into(),
             exp: T,
         },
-        Command::UseAssertion {
-            client_id: CLIENT.into(),
-            jti: "a-bad".into(),
-            exp: T + 60,
-            now: T,
-        },
+        use_assertion(CLIENT, "a-bad", T + 60, T),
         redeem_cmd(redeem("code-1", "j", None)), // replay: its family does not decode
         Command::Sweep(Box::new(Sweep {
             before: T + 10_000,

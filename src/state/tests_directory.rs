@@ -3,15 +3,9 @@
 
 use serde_json::json;
 
-use super::testing::{claims, client, invalid, user, Db};
+use super::testing::{claims, client, create_user, invalid, Db};
 use super::users::{self, validate_username};
 use super::{Command, CommandResult, TreeId, UserRecord};
-
-fn create_user(username: &str, sub: &str) -> Command {
-    Command::CreateUser {
-        user: user(username, sub),
-    }
-}
 
 fn set_claims(username: &str, pairs: &[(&str, serde_json::Value)]) -> Command {
     Command::SetUserClaims {

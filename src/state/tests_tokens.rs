@@ -2,7 +2,7 @@
 //! assertion replay in `apply`, and of the bounded family access list.
 
 use super::refresh::MAX_LIVE_ACCESS;
-use super::testing::{invalid, rejected, rotate, Db, CLIENT, T};
+use super::testing::{invalid, rejected, rotate, use_assertion, Db, CLIENT, T};
 use super::tokens;
 use super::{Command, CommandResult, FamilyRecord, RefreshRecord, TreeId};
 
@@ -169,20 +169,10 @@ fn only_the_owning_client_revokes_a_refresh_family() {
 #[test]
 fn an_assertion_jti_is_refused_until_it_expires() {
     let db = Db::new();
-    let use_at = |now| Command::UseAssertion {
-        client_id: CLIENT.into(),
-        jti: "a-1".into(),
-        exp: now + 60,
-        now,
-    };
+    let use_at = |now| use_assertion(CLIENT, "a-1", now + 60, now);
     assert_eq!(db.apply(use_at(T)), CommandResult::Done);
     assert_eq!(db.apply_unchanged(use_at(T + 59)), CommandResult::Replayed);
     assert_eq!(db.apply(use_at(T + 60)), CommandResult::Done);
-    let other_client = Command::UseAssertion {
-        client_id: "other".into(),
-        jti: "a-1".into(),
-        exp: T + 200,
-        now: T + 61,
-    };
-    assert_eq!(db.apply(other_client), CommandResult::Done);
+    let other_client = use_assertion("other", "a-1", T + 200, T + 59);
+    assert_eq!(db.apply(other_client), CommandResult::Done, "per client");
 }
