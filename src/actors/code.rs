@@ -13,7 +13,7 @@ use super::{now, result_of};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_secret, sha256_hex};
 use crate::state::codes::Redeem;
-use crate::state::{CodeRecord, Command, CommandResult, Grant, FORMAT_VERSION};
+use crate::state::{Authorization, CodeRecord, Command, CommandResult, FORMAT_VERSION};
 
 /// How long a code may wait to be redeemed (seconds).
 pub const CODE_LIFETIME: u64 = 60;
@@ -49,7 +49,7 @@ impl Batching for CodeActor {
 #[derive(Message)]
 #[rtype(result = "Result<String, ClusterError>")]
 pub struct IssueCode {
-    pub grant: Grant,
+    pub grant: Authorization,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
 }

@@ -20,7 +20,7 @@ use crate::oidc::authorize::{
     self as authz, AuthRequest, AuthorizeError, ClientView, ResponseMode,
 };
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::state::{ClientRecord, Grant, SessionRecord};
+use crate::state::{Authorization, ClientRecord, SessionRecord};
 
 pub const SESSION_COOKIE: &str = "tessera_session";
 /// The browser-state cookie the check-session iframe reads (not HttpOnly).
@@ -291,7 +291,7 @@ pub(super) async fn issue_code(
     session: &SessionRecord,
     browser_state: &str,
 ) -> HttpResponse {
-    let grant = Grant {
+    let grant = Authorization {
         client_id: areq.client_id.clone(),
         sub: session.sub.clone(),
         sid: Some(session.sid.clone()),

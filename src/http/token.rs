@@ -24,7 +24,7 @@ use crate::oidc::token_request::{client_auth, parse_grant, Grant as GrantRequest
 use crate::oidc::tokens::{access_token_claims, id_token_claims, AccessTokenInput, IdTokenInput};
 use crate::state::codes::{NewRefresh, Redeem};
 use crate::state::tokens::Rotate;
-use crate::state::{ClientRecord, CommandResult, Grant};
+use crate::state::{Authorization, ClientRecord, CommandResult};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/token", web::post().to(token));
@@ -273,7 +273,7 @@ fn client_credentials(
 fn issue(
     st: &AppState,
     client: &ClientRecord,
-    grant: &Grant,
+    grant: &Authorization,
     access_jti: &str,
     t: u64,
     refresh: Option<String>,

@@ -1,15 +1,12 @@
 //! Proof Key for Code Exchange (RFC 7636).
 //!
-//! Owns the syntax of `code_verifier` (§4.1) and `code_challenge` (§4.2),
-//! the `S256` transformation (§4.2) and the server-side check (§4.6). Only
-//! `S256` is supported; `plain` is refused by the authorization endpoint.
-//! The comparison is constant-time so a mismatch leaks nothing about the
-//! stored challenge.
+//! Owns the syntax of `code_verifier` (§4.1) and `code_challenge` (§4.2)
+//! and the server-side check (§4.6) on top of the `S256` primitive, which
+//! lives in `crypto` ([`crate::crypto::s256`], constant-time
+//! [`crate::crypto::s256_matches`]). Only `S256` is supported; `plain` is
+//! refused by the authorization endpoint.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+pub use crate::crypto::s256;
 
 /// The only supported `code_challenge_method`.
 pub const S256: &str = "S256";
@@ -30,19 +27,10 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-/// `BASE64URL-ENCODE(SHA256(ASCII(code_verifier)))` (RFC 7636 §4.2).
-pub fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
 /// RFC 7636 §4.6: does `verifier` hash to `challenge`? A malformed verifier
 /// never matches. Constant-time in the compared bytes.
 pub fn verify_s256(verifier: &str, challenge: &str) -> bool {
-    if !valid_verifier(verifier) {
-        return false;
-    }
-    let computed = s256(verifier);
-    computed.as_bytes().ct_eq(challenge.as_bytes()).into()
+    valid_verifier(verifier) && crate::crypto::s256_matches(verifier, challenge)
 }
 
 #[cfg(test)]

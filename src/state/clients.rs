@@ -4,11 +4,9 @@
 //! public clients have none and must use PKCE. Redirect URIs are compared by
 //! exact string match, so they are stored exactly as registered.
 
+use super::result::CommandResult;
+use super::trees::{read, Record, StateTxn, TreeId, TxResult};
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionResult;
-
-use super::trees::{read, StateTxn, TreeId};
-use super::CommandResult;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientRecord {
@@ -49,6 +47,8 @@ pub struct ClientRecord {
 pub const KNOWN_GRANT_TYPES: &[&str] =
     &["authorization_code", "refresh_token", "client_credentials"];
 
+impl Record for ClientRecord {}
+
 impl ClientRecord {
     pub fn is_public(&self) -> bool {
         self.secret_hash.is_none() && self.jwks.is_none() && self.jwks_uri.is_none()
@@ -65,14 +65,18 @@ impl ClientRecord {
     }
 }
 
-pub(super) fn create(
-    txn: &StateTxn<'_>,
-    client: &ClientRecord,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    if txn
-        .get::<ClientRecord>(TreeId::Clients, &client.client_id)?
-        .is_some()
-    {
+/// Whether `client_id` can be a key of the clients tree: not empty, no
+/// control characters and no space (consent and assertion keys join a
+/// client id to another value with a space).
+fn storable_client_id(client_id: &str) -> bool {
+    !client_id.is_empty() && !client_id.chars().any(|c| c.is_control() || c == ' ')
+}
+
+pub(super) fn create(txn: &StateTxn<'_>, client: &ClientRecord) -> TxResult<CommandResult> {
+    if !storable_client_id(&client.client_id) {
+        return Ok(CommandResult::invalid("malformed client id"));
+    }
+    if txn.exists(TreeId::Clients, &client.client_id)? {
         return Ok(CommandResult::ClientExists);
     }
     txn.put(TreeId::Clients, &client.client_id, client)?;

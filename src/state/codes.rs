@@ -9,37 +9,16 @@
 //! command carries, so every node reaches the same verdict.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionResult;
 
-use super::tokens::{self, FamilyRecord, RefreshRecord};
-use super::trees::{StateTxn, TreeId};
-use super::{CommandResult, FORMAT_VERSION};
-
-/// What an authorization grants; carried from code to tokens to refreshes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Grant {
-    pub client_id: String,
-    pub sub: String,
-    #[serde(default)]
-    pub sid: Option<String>,
-    pub scopes: Vec<String>,
-    pub auth_time: u64,
-    #[serde(default)]
-    pub nonce: Option<String>,
-    /// The OIDC `claims` request parameter, as JSON.
-    #[serde(default)]
-    pub claims: Option<serde_json::Value>,
-    #[serde(default)]
-    pub acr: Option<String>,
-    /// The refresh-token family issued with this grant, if any.
-    #[serde(default)]
-    pub family: Option<String>,
-}
+use super::authorization::Authorization;
+use super::refresh::{self, FamilyRecord, RefreshRecord};
+use super::result::CommandResult;
+use super::trees::{Record, StateTxn, TreeId, TxResult};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CodeRecord {
     pub v: u32,
-    pub grant: Grant,
+    pub grant: Authorization,
     pub redirect_uri: String,
     #[serde(default)]
     pub code_challenge: Option<String>,
@@ -80,20 +59,50 @@ pub struct Redeem {
     pub refresh: Option<NewRefresh>,
 }
 
-pub(super) fn create(
-    txn: &StateTxn<'_>,
-    hash: &str,
-    code: &CodeRecord,
-) -> ConflictableTransactionResult<CommandResult, ()> {
+impl Record for CodeRecord {}
+
+/// Store a new code. A code is never overwritten (that could clear its
+/// `redeemed` mark and allow a second redemption: docs/ARCHITECTURE.md
+/// invariant 1); applying the same command twice is harmless.
+pub(super) fn create(txn: &StateTxn<'_>, hash: &str, code: &CodeRecord) -> TxResult<CommandResult> {
+    if txn.exists(TreeId::Codes, hash)? {
+        let same = txn.get::<CodeRecord>(TreeId::Codes, hash)?.as_ref() == Some(code);
+        return Ok(if same {
+            CommandResult::Done
+        } else {
+            CommandResult::invalid("an authorization code with this hash exists")
+        });
+    }
     txn.put(TreeId::Codes, hash, code)?;
     Ok(CommandResult::Done)
 }
 
-pub(super) fn redeem(
-    txn: &StateTxn<'_>,
-    r: &Redeem,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    let reject = |m: &str| Ok(CommandResult::Rejected(m.into()));
+/// RFC 7636 §4.1 `code-verifier` syntax. The edge refuses other verifiers
+/// first (`oidc::pkce`); `apply` checks it too because format 1 always did,
+/// and a verdict must not change within a format.
+fn is_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The request's PKCE verdict against the code's challenge (RFC 7636 §4.6).
+fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), &'static str> {
+    match (challenge, verifier) {
+        (Some(c), Some(v)) if is_verifier(v) && crate::crypto::s256_matches(v, c) => Ok(()),
+        (Some(_), Some(_)) => Err("PKCE verification failed"),
+        (Some(_), None) => Err("code_verifier is required"),
+        (None, Some(_)) => {
+            Err("code_verifier given but the authorization request had no code_challenge")
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// Redeem a code: every check runs before anything is written, so a
+/// `Rejected` or `Invalid` answer changes nothing.
+pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> {
+    let reject = |m: &str| Ok(CommandResult::rejected(m));
     let Some(mut code) = txn.get::<CodeRecord>(TreeId::Codes, &r.hash)? else {
         return reject("unknown authorization code");
     };
@@ -101,9 +110,9 @@ pub(super) fn redeem(
         return reject("the code was issued to another client");
     }
     if let Some(first) = &code.redeemed {
-        tokens::revoke_jti(txn, &first.access_jti, first.access_exp)?;
+        refresh::revoke_jti(txn, &first.access_jti, first.access_exp)?;
         if let Some(f) = &first.family {
-            tokens::revoke_family(txn, f)?;
+            refresh::revoke_family(txn, f)?;
         }
         return Ok(CommandResult::CodeReplayed);
     }
@@ -113,40 +122,22 @@ pub(super) fn redeem(
     if r.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
         return reject("redirect_uri does not match the authorization request");
     }
-    match (&code.code_challenge, &r.code_verifier) {
-        (Some(challenge), Some(verifier)) => {
-            if !crate::oidc::pkce::verify_s256(verifier, challenge) {
-                return reject("PKCE verification failed");
-            }
-        }
-        (Some(_), None) => return reject("code_verifier is required"),
-        (None, Some(_)) => {
-            return reject(
-                "code_verifier given but the authorization request had no code_challenge",
-            )
-        }
-        (None, None) => {}
+    if let Err(m) = check_pkce(code.code_challenge.as_deref(), r.code_verifier.as_deref()) {
+        return reject(m);
     }
     let mut grant = code.grant.clone();
     let refresh = r
         .refresh
         .as_ref()
-        .filter(|_| grant.scopes.iter().any(|s| s == "offline_access"));
+        .filter(|_| grant.has_scope("offline_access"));
     if let Some(n) = refresh {
+        if txn.exists(TreeId::Refresh, &n.hash)? || txn.exists(TreeId::Families, &n.family)? {
+            return Ok(CommandResult::invalid("the refresh token or family exists"));
+        }
         grant.family = Some(n.family.clone());
-        let family = FamilyRecord {
-            v: FORMAT_VERSION,
-            revoked: false,
-            access: vec![(r.access_jti.clone(), r.access_exp)],
-            expires_at: n.expires_at,
-        };
+        let family = FamilyRecord::new(&r.access_jti, r.access_exp, n.expires_at);
         txn.put(TreeId::Families, &n.family, &family)?;
-        let rec = RefreshRecord {
-            v: FORMAT_VERSION,
-            grant: grant.clone(),
-            expires_at: n.expires_at,
-            used: false,
-        };
+        let rec = RefreshRecord::new(grant.clone(), n.expires_at);
         txn.put(TreeId::Refresh, &n.hash, &rec)?;
     }
     code.redeemed = Some(Redemption {

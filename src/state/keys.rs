@@ -5,18 +5,16 @@
 //! `AddKeys` only installs a *current* key for an algorithm without one, so
 //! two leaders racing to create the first keys cannot leave two current keys.
 //!
-//! Lifecycle (DESIGN.md invariant 3): a key is added as `next` (published in
+//! Lifecycle (docs/ARCHITECTURE.md invariant 3): a key is added as `next` (published in
 //! the JWKS, not signing), `PromoteKey` makes it `current` once it has been
 //! published long enough for relying parties' JWKS caches, the previous key
 //! becomes `retired` (still published), and `RemoveKey` drops a retired key
 //! once every token it signed has expired.
 
+use super::result::CommandResult;
+use super::trees::{read, Record, StateTxn, TreeId, TxResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sled::transaction::ConflictableTransactionResult;
-
-use super::trees::{read, StateTxn, TreeId};
-use super::CommandResult;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,20 +45,36 @@ pub struct KeyRecord {
     pub retired_at: Option<u64>,
 }
 
-pub(super) fn add(
-    txn: &StateTxn<'_>,
-    keys: &[KeyRecord],
-) -> ConflictableTransactionResult<CommandResult, ()> {
+impl Record for KeyRecord {}
+
+fn record_key(kid: &str) -> String {
+    format!("key/{kid}")
+}
+
+fn current_key(alg: &str) -> String {
+    format!("current/{alg}")
+}
+
+/// Add keys. A key whose `kid` exists already is skipped (never
+/// overwritten), and so is a `current` key for an algorithm that has one, so
+/// there is at most one current key per algorithm.
+pub(super) fn add(txn: &StateTxn<'_>, keys: &[KeyRecord]) -> TxResult<CommandResult> {
+    if keys.iter().any(|k| k.kid.is_empty() || k.alg.is_empty()) {
+        return Ok(CommandResult::invalid("a key needs a kid and an alg"));
+    }
     let mut added = false;
     for k in keys {
-        let index = format!("current/{}", k.alg);
-        if k.state == KeyState::Current && txn.get::<String>(TreeId::Keys, &index)?.is_some() {
+        let index = current_key(&k.alg);
+        let current = k.state == KeyState::Current;
+        if txn.exists(TreeId::Keys, &record_key(&k.kid))?
+            || (current && txn.exists(TreeId::Keys, &index)?)
+        {
             continue;
         }
-        if k.state == KeyState::Current {
+        if current {
             txn.put(TreeId::Keys, &index, &k.kid)?;
         }
-        txn.put(TreeId::Keys, &format!("key/{}", k.kid), k)?;
+        txn.put(TreeId::Keys, &record_key(&k.kid), k)?;
         added = true;
     }
     Ok(if added {
@@ -72,12 +86,8 @@ pub(super) fn add(
 
 /// Make a published `next` key the signing key of its algorithm; the
 /// previous signing key becomes `retired` (still published).
-pub(super) fn promote(
-    txn: &StateTxn<'_>,
-    kid: &str,
-    now: u64,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    let Some(mut k) = txn.get::<KeyRecord>(TreeId::Keys, &format!("key/{kid}"))? else {
+pub(super) fn promote(txn: &StateTxn<'_>, kid: &str, now: u64) -> TxResult<CommandResult> {
+    let Some(mut k) = txn.get::<KeyRecord>(TreeId::Keys, &record_key(kid))? else {
         return Ok(CommandResult::NotFound);
     };
     if k.state != KeyState::Next {
@@ -85,27 +95,24 @@ pub(super) fn promote(
             "key {kid} is not a next key"
         )));
     }
-    let index = format!("current/{}", k.alg);
+    let index = current_key(&k.alg);
     if let Some(old) = txn.get::<String>(TreeId::Keys, &index)? {
-        if let Some(mut o) = txn.get::<KeyRecord>(TreeId::Keys, &format!("key/{old}"))? {
+        if let Some(mut o) = txn.get::<KeyRecord>(TreeId::Keys, &record_key(&old))? {
             o.state = KeyState::Retired;
             o.retired_at = Some(now);
-            txn.put(TreeId::Keys, &format!("key/{old}"), &o)?;
+            txn.put(TreeId::Keys, &record_key(&old), &o)?;
         }
     }
     k.state = KeyState::Current;
     k.activated_at = Some(now);
-    txn.put(TreeId::Keys, &format!("key/{kid}"), &k)?;
+    txn.put(TreeId::Keys, &record_key(kid), &k)?;
     txn.put(TreeId::Keys, &index, &k.kid)?;
     Ok(CommandResult::Done)
 }
 
 /// Remove a retired key from the published set.
-pub(super) fn remove(
-    txn: &StateTxn<'_>,
-    kid: &str,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    let key = format!("key/{kid}");
+pub(super) fn remove(txn: &StateTxn<'_>, kid: &str) -> TxResult<CommandResult> {
+    let key = record_key(kid);
     match txn.get::<KeyRecord>(TreeId::Keys, &key)? {
         Some(k) if k.state == KeyState::Retired => {
             txn.remove(TreeId::Keys, &key)?;
@@ -127,5 +134,5 @@ pub fn all(keys: &sled::Tree) -> Vec<KeyRecord> {
 
 /// Read view: the current key id of an algorithm.
 pub fn current(keys: &sled::Tree, alg: &str) -> Option<String> {
-    read(keys, &format!("current/{alg}"))
+    read(keys, &current_key(alg))
 }

@@ -5,11 +5,10 @@
 //! separate, public session id that goes into ID tokens. Consents are keyed
 //! by subject and client and only ever grow (a later issue adds withdrawal).
 
+use super::result::CommandResult;
+use super::trees::{read, Record, StateTxn, TreeId, TxResult};
+use super::version::FORMAT_VERSION;
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionResult;
-
-use super::trees::{read, StateTxn, TreeId};
-use super::{CommandResult, FORMAT_VERSION};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -31,27 +30,45 @@ pub struct ConsentRecord {
     pub granted_at: u64,
 }
 
+impl Record for SessionRecord {}
+impl Record for ConsentRecord {}
+
 fn consent_key(sub: &str, client_id: &str) -> String {
     format!("{sub} {client_id}")
 }
 
-pub(super) fn create(
-    txn: &StateTxn<'_>,
-    key: &str,
-    s: &SessionRecord,
-) -> ConflictableTransactionResult<CommandResult, ()> {
+fn sid_key(sid: &str) -> String {
+    format!("sid/{sid}")
+}
+
+/// Store a new session and its `sid` index. The key must not look like an
+/// index key (no `/`), and neither the key nor the sid may be taken by
+/// another session; applying the same command twice is harmless.
+pub(super) fn create(txn: &StateTxn<'_>, key: &str, s: &SessionRecord) -> TxResult<CommandResult> {
+    if key.is_empty() || key.contains('/') || s.sid.is_empty() {
+        return Ok(CommandResult::invalid("malformed session key or sid"));
+    }
+    if txn.exists(TreeId::Sessions, key)? || txn.exists(TreeId::Sessions, &sid_key(&s.sid))? {
+        let same = txn.get::<SessionRecord>(TreeId::Sessions, key)?.as_ref() == Some(s)
+            && txn
+                .get::<String>(TreeId::Sessions, &sid_key(&s.sid))?
+                .as_deref()
+                == Some(key);
+        return Ok(if same {
+            CommandResult::Done
+        } else {
+            CommandResult::invalid("the session key or sid is taken")
+        });
+    }
     txn.put(TreeId::Sessions, key, s)?;
-    // Index by the public session id (keys are hex hashes, so no clash).
-    txn.put(TreeId::Sessions, &format!("sid/{}", s.sid), &key)?;
+    // Index by the public session id (keys have no '/', so no clash).
+    txn.put(TreeId::Sessions, &sid_key(&s.sid), &key.to_string())?;
     Ok(CommandResult::Done)
 }
 
 /// End a session everywhere: later lookups by cookie or sid see it ended.
-pub(super) fn end(
-    txn: &StateTxn<'_>,
-    sid: &str,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    let Some(key) = txn.get::<String>(TreeId::Sessions, &format!("sid/{sid}"))? else {
+pub(super) fn end(txn: &StateTxn<'_>, sid: &str) -> TxResult<CommandResult> {
+    let Some(key) = txn.get::<String>(TreeId::Sessions, &sid_key(sid))? else {
         return Ok(CommandResult::NotFound);
     };
     let Some(mut s) = txn.get::<SessionRecord>(TreeId::Sessions, &key)? else {
@@ -62,9 +79,19 @@ pub(super) fn end(
     Ok(CommandResult::Done)
 }
 
+/// Remove a session and, if it still points at it, its `sid` index.
+pub(super) fn delete(txn: &StateTxn<'_>, key: &str, s: &SessionRecord) -> TxResult<()> {
+    txn.remove(TreeId::Sessions, key)?;
+    let index = sid_key(&s.sid);
+    if txn.get::<String>(TreeId::Sessions, &index)?.as_deref() == Some(key) {
+        txn.remove(TreeId::Sessions, &index)?;
+    }
+    Ok(())
+}
+
 /// Read view: whether the session `sid` is live (not ended, not expired).
 pub fn sid_live(sessions: &sled::Tree, sid: &str, now: u64) -> bool {
-    read::<String>(sessions, &format!("sid/{sid}"))
+    read::<String>(sessions, &sid_key(sid))
         .and_then(|key| get(sessions, &key, now))
         .is_some()
 }
@@ -75,7 +102,7 @@ pub(super) fn grant_consent(
     client_id: &str,
     scopes: &[String],
     now: u64,
-) -> ConflictableTransactionResult<CommandResult, ()> {
+) -> TxResult<CommandResult> {
     let key = consent_key(sub, client_id);
     let mut rec = txn
         .get::<ConsentRecord>(TreeId::Consents, &key)?

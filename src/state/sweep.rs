@@ -7,14 +7,14 @@
 //! forged list can never delete a live record and every node deletes exactly
 //! the same set.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionResult;
 
 use super::codes::CodeRecord;
-use super::sessions::SessionRecord;
-use super::tokens::{FamilyRecord, RefreshRecord};
-use super::trees::{StateTxn, TreeId};
-use super::CommandResult;
+use super::refresh::{FamilyRecord, RefreshRecord};
+use super::result::CommandResult;
+use super::sessions::{self, SessionRecord};
+use super::trees::{StateTxn, TreeId, TxResult};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Sweep {
@@ -47,53 +47,79 @@ impl Sweep {
     }
 }
 
-pub(super) fn apply(
+/// A record that expires: what a sweep may delete.
+pub trait Expiring: DeserializeOwned {
+    fn expires_at(&self) -> u64;
+}
+
+impl Expiring for CodeRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+impl Expiring for SessionRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+impl Expiring for RefreshRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+impl Expiring for FamilyRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+/// Revoked access-token ids and used assertion ids store their expiry.
+impl Expiring for u64 {
+    fn expires_at(&self) -> u64 {
+        *self
+    }
+}
+
+/// The records among `keys` of tree `id` that are `T`s expired at `before`;
+/// keys that are absent, hold something else (an index entry) or are still
+/// live are left out.
+fn expired<T: Expiring>(
     txn: &StateTxn<'_>,
-    s: &Sweep,
-) -> ConflictableTransactionResult<CommandResult, ()> {
+    id: TreeId,
+    keys: &[String],
+    before: u64,
+) -> TxResult<Vec<(String, T)>> {
+    let mut out = Vec::new();
+    for k in keys {
+        if let Some(rec) = txn.get::<T>(id, k)?.filter(|r| r.expires_at() <= before) {
+            out.push((k.clone(), rec));
+        }
+    }
+    Ok(out)
+}
+
+fn remove_expired<T: Expiring>(
+    txn: &StateTxn<'_>,
+    id: TreeId,
+    keys: &[String],
+    before: u64,
+) -> TxResult<()> {
+    for (k, _) in expired::<T>(txn, id, keys, before)? {
+        txn.remove(id, &k)?;
+    }
+    Ok(())
+}
+
+/// Delete the listed records that expired at or before `s.before`.
+pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep) -> TxResult<CommandResult> {
     let b = s.before;
-    for k in &s.codes {
-        if txn
-            .get::<CodeRecord>(TreeId::Codes, k)?
-            .is_some_and(|c| c.expires_at <= b)
-        {
-            txn.remove(TreeId::Codes, k)?;
-        }
+    remove_expired::<CodeRecord>(txn, TreeId::Codes, &s.codes, b)?;
+    for (k, rec) in expired::<SessionRecord>(txn, TreeId::Sessions, &s.sessions, b)? {
+        sessions::delete(txn, &k, &rec)?;
     }
-    for k in &s.sessions {
-        if let Some(rec) = txn.get::<SessionRecord>(TreeId::Sessions, k)? {
-            if rec.expires_at <= b {
-                txn.remove(TreeId::Sessions, k)?;
-                txn.remove(TreeId::Sessions, &format!("sid/{}", rec.sid))?;
-            }
-        }
-    }
-    for k in &s.refresh {
-        if txn
-            .get::<RefreshRecord>(TreeId::Refresh, k)?
-            .is_some_and(|r| r.expires_at <= b)
-        {
-            txn.remove(TreeId::Refresh, k)?;
-        }
-    }
-    for k in &s.families {
-        if txn
-            .get::<FamilyRecord>(TreeId::Families, k)?
-            .is_some_and(|f| f.expires_at <= b)
-        {
-            txn.remove(TreeId::Families, k)?;
-        }
-    }
-    for (id, keys) in [
-        (TreeId::RevokedJti, &s.revoked_jti),
-        (TreeId::Assertions, &s.assertions),
-    ] {
-        for k in keys {
-            if txn.get::<u64>(id, k)?.is_some_and(|exp| exp <= b) {
-                txn.remove(id, k)?;
-            }
-        }
-    }
+    remove_expired::<RefreshRecord>(txn, TreeId::Refresh, &s.refresh, b)?;
+    remove_expired::<FamilyRecord>(txn, TreeId::Families, &s.families, b)?;
+    remove_expired::<u64>(txn, TreeId::RevokedJti, &s.revoked_jti, b)?;
+    remove_expired::<u64>(txn, TreeId::Assertions, &s.assertions, b)?;
     Ok(CommandResult::Done)
 }
 
@@ -113,27 +139,24 @@ pub fn candidates(
         .collect()
 }
 
+/// The expiry of a stored `T`, if the bytes are one.
+pub fn expiry_of<T: Expiring>(v: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<T>(v).ok().map(|r| r.expires_at())
+}
+
 /// Expiry field readers for [`candidates`].
 pub fn code_expiry(v: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<CodeRecord>(v)
-        .ok()
-        .map(|c| c.expires_at)
+    expiry_of::<CodeRecord>(v)
 }
 pub fn session_expiry(v: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<SessionRecord>(v)
-        .ok()
-        .map(|s| s.expires_at)
+    expiry_of::<SessionRecord>(v)
 }
 pub fn refresh_expiry(v: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<RefreshRecord>(v)
-        .ok()
-        .map(|r| r.expires_at)
+    expiry_of::<RefreshRecord>(v)
 }
 pub fn family_expiry(v: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<FamilyRecord>(v)
-        .ok()
-        .map(|f| f.expires_at)
+    expiry_of::<FamilyRecord>(v)
 }
 pub fn plain_expiry(v: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<u64>(v).ok()
+    expiry_of::<u64>(v)
 }

@@ -1,36 +1,16 @@
-//! Refresh tokens, their rotation families, revoked access-token ids and
-//! used client-assertion ids.
+//! Refresh-token rotation, revocation, and used client-assertion ids.
 //!
-//! Every refresh token belongs to a family (one per original grant). A
-//! rotation marks the presented token used and stores its successor; using a
-//! used token again is theft or a bug, so the whole family is revoked along
-//! with the access tokens it issued (OAuth 2.0 Security BCP §4.14). Revoked
-//! access-token ids are kept until the token's own expiry.
+//! A rotation marks the presented token used and stores its successor in the
+//! same family (`refresh`); using a used token again is theft or a
+//! bug, so the whole family is revoked along with the access tokens it
+//! issued (OAuth 2.0 Security BCP §4.14). Revoked access-token ids are kept
+//! until the token's own expiry; used assertion ids until the assertion's.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionResult;
 
-use super::codes::Grant;
-use super::trees::{read, StateTxn, TreeId};
-use super::{CommandResult, FORMAT_VERSION};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RefreshRecord {
-    pub v: u32,
-    pub grant: Grant,
-    pub expires_at: u64,
-    /// Set once the token has been rotated.
-    pub used: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FamilyRecord {
-    pub v: u32,
-    pub revoked: bool,
-    /// Access tokens issued from this family: (jti, exp).
-    pub access: Vec<(String, u64)>,
-    pub expires_at: u64,
-}
+use super::refresh::{self, FamilyRecord, RefreshRecord};
+use super::result::CommandResult;
+use super::trees::{read, StateTxn, TreeId, TxResult};
 
 /// The `RotateRefresh` command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,33 +24,11 @@ pub struct Rotate {
     pub access_exp: u64,
 }
 
-pub(super) fn revoke_jti(
-    txn: &StateTxn<'_>,
-    jti: &str,
-    exp: u64,
-) -> ConflictableTransactionResult<(), ()> {
-    txn.put(TreeId::RevokedJti, jti, &exp)
-}
-
-pub(super) fn revoke_family(
-    txn: &StateTxn<'_>,
-    family: &str,
-) -> ConflictableTransactionResult<(), ()> {
-    let Some(mut f) = txn.get::<FamilyRecord>(TreeId::Families, family)? else {
-        return Ok(());
-    };
-    f.revoked = true;
-    for (jti, exp) in &f.access {
-        revoke_jti(txn, jti, *exp)?;
-    }
-    txn.put(TreeId::Families, family, &f)
-}
-
-pub(super) fn rotate(
-    txn: &StateTxn<'_>,
-    r: &Rotate,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    let reject = |m: &str| Ok(CommandResult::Rejected(m.into()));
+/// Rotate a refresh token. Every check runs before anything is written, so
+/// a `Rejected` or `Invalid` answer changes nothing; `RefreshReused` revokes
+/// the family.
+pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> {
+    let reject = |m: &str| Ok(CommandResult::rejected(m));
     let Some(mut rec) = txn.get::<RefreshRecord>(TreeId::Refresh, &r.hash)? else {
         return reject("unknown refresh token");
     };
@@ -87,25 +45,29 @@ pub(super) fn rotate(
         return reject("the refresh token has been revoked");
     }
     if rec.used {
-        revoke_family(txn, &family_id)?;
+        refresh::revoke_family(txn, &family_id)?;
         return Ok(CommandResult::RefreshReused);
     }
     if rec.expires_at <= r.now {
         return reject("the refresh token has expired");
     }
+    if txn.exists(TreeId::Refresh, &r.new_hash)? {
+        return Ok(CommandResult::invalid("the new refresh token exists"));
+    }
+    if !family.add_access(&r.access_jti, r.access_exp, r.now) {
+        return reject("too many unexpired access tokens in this refresh family; retry later");
+    }
+    family.expires_at = family.expires_at.max(r.new_expires_at);
     rec.used = true;
     txn.put(TreeId::Refresh, &r.hash, &rec)?;
-    let next = RefreshRecord {
-        v: FORMAT_VERSION,
-        grant: rec.grant.clone(),
-        expires_at: r.new_expires_at,
-        used: false,
-    };
+    let next = RefreshRecord::new(rec.grant.clone(), r.new_expires_at);
     txn.put(TreeId::Refresh, &r.new_hash, &next)?;
-    family.access.push((r.access_jti.clone(), r.access_exp));
-    family.expires_at = family.expires_at.max(r.new_expires_at);
     txn.put(TreeId::Families, &family_id, &family)?;
     Ok(CommandResult::Granted(Box::new(rec.grant)))
+}
+
+fn assertion_key(client_id: &str, jti: &str) -> String {
+    format!("{client_id} {jti}")
 }
 
 pub(super) fn use_assertion(
@@ -114,14 +76,21 @@ pub(super) fn use_assertion(
     jti: &str,
     exp: u64,
     now: u64,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    let key = format!("{client_id} {jti}");
-    if let Some(prev) = txn.get::<u64>(TreeId::Assertions, &key)? {
-        if prev > now {
-            return Ok(CommandResult::Replayed);
-        }
+) -> TxResult<CommandResult> {
+    let key = assertion_key(client_id, jti);
+    if txn
+        .get::<u64>(TreeId::Assertions, &key)?
+        .is_some_and(|prev| prev > now)
+    {
+        return Ok(CommandResult::Replayed);
     }
     txn.put(TreeId::Assertions, &key, &exp)?;
+    Ok(CommandResult::Done)
+}
+
+/// Revoke an access token by `jti` until its expiry.
+pub(super) fn revoke_access(txn: &StateTxn<'_>, jti: &str, exp: u64) -> TxResult<CommandResult> {
+    refresh::revoke_jti(txn, jti, exp)?;
     Ok(CommandResult::Done)
 }
 
@@ -130,7 +99,7 @@ pub(super) fn revoke_refresh(
     txn: &StateTxn<'_>,
     hash: &str,
     client_id: &str,
-) -> ConflictableTransactionResult<CommandResult, ()> {
+) -> TxResult<CommandResult> {
     let Some(rec) = txn.get::<RefreshRecord>(TreeId::Refresh, hash)? else {
         return Ok(CommandResult::NotFound);
     };
@@ -138,7 +107,7 @@ pub(super) fn revoke_refresh(
         return Ok(CommandResult::NotFound);
     }
     if let Some(f) = &rec.grant.family {
-        revoke_family(txn, f)?;
+        refresh::revoke_family(txn, f)?;
     }
     Ok(CommandResult::Done)
 }

@@ -6,9 +6,7 @@
 //! stay readable.
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionalTree,
-};
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 /// Trees of the state machine: `sm_meta` first (last applied, membership).
 pub const STATE_TREES: &[&str] = &[
@@ -68,6 +66,19 @@ impl TreeId {
     }
 }
 
+/// What a branch of `apply` returns: a value, or a sled error (I/O or a
+/// conflict). Branches never return `Abort`: see [`StateTxn::get`].
+pub type TxResult<T> = ConflictableTransactionResult<T, ()>;
+
+/// A value stored in a state tree. Serializing one to JSON cannot fail: all
+/// are derived structs, strings, numbers, `Vec`s and `String`-keyed maps of
+/// `serde_json::Value` (no non-string map keys, no custom `Serialize`), so
+/// [`StateTxn::put`] needs no error path for content.
+pub trait Record: Serialize {}
+
+impl Record for String {}
+impl Record for u64 {}
+
 /// A transaction over all state trees. It remembers which trees it wrote
 /// (see [`StateTxn::written`]) so read caches can be invalidated after commit.
 pub struct StateTxn<'a> {
@@ -99,30 +110,34 @@ impl<'a> StateTxn<'a> {
         &self.trees[id as usize]
     }
 
-    pub fn get<T: DeserializeOwned>(
-        &self,
-        id: TreeId,
-        key: &str,
-    ) -> ConflictableTransactionResult<Option<T>, ()> {
-        match self.tree(id).get(key.as_bytes())? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|_| ConflictableTransactionError::Abort(())),
-            None => Ok(None),
-        }
+    /// The record under `key`, or `None` if there is none *or what is there
+    /// is not a `T`* (a key in another namespace of the tree, such as the
+    /// `sub/` index of the users tree). Content chosen by a command can name
+    /// any key, so a value that does not decode is an answer ("no such
+    /// record"), never an error: an error here would abort the entry and
+    /// halt the cluster (docs/ARCHITECTURE.md invariant 8). Branches that
+    /// create records check [`StateTxn::exists`] instead, so they never
+    /// overwrite what they cannot read.
+    pub fn get<T: DeserializeOwned>(&self, id: TreeId, key: &str) -> TxResult<Option<T>> {
+        Ok(self
+            .tree(id)
+            .get(key.as_bytes())?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
-    pub fn remove(&self, id: TreeId, key: &str) -> ConflictableTransactionResult<(), ()> {
+    /// Whether anything at all is stored under `key`.
+    pub fn exists(&self, id: TreeId, key: &str) -> TxResult<bool> {
+        Ok(self.tree(id).get(key.as_bytes())?.is_some())
+    }
+
+    pub fn remove(&self, id: TreeId, key: &str) -> TxResult<()> {
         self.tree_mut(id).remove(key.as_bytes())?;
         Ok(())
     }
 
-    pub fn put<T: Serialize>(
-        &self,
-        id: TreeId,
-        key: &str,
-        value: &T,
-    ) -> ConflictableTransactionResult<(), ()> {
+    pub fn put<T: Record>(&self, id: TreeId, key: &str, value: &T) -> TxResult<()> {
+        // Cannot fail for a `Record` (see there); no command content reaches
+        // a failing path.
         let bytes = serde_json::to_vec(value).expect("records serialize");
         self.tree_mut(id).insert(key.as_bytes(), bytes)?;
         Ok(())

@@ -7,12 +7,11 @@
 
 use std::collections::BTreeMap;
 
+use super::result::CommandResult;
+use super::trees::{read, Record, StateTxn, TreeId, TxResult};
+use super::version::FORMAT_VERSION;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sled::transaction::ConflictableTransactionResult;
-
-use super::trees::{read, StateTxn, TreeId};
-use super::{CommandResult, FORMAT_VERSION};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserRecord {
@@ -28,6 +27,8 @@ pub struct UserRecord {
     /// Unix seconds, from the proposer's clock.
     pub created_at: u64,
 }
+
+impl Record for UserRecord {}
 
 impl UserRecord {
     pub fn new(sub: String, username: String, password_hash: String, created_at: u64) -> Self {
@@ -50,27 +51,61 @@ impl UserRecord {
     }
 }
 
-pub(super) fn create(
-    txn: &StateTxn<'_>,
-    user: &UserRecord,
-) -> ConflictableTransactionResult<CommandResult, ()> {
-    if txn
-        .get::<UserRecord>(TreeId::Users, &user.username)?
-        .is_some()
+/// The longest username `apply` stores, in characters.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// Whether `username` can be a key of the users tree: 1 to 64 characters,
+/// no control characters and no `/` (keys with a `/` are indexes, such as
+/// `sub/<subject>`). `apply` refuses other names; the edge (admin API, CLI)
+/// calls this first, and may be stricter.
+pub fn validate_username(username: &str) -> Result<(), &'static str> {
+    if username.is_empty() {
+        return Err("a username cannot be empty");
+    }
+    if username.chars().count() > MAX_USERNAME_CHARS {
+        return Err("a username has at most 64 characters");
+    }
+    if username.contains('/') {
+        return Err("a username cannot contain '/'");
+    }
+    if username.chars().any(char::is_control) {
+        return Err("a username cannot contain control characters");
+    }
+    Ok(())
+}
+
+fn sub_key(sub: &str) -> String {
+    format!("sub/{sub}")
+}
+
+pub(super) fn create(txn: &StateTxn<'_>, user: &UserRecord) -> TxResult<CommandResult> {
+    if let Err(why) = validate_username(&user.username) {
+        return Ok(CommandResult::invalid(why));
+    }
+    if user.sub.is_empty() {
+        return Ok(CommandResult::invalid("a subject cannot be empty"));
+    }
+    if txn.exists(TreeId::Users, &user.username)?
+        || txn.exists(TreeId::Users, &sub_key(&user.sub))?
     {
         return Ok(CommandResult::UserExists);
     }
     txn.put(TreeId::Users, &user.username, user)?;
     // Index by subject; usernames cannot contain '/', so no clash.
-    txn.put(TreeId::Users, &format!("sub/{}", user.sub), &user.username)?;
+    txn.put(TreeId::Users, &sub_key(&user.sub), &user.username)?;
     Ok(CommandResult::Done)
 }
 
+/// Set (or, for a `null` value, remove) standard claims of a user. A name
+/// that is not a valid username names no user: `NotFound`.
 pub(super) fn set_claims(
     txn: &StateTxn<'_>,
     username: &str,
     claims: &BTreeMap<String, Value>,
-) -> ConflictableTransactionResult<CommandResult, ()> {
+) -> TxResult<CommandResult> {
+    if validate_username(username).is_err() {
+        return Ok(CommandResult::NotFound);
+    }
     let Some(mut user) = txn.get::<UserRecord>(TreeId::Users, username)? else {
         return Ok(CommandResult::NotFound);
     };
@@ -92,6 +127,6 @@ pub fn get(users: &sled::Tree, username: &str) -> Option<UserRecord> {
 
 /// Read view: a user by subject.
 pub fn by_sub(users: &sled::Tree, sub: &str) -> Option<UserRecord> {
-    let username: String = read(users, &format!("sub/{sub}"))?;
+    let username: String = read(users, &sub_key(sub))?;
     get(users, &username)
 }

@@ -27,8 +27,8 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1")
 }
 
-fn grant() -> Grant {
-    Grant {
+fn grant() -> Authorization {
+    Authorization {
         client_id: "golden-client".into(),
         sub: "sub-alice".into(),
         sid: Some("sid-1".into()),

@@ -1,0 +1,157 @@
+//! The versioned [`Command`] enum, the [`Proposal`] a log entry carries, and
+//! [`apply`], which runs one command inside the state transaction.
+//!
+//! `apply` is deterministic and total (docs/ARCHITECTURE.md invariant 8): it
+//! reads neither the clock nor a random source, and whatever a command
+//! contains — a name that collides with an index key, an id that is already
+//! taken, a record that is not what the key should hold — it answers a
+//! [`CommandResult`] and leaves the state as it was. The only errors it
+//! returns are sled's own (I/O, transaction conflicts), never an `Abort`:
+//! an aborted entry would halt every node for good, since each one would
+//! re-apply the same entry on restart.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::clients::{self, ClientRecord};
+use super::codes::{self, CodeRecord};
+use super::keys::{self, KeyRecord};
+use super::result::CommandResult;
+use super::sessions::{self, SessionRecord};
+use super::sweep;
+use super::tokens;
+use super::trees::{StateTxn, TxResult};
+use super::users::{self, UserRecord};
+use super::version::FORMAT_VERSION;
+
+/// One state change. Variants are only ever added, never changed in place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Create a user; `UserExists` if the username (or subject) is taken.
+    CreateUser { user: UserRecord },
+    /// Create a client; `ClientExists` if the client id is taken.
+    CreateClient { client: ClientRecord },
+    /// Replace a user's standard claims; `NotFound` if there is no such user.
+    SetUserClaims {
+        username: String,
+        claims: BTreeMap<String, serde_json::Value>,
+    },
+    /// Add signing keys (a current one only for an algorithm without one).
+    AddKeys { keys: Vec<KeyRecord> },
+    /// Make a `next` key current; the old current key is retired.
+    PromoteKey { kid: String, now: u64 },
+    /// Drop a retired key from the key set.
+    RemoveKey { kid: String },
+    /// Start a login session; `key` is the SHA-256 of the session cookie.
+    CreateSession { key: String, session: SessionRecord },
+    /// Remember that a user granted scopes to a client (union with earlier grants).
+    GrantConsent {
+        sub: String,
+        client_id: String,
+        scopes: Vec<String>,
+        now: u64,
+    },
+    /// Store an authorization code under the SHA-256 of its value.
+    CreateCode { hash: String, code: CodeRecord },
+    /// Redeem a code once (single use cluster-wide); a replay revokes what
+    /// the first redemption issued.
+    RedeemCode(Box<codes::Redeem>),
+    /// Rotate a refresh token; reuse of a rotated one revokes its family.
+    RotateRefresh(Box<tokens::Rotate>),
+    /// Record a client assertion's `jti` until it expires; `Replayed` if seen.
+    UseAssertion {
+        client_id: String,
+        jti: String,
+        exp: u64,
+        now: u64,
+    },
+    /// Revoke an access token by `jti` until its expiry.
+    RevokeAccess { jti: String, exp: u64 },
+    /// Revoke the family of a refresh token (by hash) if `client_id` owns it.
+    RevokeRefresh { hash: String, client_id: String },
+    /// End a login session (by `sid`) on every node.
+    EndSession { sid: String },
+    /// Delete expired records; see [`sweep`].
+    Sweep(Box<sweep::Sweep>),
+}
+
+impl Command {
+    /// The first format version that knows this variant. A variant added in
+    /// a later release returns that release's format here, and is proposed
+    /// only once every member reports at least that format (rolling upgrades).
+    pub fn min_format(&self) -> u32 {
+        match self {
+            Command::CreateUser { .. }
+            | Command::CreateClient { .. }
+            | Command::SetUserClaims { .. }
+            | Command::AddKeys { .. }
+            | Command::PromoteKey { .. }
+            | Command::RemoveKey { .. }
+            | Command::CreateSession { .. }
+            | Command::GrantConsent { .. }
+            | Command::CreateCode { .. }
+            | Command::RedeemCode(_)
+            | Command::RotateRefresh(_)
+            | Command::UseAssertion { .. }
+            | Command::RevokeAccess { .. }
+            | Command::RevokeRefresh { .. }
+            | Command::EndSession { .. }
+            | Command::Sweep(_) => 1,
+        }
+    }
+}
+
+/// The payload of one Raft log entry: commands from concurrent requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Proposal {
+    /// Format version of the proposer.
+    pub v: u32,
+    pub commands: Vec<Command>,
+}
+
+impl Proposal {
+    pub fn new(commands: Vec<Command>) -> Self {
+        Proposal {
+            v: FORMAT_VERSION,
+            commands,
+        }
+    }
+}
+
+/// Apply one command inside the state transaction. Only sled errors fail;
+/// anything wrong with the command itself is a [`CommandResult`].
+pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResult<CommandResult> {
+    if proposal_version > FORMAT_VERSION {
+        return Ok(CommandResult::UnsupportedVersion);
+    }
+    match cmd {
+        Command::CreateUser { user } => users::create(txn, user),
+        Command::CreateClient { client } => clients::create(txn, client),
+        Command::SetUserClaims { username, claims } => users::set_claims(txn, username, claims),
+        Command::AddKeys { keys } => keys::add(txn, keys),
+        Command::PromoteKey { kid, now } => keys::promote(txn, kid, *now),
+        Command::RemoveKey { kid } => keys::remove(txn, kid),
+        Command::CreateSession { key, session } => sessions::create(txn, key, session),
+        Command::GrantConsent {
+            sub,
+            client_id,
+            scopes,
+            now,
+        } => sessions::grant_consent(txn, sub, client_id, scopes, *now),
+        Command::CreateCode { hash, code } => codes::create(txn, hash, code),
+        Command::RedeemCode(r) => codes::redeem(txn, r),
+        Command::RotateRefresh(r) => tokens::rotate(txn, r),
+        Command::UseAssertion {
+            client_id,
+            jti,
+            exp,
+            now,
+        } => tokens::use_assertion(txn, client_id, jti, *exp, *now),
+        Command::RevokeAccess { jti, exp } => tokens::revoke_access(txn, jti, *exp),
+        Command::RevokeRefresh { hash, client_id } => tokens::revoke_refresh(txn, hash, client_id),
+        Command::EndSession { sid } => sessions::end(txn, sid),
+        Command::Sweep(s) => sweep::apply(txn, s),
+    }
+}

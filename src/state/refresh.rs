@@ -1,0 +1,100 @@
+//! Refresh tokens, their rotation families and revoked access-token ids: the
+//! records that code redemption (`state::codes`) creates and refresh
+//! rotation (`state::tokens`) advances.
+//!
+//! Every refresh token belongs to a family (one per original authorization).
+//! The family lists the access tokens issued from it, so revoking the family
+//! revokes them too (docs/ARCHITECTURE.md invariant 2). The list is bounded:
+//! an access token that has expired needs no revocation and is pruned at the
+//! next rotation, and a family holds at most [`MAX_LIVE_ACCESS`] unexpired
+//! access tokens (a rotation beyond that is refused until some expire, so
+//! no issued token ever escapes revocation). Revoked access-token ids are
+//! kept until the token's own expiry.
+
+use serde::{Deserialize, Serialize};
+
+use super::authorization::Authorization;
+use super::trees::{Record, StateTxn, TreeId, TxResult};
+use super::version::FORMAT_VERSION;
+
+/// At most this many unexpired access tokens per refresh family.
+pub const MAX_LIVE_ACCESS: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub v: u32,
+    pub grant: Authorization,
+    pub expires_at: u64,
+    /// Set once the token has been rotated.
+    pub used: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    pub v: u32,
+    pub revoked: bool,
+    /// Access tokens issued from this family and not known to be expired:
+    /// (jti, exp).
+    pub access: Vec<(String, u64)>,
+    pub expires_at: u64,
+}
+
+impl Record for RefreshRecord {}
+impl Record for FamilyRecord {}
+
+impl FamilyRecord {
+    /// A new family whose first access token is `(jti, exp)`.
+    pub fn new(jti: &str, exp: u64, expires_at: u64) -> FamilyRecord {
+        FamilyRecord {
+            v: FORMAT_VERSION,
+            revoked: false,
+            access: vec![(jti.to_string(), exp)],
+            expires_at,
+        }
+    }
+
+    /// Record one more access token, after forgetting those expired at
+    /// `now`. `false` (and nothing recorded) if the family already holds
+    /// [`MAX_LIVE_ACCESS`] unexpired ones.
+    pub fn add_access(&mut self, jti: &str, exp: u64, now: u64) -> bool {
+        self.access.retain(|(_, e)| *e > now);
+        if self.access.len() >= MAX_LIVE_ACCESS {
+            return false;
+        }
+        self.access.push((jti.to_string(), exp));
+        true
+    }
+}
+
+impl RefreshRecord {
+    /// A fresh, unused refresh token for `grant`.
+    pub fn new(grant: Authorization, expires_at: u64) -> RefreshRecord {
+        RefreshRecord {
+            v: FORMAT_VERSION,
+            grant,
+            expires_at,
+            used: false,
+        }
+    }
+}
+
+/// Revoke an access token id until `exp` (or a later expiry already recorded).
+pub(super) fn revoke_jti(txn: &StateTxn<'_>, jti: &str, exp: u64) -> TxResult<()> {
+    let until = txn
+        .get::<u64>(TreeId::RevokedJti, jti)?
+        .map_or(exp, |e| e.max(exp));
+    txn.put(TreeId::RevokedJti, jti, &until)
+}
+
+/// Mark a family revoked and revoke every access token it issued. A family
+/// that is missing (or unreadable) has nothing left to revoke.
+pub(super) fn revoke_family(txn: &StateTxn<'_>, family: &str) -> TxResult<()> {
+    let Some(mut f) = txn.get::<FamilyRecord>(TreeId::Families, family)? else {
+        return Ok(());
+    };
+    f.revoked = true;
+    for (jti, exp) in &f.access {
+        revoke_jti(txn, jti, *exp)?;
+    }
+    txn.put(TreeId::Families, family, &f)
+}

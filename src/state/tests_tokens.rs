@@ -1,0 +1,178 @@
+//! Unit tests of refresh rotation, family revocation, access revocation and
+//! assertion replay in `apply`, and of the bounded family access list.
+
+use super::refresh::MAX_LIVE_ACCESS;
+use super::testing::{invalid, rejected, rotate, use_assertion, Db, CLIENT, T};
+use super::tokens;
+use super::{Command, CommandResult, FamilyRecord, RefreshRecord, TreeId};
+
+fn family(db: &Db) -> FamilyRecord {
+    db.get(TreeId::Families, "fam-1").unwrap()
+}
+
+fn revoked(db: &Db, jti: &str) -> bool {
+    tokens::is_revoked(db.tree(TreeId::RevokedJti), jti)
+}
+
+#[test]
+fn rotation_marks_the_token_used_and_stores_its_successor() {
+    let db = Db::with_refresh();
+    let r = db.apply(rotate("rt-1", "rt-2", "jti-2", T + 2));
+    assert!(matches!(r, CommandResult::Granted(_)), "{r:?}");
+    assert!(
+        db.get::<RefreshRecord>(TreeId::Refresh, "rt-1")
+            .unwrap()
+            .used
+    );
+    let live = |h| {
+        tokens::live_refresh(
+            db.tree(TreeId::Refresh),
+            db.tree(TreeId::Families),
+            h,
+            T + 2,
+        )
+    };
+    assert!(live("rt-1").is_none() && live("rt-2").is_some());
+    let f = family(&db);
+    assert_eq!(f.access.len(), 2);
+    assert_eq!(f.expires_at, T + 1002);
+}
+
+#[test]
+fn reuse_of_a_rotated_token_revokes_the_whole_family() {
+    let db = Db::with_refresh();
+    db.apply(rotate("rt-1", "rt-2", "jti-2", T + 2));
+    let r = db.apply(rotate("rt-1", "rt-3", "jti-3", T + 3));
+    assert_eq!(r, CommandResult::RefreshReused);
+    assert!(family(&db).revoked);
+    assert!(revoked(&db, "jti-1") && revoked(&db, "jti-2"));
+    assert!(!db.has(TreeId::Refresh, "rt-3"));
+    let after = db.apply_unchanged(rotate("rt-2", "rt-4", "jti-4", T + 4));
+    assert!(
+        rejected(&after),
+        "the successor died with the family: {after:?}"
+    );
+}
+
+#[test]
+fn rotation_is_refused_for_another_client_an_unknown_or_expired_token() {
+    let db = Db::with_refresh();
+    let mut other = rotate("rt-1", "rt-2", "jti-2", T + 2);
+    if let Command::RotateRefresh(r) = &mut other {
+        r.client_id = "other".into();
+    }
+    assert!(rejected(&db.apply_unchanged(other)));
+    assert!(rejected(&db.apply_unchanged(rotate(
+        "nope",
+        "rt-2",
+        "jti-2",
+        T + 2
+    ))));
+    assert!(rejected(&db.apply_unchanged(rotate(
+        "rt-1",
+        "rt-2",
+        "jti-2",
+        T + 1000
+    ))));
+}
+
+#[test]
+fn a_rotation_onto_an_existing_token_is_invalid() {
+    let db = Db::with_refresh();
+    assert!(invalid(&db.apply_unchanged(rotate(
+        "rt-1",
+        "rt-1",
+        "jti-2",
+        T + 2
+    ))));
+}
+
+#[test]
+fn the_family_access_list_forgets_expired_tokens_and_is_capped() {
+    let db = Db::with_refresh();
+    // Rotations 400 s apart: each access token (300 s) has expired by the next.
+    let mut hash = "rt-1".to_string();
+    for i in 0..5u64 {
+        let next = format!("rt-{}", i + 2);
+        let r = db.apply(rotate(&hash, &next, &format!("j-{i}"), T + 400 * (i + 1)));
+        assert!(matches!(r, CommandResult::Granted(_)), "{r:?}");
+        hash = next;
+    }
+    assert_eq!(family(&db).access, [("j-4".to_string(), T + 2300)]);
+    // Rotations one second apart: at most MAX_LIVE_ACCESS live access tokens.
+    let start = T + 2500;
+    for i in 0..MAX_LIVE_ACCESS as u64 {
+        let next = format!("fast-{i}");
+        let r = db.apply(rotate(&hash, &next, &format!("f-{i}"), start + i));
+        assert!(matches!(r, CommandResult::Granted(_)), "{i}: {r:?}");
+        hash = next;
+    }
+    assert_eq!(family(&db).access.len(), MAX_LIVE_ACCESS);
+    let over = db.apply_unchanged(rotate(&hash, "over", "f-over", start + 100));
+    assert!(rejected(&over), "{over:?}");
+    let later = db.apply(rotate(&hash, "later", "f-later", start + 400));
+    assert!(
+        matches!(later, CommandResult::Granted(_)),
+        "once they expired: {later:?}"
+    );
+    // Every access token still listed is revoked with the family.
+    let tokens_listed: Vec<String> = family(&db).access.into_iter().map(|(j, _)| j).collect();
+    db.apply(Command::RevokeRefresh {
+        hash: "later".into(),
+        client_id: CLIENT.into(),
+    });
+    assert!(tokens_listed.iter().all(|j| revoked(&db, j)));
+}
+
+#[test]
+fn a_family_record_of_format_1_still_decodes() {
+    let snapshot: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/golden/v1/snapshot.json")).unwrap();
+    let trees = &snapshot["payload"]["trees"];
+    let fam: FamilyRecord = serde_json::from_value(trees["families"]["fam-1"].clone()).unwrap();
+    assert!(fam.revoked && fam.access.len() == 2);
+    let rt: RefreshRecord = serde_json::from_value(trees["refresh"]["rt-2"].clone()).unwrap();
+    assert_eq!(rt.grant.family.as_deref(), Some("fam-1"));
+}
+
+#[test]
+fn revoking_an_access_token_keeps_the_latest_expiry() {
+    let db = Db::new();
+    let revoke = |exp| Command::RevokeAccess {
+        jti: "j".into(),
+        exp,
+    };
+    assert_eq!(db.apply(revoke(T + 100)), CommandResult::Done);
+    db.apply(revoke(T + 50));
+    assert_eq!(db.get::<u64>(TreeId::RevokedJti, "j"), Some(T + 100));
+}
+
+#[test]
+fn only_the_owning_client_revokes_a_refresh_family() {
+    let db = Db::with_refresh();
+    let revoke = |hash: &str, client: &str| Command::RevokeRefresh {
+        hash: hash.into(),
+        client_id: client.into(),
+    };
+    assert_eq!(
+        db.apply_unchanged(revoke("rt-1", "other")),
+        CommandResult::NotFound
+    );
+    assert_eq!(
+        db.apply_unchanged(revoke("nope", CLIENT)),
+        CommandResult::NotFound
+    );
+    assert_eq!(db.apply(revoke("rt-1", CLIENT)), CommandResult::Done);
+    assert!(family(&db).revoked && revoked(&db, "jti-1"));
+}
+
+#[test]
+fn an_assertion_jti_is_refused_until_it_expires() {
+    let db = Db::new();
+    let use_at = |now| use_assertion(CLIENT, "a-1", now + 60, now);
+    assert_eq!(db.apply(use_at(T)), CommandResult::Done);
+    assert_eq!(db.apply_unchanged(use_at(T + 59)), CommandResult::Replayed);
+    assert_eq!(db.apply(use_at(T + 60)), CommandResult::Done);
+    let other_client = use_assertion("other", "a-1", T + 200, T + 59);
+    assert_eq!(db.apply(other_client), CommandResult::Done, "per client");
+}
