@@ -7,9 +7,10 @@
 //! revokes them too (docs/ARCHITECTURE.md invariant 2). The list is bounded:
 //! an access token that has expired needs no revocation and is pruned at the
 //! next rotation, and a family holds at most [`MAX_LIVE_ACCESS`] unexpired
-//! access tokens (a rotation beyond that is refused until some expire, so
-//! no issued token ever escapes revocation). Revoked access-token ids are
-//! kept until the token's own expiry.
+//! access tokens: a rotation beyond that revokes the oldest one at once (a
+//! client that rotated 64 times since has no use for it), so no issued token
+//! escapes revocation and rotation is never refused for speed. Revoked
+//! access-token ids are kept until the token's own expiry.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,15 +55,17 @@ impl FamilyRecord {
     }
 
     /// Record one more access token, after forgetting those expired at
-    /// `now`. `false` (and nothing recorded) if the family already holds
-    /// [`MAX_LIVE_ACCESS`] unexpired ones.
-    pub fn add_access(&mut self, jti: &str, exp: u64, now: u64) -> bool {
+    /// `now`. If the family already holds [`MAX_LIVE_ACCESS`] unexpired ones,
+    /// the oldest leaves the list and is returned: the caller revokes it.
+    pub fn add_access(&mut self, jti: &str, exp: u64, now: u64) -> Option<(String, u64)> {
         self.access.retain(|(_, e)| *e > now);
-        if self.access.len() >= MAX_LIVE_ACCESS {
-            return false;
-        }
+        let evicted = if self.access.len() >= MAX_LIVE_ACCESS {
+            Some(self.access.remove(0))
+        } else {
+            None
+        };
         self.access.push((jti.to_string(), exp));
-        true
+        evicted
     }
 }
 

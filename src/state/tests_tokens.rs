@@ -108,13 +108,18 @@ fn the_family_access_list_forgets_expired_tokens_and_is_capped() {
         hash = next;
     }
     assert_eq!(family(&db).access.len(), MAX_LIVE_ACCESS);
-    let over = db.apply_unchanged(rotate(&hash, "over", "f-over", start + 100));
-    assert!(rejected(&over), "{over:?}");
-    let later = db.apply(rotate(&hash, "later", "f-later", start + 400));
+    assert!(!revoked(&db, "f-0"));
+    let over = db.apply(rotate(&hash, "over", "f-over", start + 100));
+    assert!(matches!(over, CommandResult::Granted(_)), "{over:?}");
+    assert_eq!(family(&db).access.len(), MAX_LIVE_ACCESS);
+    assert!(revoked(&db, "f-0"), "the oldest leaves the list revoked");
+    assert!(!revoked(&db, "f-1"));
+    let later = db.apply(rotate("over", "later", "f-later", start + 400));
     assert!(
         matches!(later, CommandResult::Granted(_)),
         "once they expired: {later:?}"
     );
+    assert_eq!(family(&db).access.len(), 1, "expired ones are pruned");
     // Every access token still listed is revoked with the family.
     let tokens_listed: Vec<String> = family(&db).access.into_iter().map(|(j, _)| j).collect();
     db.apply(Command::RevokeRefresh {

@@ -54,8 +54,8 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     if txn.exists(TreeId::Refresh, &r.new_hash)? {
         return Ok(CommandResult::invalid("the new refresh token exists"));
     }
-    if !family.add_access(&r.access_jti, r.access_exp, r.now) {
-        return reject("too many unexpired access tokens in this refresh family; retry later");
+    if let Some((oldest, exp)) = family.add_access(&r.access_jti, r.access_exp, r.now) {
+        refresh::revoke_jti(txn, &oldest, exp)?;
     }
     family.expires_at = family.expires_at.max(r.new_expires_at);
     rec.used = true;
