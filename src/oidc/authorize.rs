@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::claims::{parse_claims_param, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
-use super::form::{append_query, Params};
+use super::form::{append_query, split_list, Params, MAX_LIST_ITEMS};
 use super::pkce;
 
 /// What the authorization endpoint needs to know about a registered client.
@@ -111,6 +111,8 @@ pub fn validate<'a>(
     lookup: impl Fn(&str) -> Option<ClientView<'a>>,
 ) -> Result<AuthRequest, AuthorizeError> {
     let p = Params::new(params);
+    p.reject_too_many()
+        .map_err(|e| AuthorizeError::Fatal(e.description))?;
     let client_id = fatal_single(&p, "client_id")?;
     let client = lookup(client_id).ok_or_else(|| {
         AuthorizeError::Fatal(format!(
@@ -194,7 +196,7 @@ fn validate_trusted(
     let response_mode = parse_response_mode(p.get("response_mode"))
         .map_err(|_| OAuthError::invalid_request("response_mode must be query or form_post"))?;
     let scopes = parse_scopes(p.get("scope"))?;
-    let prompt = parse_prompt(p.get("prompt"))?;
+    let prompt = parse_prompt(list(p, "prompt")?)?;
     let max_age = match p.get("max_age") {
         None => None,
         Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(
@@ -226,45 +228,51 @@ fn validate_trusted(
         max_age,
         login_hint: p.get("login_hint").map(str::to_string),
         id_token_hint: p.get("id_token_hint").map(str::to_string),
-        acr_values: split_list(p.get("acr_values")),
-        ui_locales: split_list(p.get("ui_locales")),
+        acr_values: owned(list(p, "acr_values")?),
+        ui_locales: owned(list(p, "ui_locales")?),
         claims,
         code_challenge,
         code_challenge_method,
     })
 }
 
-/// Space-delimited list (RFC 6749 §3.3 style): empty items are skipped and
-/// duplicates removed, order kept.
-fn split_list(v: Option<&str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in v.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-        if !out.iter().any(|o| o == item) {
-            out.push(item.to_string());
-        }
-    }
-    out
+/// The items of the list parameter `name` (see [`split_list`]); too many
+/// items → `invalid_request`.
+fn list<'p>(p: &Params<'p>, name: &str) -> Result<Vec<&'p str>, OAuthError> {
+    split_list(p.get(name).unwrap_or("")).ok_or_else(|| {
+        OAuthError::invalid_request(format!(
+            "{name} has too many values (at most {MAX_LIST_ITEMS})"
+        ))
+    })
+}
+
+fn owned(items: Vec<&str>) -> Vec<String> {
+    items.into_iter().map(str::to_string).collect()
 }
 
 fn parse_scopes(v: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let all = split_list(v);
-    if !all.iter().any(|s| s == "openid") {
+    let all = split_list(v.unwrap_or("")).ok_or_else(|| {
+        OAuthError::invalid_scope(format!(
+            "scope has too many values (at most {MAX_LIST_ITEMS})"
+        ))
+    })?;
+    if !all.contains(&"openid") {
         return Err(OAuthError::invalid_scope(
             "scope must include openid (this is an OpenID Provider)",
         ));
     }
-    Ok(all
-        .into_iter()
-        .filter(|s| SUPPORTED_SCOPES.contains(&s.as_str()))
-        .collect())
+    Ok(owned(
+        all.into_iter()
+            .filter(|s| SUPPORTED_SCOPES.contains(s))
+            .collect(),
+    ))
 }
 
-fn parse_prompt(v: Option<&str>) -> Result<Prompt, OAuthError> {
+fn parse_prompt(items: Vec<&str>) -> Result<Prompt, OAuthError> {
     let mut prompt = Prompt::default();
-    let mut count = 0;
-    for item in split_list(v) {
-        count += 1;
-        match item.as_str() {
+    let count = items.len();
+    for item in items {
+        match item {
             "none" => prompt.none = true,
             "login" | "select_account" => prompt.login = true,
             "consent" => prompt.consent = true,

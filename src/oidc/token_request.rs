@@ -15,7 +15,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::error::OAuthError;
-use super::form::{decode_component, Params};
+use super::form::{decode_component, split_list, Params, MAX_LIST_ITEMS};
 use super::pkce;
 
 /// RFC 7523 §2.2 `client_assertion_type` for a JWT client assertion.
@@ -83,6 +83,7 @@ pub fn client_auth(
     form: &[(String, String)],
 ) -> Result<ClientAuth, OAuthError> {
     let p = Params::new(form);
+    p.reject_too_many()?;
     for name in [
         "client_id",
         "client_secret",
@@ -238,22 +239,24 @@ pub fn parse_grant(form: &[(String, String)]) -> Result<Grant, OAuthError> {
     }
 }
 
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`; at most
+/// [`MAX_LIST_ITEMS`] tokens.
 fn parse_scope(v: Option<&str>) -> Result<Option<Vec<String>>, OAuthError> {
-    let mut out: Vec<String> = Vec::new();
-    for tok in v.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-        if !tok
-            .bytes()
+    let tokens = split_list(v.unwrap_or("")).ok_or_else(|| {
+        OAuthError::invalid_scope(format!(
+            "scope has too many values (at most {MAX_LIST_ITEMS})"
+        ))
+    })?;
+    let valid = |tok: &str| {
+        tok.bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-        {
-            return Err(OAuthError::invalid_scope(
-                "scope contains an invalid character",
-            ));
-        }
-        if !out.iter().any(|o| o == tok) {
-            out.push(tok.to_string());
-        }
+    };
+    if !tokens.iter().all(|t| valid(t)) {
+        return Err(OAuthError::invalid_scope(
+            "scope contains an invalid character",
+        ));
     }
+    let out: Vec<String> = tokens.into_iter().map(str::to_string).collect();
     Ok((!out.is_empty()).then_some(out))
 }
 
