@@ -323,7 +323,7 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
     }
 
     #[test]
-    fn every_section_names_its_key() {
+    fn node_and_member_errors_name_their_key() {
         let cases = [
             ("id = 1\nhttp", "id = 0\nhttp", "node.id"),
             (
@@ -342,6 +342,10 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
             assert_ne!(text, valid(), "{from}");
             assert_eq!(Config::parse("t.toml", &text).unwrap_err().key, key);
         }
+    }
+
+    #[test]
+    fn every_optional_section_names_its_key() {
         let sections = [
             (
                 "[raft]\nheartbeat_interval_ms = 0",

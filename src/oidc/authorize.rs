@@ -165,58 +165,19 @@ fn validate_trusted(
     state: Option<String>,
 ) -> Result<AuthRequest, OAuthError> {
     p.reject_repeated()?;
-    let unsupported = [
-        ("request", ErrorCode::RequestNotSupported),
-        ("request_uri", ErrorCode::RequestUriNotSupported),
-        ("registration", ErrorCode::RegistrationNotSupported),
-    ];
-    for (name, code) in unsupported {
-        if p.get(name).is_some() {
-            return Err(OAuthError::new(
-                code,
-                format!("the {name} parameter is not supported"),
-            ));
-        }
-    }
-    match p.get("response_type") {
-        None => return Err(OAuthError::invalid_request("response_type is missing")),
-        Some("code") => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ))
-        }
-    }
-    if !client.grant_types.iter().any(|g| g == "authorization_code") {
-        return Err(OAuthError::unauthorized_client(
-            "this client may not use the authorization code grant",
-        ));
-    }
+    reject_unsupported(p)?;
+    check_response_type(p, client)?;
     let response_mode = parse_response_mode(p.get("response_mode"))
         .map_err(|_| OAuthError::invalid_request("response_mode must be query or form_post"))?;
     let scopes = parse_scopes(p.get("scope"))?;
     let prompt = parse_prompt(list(p, "prompt")?)?;
-    let max_age = match p.get("max_age") {
-        None => None,
-        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(
-            v.parse::<u64>()
-                .map_err(|_| OAuthError::invalid_request("max_age is too large"))?,
-        ),
-        Some(_) => {
-            return Err(OAuthError::invalid_request(
-                "max_age must be a non-negative integer",
-            ))
-        }
-    };
+    let max_age = parse_max_age(p.get("max_age"))?;
     let (code_challenge, code_challenge_method) = parse_pkce(p, client.public)?;
-    let claims = match p.get("claims") {
-        None => None,
-        Some(c) => Some(
-            parse_claims_param(c)
-                .map_err(|e| OAuthError::invalid_request(format!("claims parameter: {e}")))?,
-        ),
-    };
+    let claims = p
+        .get("claims")
+        .map(parse_claims_param)
+        .transpose()
+        .map_err(|e| OAuthError::invalid_request(format!("claims parameter: {e}")))?;
     Ok(AuthRequest {
         client_id: client_id.to_string(),
         redirect_uri: redirect_uri.to_string(),
@@ -234,6 +195,57 @@ fn validate_trusted(
         code_challenge,
         code_challenge_method,
     })
+}
+
+/// Request objects and `registration` (OIDC Core §6, §7.2.1) are not
+/// supported, each with its own error code.
+fn reject_unsupported(p: &Params<'_>) -> Result<(), OAuthError> {
+    let unsupported = [
+        ("request", ErrorCode::RequestNotSupported),
+        ("request_uri", ErrorCode::RequestUriNotSupported),
+        ("registration", ErrorCode::RegistrationNotSupported),
+    ];
+    match unsupported.iter().find(|(name, _)| p.get(name).is_some()) {
+        Some((name, code)) => Err(OAuthError::new(
+            *code,
+            format!("the {name} parameter is not supported"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `response_type=code`, for a client allowed the authorization code grant.
+fn check_response_type(p: &Params<'_>, client: &ClientView<'_>) -> Result<(), OAuthError> {
+    match p.get("response_type") {
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if !client.grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization code grant",
+        ));
+    }
+    Ok(())
+}
+
+/// `max_age`: decimal digits only, fitting in a `u64`.
+fn parse_max_age(v: Option<&str>) -> Result<Option<u64>, OAuthError> {
+    match v {
+        None => Ok(None),
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| OAuthError::invalid_request("max_age is too large")),
+        Some(_) => Err(OAuthError::invalid_request(
+            "max_age must be a non-negative integer",
+        )),
+    }
 }
 
 /// The items of the list parameter `name` (see [`split_list`]); too many

@@ -69,17 +69,9 @@ pub fn endpoint(issuer: &url::Url, path: &str) -> String {
     format!("{}{path}", issuer_string(issuer).trim_end_matches('/'))
 }
 
-/// The provider metadata document (OIDC Discovery 1.0 §3).
-pub fn discovery_document(issuer: &url::Url) -> Value {
-    let e = |p| endpoint(issuer, p);
-    let auth_methods = json!([
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-        "none"
-    ]);
-    let auth_algs = json!(["RS256", "ES256"]);
-    let mut claims: Vec<&str> = vec![
+/// `claims_supported`: the ID token's own claims, then the standard ones.
+fn claims_supported() -> Vec<&'static str> {
+    let token_claims = [
         "sub",
         "iss",
         "aud",
@@ -93,7 +85,22 @@ pub fn discovery_document(issuer: &url::Url) -> Value {
         "at_hash",
         "azp",
     ];
-    claims.extend_from_slice(STANDARD_CLAIMS);
+    token_claims
+        .into_iter()
+        .chain(STANDARD_CLAIMS.iter().copied())
+        .collect()
+}
+
+/// The provider metadata document (OIDC Discovery 1.0 §3).
+pub fn discovery_document(issuer: &url::Url) -> Value {
+    let e = |p| endpoint(issuer, p);
+    let auth_methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none"
+    ]);
+    let auth_algs = json!(["RS256", "ES256"]);
     json!({
         "issuer": issuer_string(issuer),
         "authorization_endpoint": e(AUTHORIZE_PATH),
@@ -118,7 +125,7 @@ pub fn discovery_document(issuer: &url::Url) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": auth_algs,
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": claims,
+        "claims_supported": claims_supported(),
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

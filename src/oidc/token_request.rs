@@ -84,23 +84,15 @@ pub fn client_auth(
 ) -> Result<ClientAuth, OAuthError> {
     let p = Params::new(form);
     p.reject_too_many()?;
-    for name in [
-        "client_id",
-        "client_secret",
-        "client_assertion",
-        "client_assertion_type",
-    ] {
-        if p.count(name) > 1 {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter `{name}` is given more than once"
-            )));
-        }
+    if let Some(name) = AUTH_PARAMS.iter().find(|n| p.count(n) > 1) {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter `{name}` is given more than once"
+        )));
     }
     let basic = authorization.map(parse_basic).transpose()?.flatten();
     let form_id = p.get("client_id");
     let secret = p.get("client_secret");
     let assertion = p.get("client_assertion");
-    let assertion_type = p.get("client_assertion_type");
     let methods = usize::from(basic.is_some())
         + usize::from(secret.is_some())
         + usize::from(assertion.is_some());
@@ -126,35 +118,44 @@ pub fn client_auth(
             secret: secret.to_string(),
         });
     }
-    if let Some(assertion) = assertion {
-        match assertion_type {
-            None => {
-                return Err(OAuthError::invalid_request(
-                    "client_assertion_type is missing",
-                ))
-            }
-            Some(JWT_BEARER) => {}
-            Some(_) => {
-                return Err(OAuthError::invalid_client(format!(
-                    "unsupported client_assertion_type (only {JWT_BEARER})"
-                )))
-            }
-        }
-        return Ok(ClientAuth::JwtAssertion {
+    assertion_or_none(form_id, assertion, p.get("client_assertion_type"))
+}
+
+/// The client authentication parameters of the body, each allowed once.
+const AUTH_PARAMS: [&str; 4] = [
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+];
+
+/// Without Basic or a secret: a JWT assertion (RFC 7523 §2.2) or just a
+/// `client_id` (a public client).
+fn assertion_or_none(
+    form_id: Option<&str>,
+    assertion: Option<&str>,
+    assertion_type: Option<&str>,
+) -> Result<ClientAuth, OAuthError> {
+    match (assertion, assertion_type) {
+        (Some(_), None) => Err(OAuthError::invalid_request(
+            "client_assertion_type is missing",
+        )),
+        (Some(assertion), Some(JWT_BEARER)) => Ok(ClientAuth::JwtAssertion {
             client_id: form_id.map(str::to_string),
             assertion: assertion.to_string(),
-        });
-    }
-    if assertion_type.is_some() {
-        return Err(OAuthError::invalid_request(
-            "client_assertion_type is given without client_assertion",
-        ));
-    }
-    match form_id {
-        Some(id) => Ok(ClientAuth::None {
-            client_id: id.to_string(),
         }),
-        None => Err(OAuthError::invalid_client("client authentication required")),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_client(format!(
+            "unsupported client_assertion_type (only {JWT_BEARER})"
+        ))),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_assertion_type is given without client_assertion",
+        )),
+        (None, None) => match form_id {
+            Some(id) => Ok(ClientAuth::None {
+                client_id: id.to_string(),
+            }),
+            None => Err(OAuthError::invalid_client("client authentication required")),
+        },
     }
 }
 
