@@ -184,8 +184,9 @@ impl Config {
 
     /// The single-node configuration of `tessera serve --dev`.
     ///
-    /// Secrets are generated on first start and kept in `<data_dir>/dev-secrets.toml`,
-    /// so a restart keeps the same admin token and master key.
+    /// Secrets are generated on first start and kept in `<data_dir>/dev-secrets.toml`
+    /// (readable by its owner only), so a restart keeps the same admin token
+    /// and master key.
     pub fn dev(data_dir: &Path) -> anyhow::Result<Config> {
         std::fs::create_dir_all(data_dir)?;
         let secrets_path = data_dir.join("dev-secrets.toml");
@@ -198,7 +199,7 @@ impl Config {
                     master_key: base64::engine::general_purpose::STANDARD
                         .encode(rand::random::<[u8; 32]>()),
                 };
-                std::fs::write(&secrets_path, toml::to_string(&s)?)?;
+                secrets::write_private(&secrets_path, &toml::to_string(&s)?)?;
                 s
             }
         };
@@ -392,6 +393,24 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
             assert_eq!(e.key, key, "{section}: {e}");
             assert_eq!(e.file, "t.toml");
         }
+    }
+
+    #[test]
+    fn dev_config_keeps_its_secrets_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Config::dev(dir.path()).unwrap();
+        assert!(first.dev_seed);
+        assert_eq!(first.issuer.as_str(), "http://127.0.0.1:8080/");
+        let path = dir.path().join("dev-secrets.toml");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        let again = Config::dev(dir.path()).unwrap();
+        assert_eq!(again.admin_token, first.admin_token);
+        assert_eq!(again.master_key, first.master_key);
     }
 
     #[test]

@@ -44,7 +44,10 @@ pub fn parse_pairs(input: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     Ok(form_urlencoded::parse(input).into_owned().collect())
 }
 
-/// The non-empty parameters of a request, in order.
+/// The non-empty parameters of a request, in order. [`Self::count`] and
+/// [`Self::get`] scan the pairs; endpoints ask for a fixed set of names, so
+/// a request costs time linear in its pairs. [`Self::first_repeated`] uses a
+/// `HashMap` (SipHash, so chosen names cannot force collisions).
 #[derive(Debug, Clone)]
 pub struct Params<'p> {
     pairs: Vec<(&'p str, &'p str)>,
