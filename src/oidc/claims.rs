@@ -126,7 +126,7 @@ fn parse_entry(target: &str, name: &str, entry: &Value) -> Result<Option<ClaimSp
 /// The deepest nesting of `[` / `{` in JSON text, brackets inside strings
 /// not counted. One pass, no allocation; malformed text is left to the
 /// parser (this only bounds its work).
-fn json_depth(s: &str) -> usize {
+pub(super) fn json_depth(s: &str) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
     for b in s.bytes() {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use url::form_urlencoded;
 
 use super::authorize::{self, AuthorizeError, ClientView, SUPPORTED_SCOPES};
-use super::claims::{parse_claims_param, MAX_CLAIMS_LEN};
+use super::claims::{json_depth, parse_claims_param, MAX_CLAIMS_LEN};
 use super::form::{self, Params, MAX_LIST_ITEMS, MAX_PARAMS};
 use super::token_request::{self, Grant};
 use super::{pkce, registration};
@@ -199,6 +199,19 @@ proptest! {
                 prop_assert_eq!(parse_claims_param(&again), Ok(c));
             }
         }
+    }
+
+    #[test]
+    fn the_depth_scan_agrees_with_the_parsed_value(v in json()) {
+        fn depth(v: &Value) -> usize {
+            match v {
+                Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+                Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        prop_assert_eq!(json_depth(&v.to_string()), depth(&v));
+        prop_assert_eq!(json_depth(&serde_json::to_string_pretty(&v).unwrap()), depth(&v));
     }
 
     #[test]
