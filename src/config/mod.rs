@@ -5,7 +5,8 @@
 //! secrets (given inline, through an environment variable, or from a file).
 //! Every failure is a [`ConfigError`] naming the file, the key and the reason,
 //! so an operator can fix the file without reading code. The binary exits with
-//! status 2 on any of them.
+//! status 2 on any of them. The issuer must be `https`, or `http` on a
+//! loopback host (tests, the local cluster); `serve --dev` relaxes that.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,12 +15,14 @@ use std::time::Duration;
 
 mod raw;
 mod secrets;
+mod validate;
 
 use base64::Engine;
 
-use raw::*;
+use raw::RawConfig;
 pub use secrets::random_token;
-use secrets::{decode_master_key, default_workers, secret, toml_error_key, DevSecrets};
+use secrets::{toml_error_key, DevSecrets};
+use validate::Checker;
 
 /// A configuration problem: which file, which key, and why.
 #[derive(Debug, thiserror::Error)]
@@ -130,224 +133,32 @@ impl Config {
 
     /// Validate configuration text; `file` is only used in error messages.
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        Self::parse_as(file, text, false)
+    }
+
+    /// [`Self::parse`], for `serve --dev` when `dev` is set.
+    fn parse_as(file: &str, text: &str, dev: bool) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
             file: file.into(),
             key: toml_error_key(&e),
             reason: e.message().to_string(),
         })?;
-        Self::from_raw(file, raw)
+        Self::from_raw(file, raw, dev)
     }
 
-    fn from_raw(file: &str, raw: RawConfig) -> Result<Config, ConfigError> {
-        let err = |key: &str, reason: String| ConfigError {
-            file: file.into(),
-            key: key.into(),
-            reason,
-        };
-        let addr = |key: &str, v: &str| -> Result<SocketAddr, ConfigError> {
-            v.parse().map_err(|e| {
-                err(
-                    key,
-                    format!("`{v}` is not an address like 127.0.0.1:8080 ({e})"),
-                )
-            })
-        };
-        if raw.node.id == 0 {
-            return Err(err("node.id", "must be a positive integer".into()));
-        }
-        let http_listen = addr("node.http_addr", &raw.node.http_addr)?;
-        let rpc_listen = addr("node.rpc_addr", &raw.node.rpc_addr)?;
-        if http_listen == rpc_listen {
-            return Err(err(
-                "node.rpc_addr",
-                "must differ from node.http_addr".into(),
-            ));
-        }
-        if raw.node.data_dir.as_os_str().is_empty() {
-            return Err(err("node.data_dir", "must not be empty".into()));
-        }
-        let issuer = url::Url::parse(&raw.cluster.issuer)
-            .map_err(|e| err("cluster.issuer", format!("not a URL: {e}")))?;
-        if !matches!(issuer.scheme(), "https" | "http")
-            || issuer.query().is_some()
-            || issuer.fragment().is_some()
-        {
-            return Err(err(
-                "cluster.issuer",
-                "must be an http(s) URL without query or fragment".into(),
-            ));
-        }
-        let mut members = BTreeMap::new();
-        for (i, m) in raw.cluster.members.iter().enumerate() {
-            let key = format!("cluster.members[{i}]");
-            if m.id == 0 {
-                return Err(err(
-                    &format!("{key}.id"),
-                    "must be a positive integer".into(),
-                ));
-            }
-            addr(&format!("{key}.http_addr"), &m.http_addr)?;
-            addr(&format!("{key}.rpc_addr"), &m.rpc_addr)?;
-            let member = Member {
-                id: m.id,
-                http_addr: m.http_addr.clone(),
-                rpc_addr: m.rpc_addr.clone(),
-            };
-            if members.insert(m.id, member).is_some() {
-                return Err(err(
-                    &format!("{key}.id"),
-                    format!("id {} is listed twice", m.id),
-                ));
-            }
-        }
-        if members.is_empty() {
-            return Err(err("cluster.members", "list at least one member".into()));
-        }
-        if !members.contains_key(&raw.cluster.bootstrap_node) {
-            return Err(err(
-                "cluster.bootstrap_node",
-                format!(
-                    "node {} is not in cluster.members",
-                    raw.cluster.bootstrap_node
-                ),
-            ));
-        }
-        let c = &raw.cluster;
-        let cluster_secret = secret(
-            file,
-            "cluster_secret",
-            &c.cluster_secret,
-            &c.cluster_secret_env,
-            &c.cluster_secret_file,
-        )?;
-        let admin_token = secret(
-            file,
-            "admin_token",
-            &c.admin_token,
-            &c.admin_token_env,
-            &c.admin_token_file,
-        )?;
-        for (key, v) in [
-            ("cluster.cluster_secret", &cluster_secret),
-            ("cluster.admin_token", &admin_token),
-        ] {
-            if v.len() < MIN_SECRET_LEN {
-                return Err(err(
-                    key,
-                    format!("must be at least {MIN_SECRET_LEN} characters"),
-                ));
-            }
-        }
-        let master_key_text = secret(
-            file,
-            "master_key",
-            &c.master_key,
-            &c.master_key_env,
-            &c.master_key_file,
-        )?;
-        let master_key = decode_master_key(&master_key_text)
-            .map_err(|reason| err("cluster.master_key", reason))?;
-
-        let r = &raw.raft;
-        if r.heartbeat_interval_ms == 0 || r.election_timeout_min_ms <= r.heartbeat_interval_ms {
-            return Err(err(
-                "raft.election_timeout_min_ms",
-                "must be greater than raft.heartbeat_interval_ms (> 0)".into(),
-            ));
-        }
-        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
-            return Err(err(
-                "raft.election_timeout_max_ms",
-                "must be greater than raft.election_timeout_min_ms".into(),
-            ));
-        }
-        if r.snapshot_logs_since_last == 0 {
-            return Err(err(
-                "raft.snapshot_logs_since_last",
-                "must be positive".into(),
-            ));
-        }
-        let t = &raw.tokens;
-        for (key, v) in [
-            (
-                "tokens.access_token_lifetime_secs",
-                t.access_token_lifetime_secs,
-            ),
-            ("tokens.id_token_lifetime_secs", t.id_token_lifetime_secs),
-            (
-                "tokens.refresh_token_lifetime_secs",
-                t.refresh_token_lifetime_secs,
-            ),
-            ("tokens.session_lifetime_secs", t.session_lifetime_secs),
-        ] {
-            if v == 0 || v > 365 * 24 * 3600 {
-                return Err(err(key, "must be between 1 second and 1 year".into()));
-            }
-        }
-        if !matches!(t.access_token_alg.as_str(), "ES256" | "RS256") {
-            return Err(err(
-                "tokens.access_token_alg",
-                "must be ES256 or RS256".into(),
-            ));
-        }
-        let reg = &raw.registration;
-        let registration = match reg.mode.as_deref().unwrap_or("closed") {
-            "open" => RegistrationMode::Open,
-            "closed" => RegistrationMode::Closed,
-            "token" => {
-                let t = secret(
-                    file,
-                    "initial_access_token",
-                    &reg.initial_access_token,
-                    &reg.initial_access_token_env,
-                    &reg.initial_access_token_file,
-                )
-                .map_err(|mut e| {
-                    e.key = e.key.replace("cluster.", "registration.");
-                    e
-                })?;
-                if t.len() < MIN_SECRET_LEN {
-                    return Err(err(
-                        "registration.initial_access_token",
-                        format!("must be at least {MIN_SECRET_LEN} characters"),
-                    ));
-                }
-                RegistrationMode::Token(t)
-            }
-            other => {
-                return Err(err(
-                    "registration.mode",
-                    format!("`{other}` is not one of open, token, closed"),
-                ))
-            }
-        };
-        let k = &raw.keys;
-        for alg in &k.algorithms {
-            if !["RS256", "ES256", "EdDSA"].contains(&alg.as_str()) {
-                return Err(err(
-                    "keys.algorithms",
-                    format!("`{alg}` is not one of RS256, ES256, EdDSA"),
-                ));
-            }
-        }
-        for required in ["RS256", "ES256"] {
-            if !k.algorithms.iter().any(|a| a == required) {
-                return Err(err(
-                    "keys.algorithms",
-                    format!("{required} is required (ID tokens use it)"),
-                ));
-            }
-        }
-        if k.rotation_period_days == 0 {
-            return Err(err(
-                "keys.rotation_period_days",
-                "must be at least 1".into(),
-            ));
-        }
-        let http_workers = raw.http.workers.unwrap_or_else(default_workers);
-        if http_workers == 0 {
-            return Err(err("http.workers", "must be positive".into()));
-        }
+    /// Validates the raw sections, one step each (see [`validate::Checker`]).
+    /// `dev` allows an `http` issuer on a host other than loopback.
+    fn from_raw(file: &str, raw: RawConfig, dev: bool) -> Result<Config, ConfigError> {
+        let check = Checker { file };
+        let (http_listen, rpc_listen) = check.node(&raw.node)?;
+        let issuer = check.issuer(&raw.cluster.issuer, dev)?;
+        let members = check.members(&raw.cluster)?;
+        let secrets = check.secrets(&raw.cluster)?;
+        let raft = check.raft(&raw.raft)?;
+        let tokens = check.tokens(&raw.tokens)?;
+        let registration = check.registration(&raw.registration)?;
+        let keys = check.keys(&raw.keys)?;
+        let http_workers = check.http_workers(&raw.http)?;
         Ok(Config {
             source: file.into(),
             node_id: raw.node.id,
@@ -357,41 +168,25 @@ impl Config {
             issuer,
             members,
             bootstrap_node: raw.cluster.bootstrap_node,
-            cluster_secret,
-            admin_token,
-            master_key,
-            raft: RaftSettings {
-                heartbeat_interval: Duration::from_millis(r.heartbeat_interval_ms),
-                election_timeout_min: Duration::from_millis(r.election_timeout_min_ms),
-                election_timeout_max: Duration::from_millis(r.election_timeout_max_ms),
-                snapshot_logs_since_last: r.snapshot_logs_since_last,
-                max_in_snapshot_log_to_keep: r.max_in_snapshot_log_to_keep,
-            },
-            tokens: TokenSettings {
-                access_token_lifetime: t.access_token_lifetime_secs,
-                id_token_lifetime: t.id_token_lifetime_secs,
-                refresh_token_lifetime: t.refresh_token_lifetime_secs,
-                session_lifetime: t.session_lifetime_secs,
-                access_token_alg: t.access_token_alg.clone(),
-            },
+            cluster_secret: secrets.cluster_secret,
+            admin_token: secrets.admin_token,
+            master_key: secrets.master_key,
+            raft,
+            tokens,
             registration,
-            keys: KeySettings {
-                algorithms: k.algorithms.clone(),
-                rotation_period: k.rotation_period_days * 24 * 3600,
-                publish_before_use: k.publish_before_use_secs,
-                retired_grace: k.retired_grace_secs,
-            },
+            keys,
             shutdown_timeout: raw.http.shutdown_timeout_secs.unwrap_or(30),
             drain_millis: raw.http.drain_millis.unwrap_or(1000),
             http_workers,
-            dev_seed: false,
+            dev_seed: dev,
         })
     }
 
     /// The single-node configuration of `tessera serve --dev`.
     ///
-    /// Secrets are generated on first start and kept in `<data_dir>/dev-secrets.toml`,
-    /// so a restart keeps the same admin token and master key.
+    /// Secrets are generated on first start and kept in `<data_dir>/dev-secrets.toml`
+    /// (readable by its owner only), so a restart keeps the same admin token
+    /// and master key.
     pub fn dev(data_dir: &Path) -> anyhow::Result<Config> {
         std::fs::create_dir_all(data_dir)?;
         let secrets_path = data_dir.join("dev-secrets.toml");
@@ -404,7 +199,7 @@ impl Config {
                     master_key: base64::engine::general_purpose::STANDARD
                         .encode(rand::random::<[u8; 32]>()),
                 };
-                std::fs::write(&secrets_path, toml::to_string(&s)?)?;
+                secrets::write_private(&secrets_path, &toml::to_string(&s)?)?;
                 s
             }
         };
@@ -432,9 +227,7 @@ mode = "open"
             at = secrets.admin_token,
             mk = secrets.master_key,
         );
-        let mut config = Config::parse("<dev>", &text)?;
-        config.dev_seed = true;
-        Ok(config)
+        Ok(Config::parse_as("<dev>", &text, true)?)
     }
 
     /// The members as this node sees them, including itself.
@@ -492,6 +285,132 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
         )
         .unwrap_err();
         assert_eq!(e.key, "cluster.bootstrap_node");
+    }
+
+    /// The issuer rules, as config_errors checks the others: the file, the
+    /// key and the reason (`serve` exits with 2 on any `ConfigError`).
+    #[test]
+    fn issuer_is_https_or_loopback_http_outside_dev() {
+        let with = |issuer: &str| valid().replace("http://127.0.0.1:8080", issuer);
+        for ok in [
+            "https://id.example.com",
+            "https://id.example.com/tenant",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            let c = Config::parse("t.toml", &with(ok)).unwrap();
+            assert_eq!(c.issuer.as_str().trim_end_matches('/'), ok);
+        }
+        let e = Config::parse("t.toml", &with("http://id.example.com")).unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.key.as_str()),
+            ("t.toml", "cluster.issuer")
+        );
+        assert!(
+            e.reason.contains("loopback") && e.reason.contains("https"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("t.toml: cluster.issuer: "), "{e}");
+        let dev = Config::parse_as("<dev>", &with("http://id.example.com"), true).unwrap();
+        assert!(dev.dev_seed);
+        for bad in [
+            "https://id.example.com/?a=b",
+            "https://id.example.com/#f",
+            "ftp://x.example",
+        ] {
+            let e = Config::parse("t.toml", &with(bad)).unwrap_err();
+            assert_eq!(e.key, "cluster.issuer", "{bad}");
+        }
+    }
+
+    #[test]
+    fn node_and_member_errors_name_their_key() {
+        let cases = [
+            ("id = 1\nhttp", "id = 0\nhttp", "node.id"),
+            (
+                "rpc_addr = \"127.0.0.1:9081\"\ndata",
+                "rpc_addr = \"127.0.0.1:8081\"\ndata",
+                "node.rpc_addr",
+            ),
+            (
+                "members = [{ id = 1,",
+                "members = [{ id = 0,",
+                "cluster.members[0].id",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let text = valid().replacen(from, to, 1);
+            assert_ne!(text, valid(), "{from}");
+            assert_eq!(Config::parse("t.toml", &text).unwrap_err().key, key);
+        }
+    }
+
+    #[test]
+    fn every_optional_section_names_its_key() {
+        let sections = [
+            (
+                "[raft]\nheartbeat_interval_ms = 0",
+                "raft.election_timeout_min_ms",
+            ),
+            (
+                "[raft]\nelection_timeout_max_ms = 10",
+                "raft.election_timeout_max_ms",
+            ),
+            (
+                "[raft]\nsnapshot_logs_since_last = 0",
+                "raft.snapshot_logs_since_last",
+            ),
+            (
+                "[tokens]\nid_token_lifetime_secs = 0",
+                "tokens.id_token_lifetime_secs",
+            ),
+            (
+                "[tokens]\naccess_token_alg = \"HS256\"",
+                "tokens.access_token_alg",
+            ),
+            ("[registration]\nmode = \"maybe\"", "registration.mode"),
+            (
+                "[registration]\nmode = \"token\"",
+                "registration.initial_access_token",
+            ),
+            (
+                "[registration]\nmode = \"token\"\ninitial_access_token = \"x\"",
+                "registration.initial_access_token",
+            ),
+            ("[keys]\nalgorithms = [\"ES256\"]", "keys.algorithms"),
+            (
+                "[keys]\nalgorithms = [\"RS256\", \"ES256\", \"HS256\"]",
+                "keys.algorithms",
+            ),
+            (
+                "[keys]\nrotation_period_days = 0",
+                "keys.rotation_period_days",
+            ),
+            ("[http]\nworkers = 0", "http.workers"),
+        ];
+        for (section, key) in sections {
+            let e = Config::parse("t.toml", &format!("{}{section}\n", valid())).unwrap_err();
+            assert_eq!(e.key, key, "{section}: {e}");
+            assert_eq!(e.file, "t.toml");
+        }
+    }
+
+    #[test]
+    fn dev_config_keeps_its_secrets_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Config::dev(dir.path()).unwrap();
+        assert!(first.dev_seed);
+        assert_eq!(first.issuer.as_str(), "http://127.0.0.1:8080/");
+        let path = dir.path().join("dev-secrets.toml");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        let again = Config::dev(dir.path()).unwrap();
+        assert_eq!(again.admin_token, first.admin_token);
+        assert_eq!(again.master_key, first.master_key);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Secrets in configuration: given inline, as `<name>_env` (an environment
 //! variable) or `<name>_file` (a file, trimmed) — exactly one of the three —
 //! and the master key's base64 form. Also the random secrets `serve --dev`
-//! keeps in its data directory, and error-key extraction for TOML errors.
+//! keeps in its data directory (written readable by its owner only), and
+//! error-key extraction for TOML errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde::Deserialize;
@@ -26,6 +27,17 @@ pub(super) fn default_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
+}
+
+/// Creates (or replaces) `path` with `text`, readable and writable by its
+/// owner only (mode 0600 on Unix), for files that hold secrets.
+pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 /// Resolve a secret given as `name`, `name_env` or `name_file` (exactly one).

@@ -34,7 +34,8 @@ fn bad(code: ErrorCode, d: &str) -> TokenError {
     TokenError(OAuthError::new(code, d))
 }
 
-/// Parse a form body, insisting on the form content type (RFC 6749 §3.2).
+/// Parse a form body, insisting on the form content type (RFC 6749 §3.2);
+/// more than `oidc::form::MAX_PARAMS` pairs are refused before decoding.
 pub fn form_body(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let ct = req
         .headers()
@@ -47,7 +48,7 @@ pub fn form_body(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    Ok(url::form_urlencoded::parse(body).into_owned().collect())
+    crate::oidc::form::parse_pairs(body)
 }
 
 async fn token(

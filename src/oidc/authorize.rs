@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::claims::{parse_claims_param, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
-use super::form::{append_query, Params};
+use super::form::{append_query, split_list, Params, MAX_LIST_ITEMS};
 use super::pkce;
 
 /// What the authorization endpoint needs to know about a registered client.
@@ -111,6 +111,8 @@ pub fn validate<'a>(
     lookup: impl Fn(&str) -> Option<ClientView<'a>>,
 ) -> Result<AuthRequest, AuthorizeError> {
     let p = Params::new(params);
+    p.reject_too_many()
+        .map_err(|e| AuthorizeError::Fatal(e.description))?;
     let client_id = fatal_single(&p, "client_id")?;
     let client = lookup(client_id).ok_or_else(|| {
         AuthorizeError::Fatal(format!(
@@ -163,19 +165,57 @@ fn validate_trusted(
     state: Option<String>,
 ) -> Result<AuthRequest, OAuthError> {
     p.reject_repeated()?;
+    reject_unsupported(p)?;
+    check_response_type(p, client)?;
+    let response_mode = parse_response_mode(p.get("response_mode"))
+        .map_err(|_| OAuthError::invalid_request("response_mode must be query or form_post"))?;
+    let scopes = parse_scopes(p.get("scope"))?;
+    let prompt = parse_prompt(list(p, "prompt")?)?;
+    let max_age = parse_max_age(p.get("max_age"))?;
+    let (code_challenge, code_challenge_method) = parse_pkce(p, client.public)?;
+    let claims = p
+        .get("claims")
+        .map(parse_claims_param)
+        .transpose()
+        .map_err(|e| OAuthError::invalid_request(format!("claims parameter: {e}")))?;
+    Ok(AuthRequest {
+        client_id: client_id.to_string(),
+        redirect_uri: redirect_uri.to_string(),
+        scopes,
+        state,
+        nonce: p.get("nonce").map(str::to_string),
+        response_mode,
+        prompt,
+        max_age,
+        login_hint: p.get("login_hint").map(str::to_string),
+        id_token_hint: p.get("id_token_hint").map(str::to_string),
+        acr_values: owned(list(p, "acr_values")?),
+        ui_locales: owned(list(p, "ui_locales")?),
+        claims,
+        code_challenge,
+        code_challenge_method,
+    })
+}
+
+/// Request objects and `registration` (OIDC Core §6, §7.2.1) are not
+/// supported, each with its own error code.
+fn reject_unsupported(p: &Params<'_>) -> Result<(), OAuthError> {
     let unsupported = [
         ("request", ErrorCode::RequestNotSupported),
         ("request_uri", ErrorCode::RequestUriNotSupported),
         ("registration", ErrorCode::RegistrationNotSupported),
     ];
-    for (name, code) in unsupported {
-        if p.get(name).is_some() {
-            return Err(OAuthError::new(
-                code,
-                format!("the {name} parameter is not supported"),
-            ));
-        }
+    match unsupported.iter().find(|(name, _)| p.get(name).is_some()) {
+        Some((name, code)) => Err(OAuthError::new(
+            *code,
+            format!("the {name} parameter is not supported"),
+        )),
+        None => Ok(()),
     }
+}
+
+/// `response_type=code`, for a client allowed the authorization code grant.
+fn check_response_type(p: &Params<'_>, client: &ClientView<'_>) -> Result<(), OAuthError> {
     match p.get("response_type") {
         None => return Err(OAuthError::invalid_request("response_type is missing")),
         Some("code") => {}
@@ -191,80 +231,60 @@ fn validate_trusted(
             "this client may not use the authorization code grant",
         ));
     }
-    let response_mode = parse_response_mode(p.get("response_mode"))
-        .map_err(|_| OAuthError::invalid_request("response_mode must be query or form_post"))?;
-    let scopes = parse_scopes(p.get("scope"))?;
-    let prompt = parse_prompt(p.get("prompt"))?;
-    let max_age = match p.get("max_age") {
-        None => None,
-        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(
-            v.parse::<u64>()
-                .map_err(|_| OAuthError::invalid_request("max_age is too large"))?,
-        ),
-        Some(_) => {
-            return Err(OAuthError::invalid_request(
-                "max_age must be a non-negative integer",
-            ))
-        }
-    };
-    let (code_challenge, code_challenge_method) = parse_pkce(p, client.public)?;
-    let claims = match p.get("claims") {
-        None => None,
-        Some(c) => Some(
-            parse_claims_param(c)
-                .map_err(|e| OAuthError::invalid_request(format!("claims parameter: {e}")))?,
-        ),
-    };
-    Ok(AuthRequest {
-        client_id: client_id.to_string(),
-        redirect_uri: redirect_uri.to_string(),
-        scopes,
-        state,
-        nonce: p.get("nonce").map(str::to_string),
-        response_mode,
-        prompt,
-        max_age,
-        login_hint: p.get("login_hint").map(str::to_string),
-        id_token_hint: p.get("id_token_hint").map(str::to_string),
-        acr_values: split_list(p.get("acr_values")),
-        ui_locales: split_list(p.get("ui_locales")),
-        claims,
-        code_challenge,
-        code_challenge_method,
+    Ok(())
+}
+
+/// `max_age`: decimal digits only, fitting in a `u64`.
+fn parse_max_age(v: Option<&str>) -> Result<Option<u64>, OAuthError> {
+    match v {
+        None => Ok(None),
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| OAuthError::invalid_request("max_age is too large")),
+        Some(_) => Err(OAuthError::invalid_request(
+            "max_age must be a non-negative integer",
+        )),
+    }
+}
+
+/// The items of the list parameter `name` (see [`split_list`]); too many
+/// items → `invalid_request`.
+fn list<'p>(p: &Params<'p>, name: &str) -> Result<Vec<&'p str>, OAuthError> {
+    split_list(p.get(name).unwrap_or("")).ok_or_else(|| {
+        OAuthError::invalid_request(format!(
+            "{name} has too many values (at most {MAX_LIST_ITEMS})"
+        ))
     })
 }
 
-/// Space-delimited list (RFC 6749 §3.3 style): empty items are skipped and
-/// duplicates removed, order kept.
-fn split_list(v: Option<&str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in v.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-        if !out.iter().any(|o| o == item) {
-            out.push(item.to_string());
-        }
-    }
-    out
+fn owned(items: Vec<&str>) -> Vec<String> {
+    items.into_iter().map(str::to_string).collect()
 }
 
 fn parse_scopes(v: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let all = split_list(v);
-    if !all.iter().any(|s| s == "openid") {
+    let all = split_list(v.unwrap_or("")).ok_or_else(|| {
+        OAuthError::invalid_scope(format!(
+            "scope has too many values (at most {MAX_LIST_ITEMS})"
+        ))
+    })?;
+    if !all.contains(&"openid") {
         return Err(OAuthError::invalid_scope(
             "scope must include openid (this is an OpenID Provider)",
         ));
     }
-    Ok(all
-        .into_iter()
-        .filter(|s| SUPPORTED_SCOPES.contains(&s.as_str()))
-        .collect())
+    Ok(owned(
+        all.into_iter()
+            .filter(|s| SUPPORTED_SCOPES.contains(s))
+            .collect(),
+    ))
 }
 
-fn parse_prompt(v: Option<&str>) -> Result<Prompt, OAuthError> {
+fn parse_prompt(items: Vec<&str>) -> Result<Prompt, OAuthError> {
     let mut prompt = Prompt::default();
-    let mut count = 0;
-    for item in split_list(v) {
-        count += 1;
-        match item.as_str() {
+    let count = items.len();
+    for item in items {
+        match item {
             "none" => prompt.none = true,
             "login" | "select_account" => prompt.login = true,
             "consent" => prompt.consent = true,

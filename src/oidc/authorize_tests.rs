@@ -529,3 +529,31 @@ fn form_post_params() {
         pairs(&[("code", "c"), ("session_state", "ss"), ("iss", ISS)])
     );
 }
+
+#[test]
+fn too_many_parameters_or_list_items_are_refused() {
+    let mut many: Vec<(String, String)> =
+        (0..11_000).map(|i| (format!("p{i}"), "v".into())).collect();
+    many.extend(base().iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let looked_up = std::cell::Cell::new(false);
+    let r = validate(&many, |_| {
+        looked_up.set(true);
+        None
+    });
+    match r {
+        Err(AuthorizeError::Fatal(m)) => assert!(m.contains("too many parameters"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!looked_up.get(), "refused before the client lookup");
+    let scope: &'static str = Box::leak(format!("openid{}", " email".repeat(50)).into_boxed_str());
+    assert_eq!(
+        code_of(&set(base(), "scope", scope)),
+        ErrorCode::InvalidScope
+    );
+    let ui: &'static str = Box::leak(vec!["en"; 51].join(" ").into_boxed_str());
+    let (e, _, _) = redirected(&set(base(), "ui_locales", ui));
+    assert!(
+        e.description.contains("ui_locales has too many values"),
+        "{e:?}"
+    );
+}

@@ -32,17 +32,43 @@ pub struct ClaimsRequest {
     pub id_token: BTreeMap<String, Option<ClaimSpec>>,
 }
 
+/// The longest `claims` parameter accepted, in bytes.
+pub const MAX_CLAIMS_LEN: usize = 4096;
+/// The deepest nesting of JSON arrays and objects in `claims` (the
+/// parameter itself, a target, an entry, `values`, one more for a
+/// structured value such as `address`, and one to spare).
+pub const MAX_CLAIMS_DEPTH: usize = 6;
+/// The most claim entries in `claims`, both targets together.
+pub const MAX_CLAIMS_ENTRIES: usize = 50;
+/// The most items in one entry's `values`.
+pub const MAX_CLAIM_VALUES: usize = 20;
+
 /// Parses the `claims` parameter. It must be a JSON object; its `userinfo`
 /// and `id_token` members, when present and not null, must be objects whose
 /// members are each `null` or an object with an optional boolean `essential`,
 /// any `value` and an array `values`. Other top-level members and other
 /// members of a claim entry are ignored (§5.5: "not understood" is ignored).
+///
+/// The parameter arrives before authentication and is kept with the code,
+/// so it is bounded: at most [`MAX_CLAIMS_LEN`] bytes, checked first, then
+/// [`MAX_CLAIMS_DEPTH`] levels of nesting, checked by one scan before
+/// parsing, then [`MAX_CLAIMS_ENTRIES`] entries of at most
+/// [`MAX_CLAIM_VALUES`] values each.
 pub fn parse_claims_param(s: &str) -> Result<ClaimsRequest, String> {
+    if s.len() > MAX_CLAIMS_LEN {
+        return Err(format!("claims is longer than {MAX_CLAIMS_LEN} bytes"));
+    }
+    if json_depth(s) > MAX_CLAIMS_DEPTH {
+        return Err(format!(
+            "claims is nested more than {MAX_CLAIMS_DEPTH} levels deep"
+        ));
+    }
     let v: Value = serde_json::from_str(s).map_err(|e| format!("claims is not valid JSON: {e}"))?;
     let Value::Object(top) = v else {
         return Err("claims must be a JSON object".into());
     };
     let mut out = ClaimsRequest::default();
+    let mut entries = 0;
     for (target, map) in [
         ("userinfo", &mut out.userinfo),
         ("id_token", &mut out.id_token),
@@ -50,6 +76,10 @@ pub fn parse_claims_param(s: &str) -> Result<ClaimsRequest, String> {
         match top.get(target) {
             None | Some(Value::Null) => {}
             Some(Value::Object(members)) => {
+                entries += members.len();
+                if entries > MAX_CLAIMS_ENTRIES {
+                    return Err(format!("claims has more than {MAX_CLAIMS_ENTRIES} entries"));
+                }
                 for (name, entry) in members {
                     map.insert(name.clone(), parse_entry(target, name, entry)?);
                 }
@@ -77,7 +107,12 @@ fn parse_entry(target: &str, name: &str, entry: &Value) -> Result<Option<ClaimSp
     };
     let values = match obj.get("values") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => Some(a.clone()),
+        Some(Value::Array(a)) if a.len() <= MAX_CLAIM_VALUES => Some(a.clone()),
+        Some(Value::Array(_)) => {
+            return Err(format!(
+                "claims.{target}.{name}.values has more than {MAX_CLAIM_VALUES} items"
+            ))
+        }
         Some(_) => return Err(format!("claims.{target}.{name}.values must be an array")),
     };
     let value = obj.get("value").filter(|v| !v.is_null()).cloned();
@@ -86,6 +121,28 @@ fn parse_entry(target: &str, name: &str, entry: &Value) -> Result<Option<ClaimSp
         value,
         values,
     }))
+}
+
+/// The deepest nesting of `[` / `{` in JSON text, brackets inside strings
+/// not counted. One pass, no allocation; malformed text is left to the
+/// parser (this only bounds its work).
+pub(super) fn json_depth(s: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in s.bytes() {
+        match (in_string, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// The standard claims of OIDC Core §5.1 (without `sub`).
@@ -282,6 +339,33 @@ mod tests {
         assert_eq!(c, ClaimsRequest::default());
         let c = parse_claims_param(r#"{"id_token":{"email":{"purpose":"x"}}}"#).unwrap();
         assert_eq!(c.id_token["email"], Some(ClaimSpec::default()));
+    }
+
+    #[test]
+    fn claims_is_bounded() {
+        let long = format!(
+            r#"{{"userinfo":{{"email":{{"value":"{}"}}}}}}"#,
+            "a".repeat(4096)
+        );
+        assert!(parse_claims_param(&long).unwrap_err().contains("longer"));
+        let deep = format!("{}{}", "[".repeat(7), "]".repeat(7));
+        assert!(parse_claims_param(&deep).unwrap_err().contains("nested"));
+        // Brackets inside strings do not count; escaped quotes stay inside.
+        let quoted = r#"{"userinfo":{"email":{"value":"[[[[[[[[\"{{{{{{{"}}}"#;
+        assert!(parse_claims_param(quoted).is_ok(), "{quoted}");
+        let address = r#"{"userinfo":{"address":{"values":[{"country":["x"]}]}}}"#;
+        assert!(parse_claims_param(address).is_ok());
+        let many: Vec<String> = (0..26).map(|i| format!(r#""c{i}":null"#)).collect();
+        let half = many.join(",");
+        let two = format!(r#"{{"userinfo":{{{half}}},"id_token":{{{half}}}}}"#);
+        assert!(parse_claims_param(&two).unwrap_err().contains("entries"));
+        let one = format!(r#"{{"userinfo":{{{half}}}}}"#);
+        assert_eq!(parse_claims_param(&one).unwrap().userinfo.len(), 26);
+        let values = format!(
+            r#"{{"id_token":{{"acr":{{"values":[{}]}}}}}}"#,
+            ["1"; 21].join(",")
+        );
+        assert!(parse_claims_param(&values).unwrap_err().contains("values"));
     }
 
     #[test]

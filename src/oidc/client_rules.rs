@@ -3,9 +3,12 @@
 //! Redirect URIs must be absolute, carry no fragment (RFC 6749 §3.1.2) and
 //! are later compared by exact string match, so they are checked, not
 //! normalized. Usernames are short and printable so they can be shown on
-//! pages and logged safely.
+//! pages and logged safely. Nothing here reads stored records: callers pass
+//! plain values, so `oidc/` depends on no other layer.
 
-use crate::state::clients::KNOWN_GRANT_TYPES;
+/// The grant types this provider implements, and so the ones a client may
+/// be registered for (operator-created or through dynamic registration).
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
 pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     let parsed = url::Url::parse(uri)
@@ -29,10 +32,10 @@ pub fn validate_grant_types(grant_types: &[String]) -> Result<(), String> {
         return Err("list at least one grant type".into());
     }
     for g in grant_types {
-        if !KNOWN_GRANT_TYPES.contains(&g.as_str()) {
+        if !GRANT_TYPES.contains(&g.as_str()) {
             return Err(format!(
                 "unknown grant type `{g}` (known: {})",
-                KNOWN_GRANT_TYPES.join(", ")
+                GRANT_TYPES.join(", ")
             ));
         }
     }

@@ -37,13 +37,21 @@ pub fn issuer_string(issuer: &url::Url) -> String {
 }
 
 /// Checks an issuer for configuration (OIDC Discovery §3, RFC 8414 §2):
-/// `https` (or `http` on a loopback host, for development), no query, no
+/// `https` (or `http` on a loopback host, for tests and a local cluster, or
+/// on any host when `allow_http`, for development), a host, no query, no
 /// fragment.
-pub fn validate_issuer(issuer: &url::Url) -> Result<(), String> {
+pub fn validate_issuer(issuer: &url::Url, allow_http: bool) -> Result<(), String> {
     let loopback = matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match issuer.scheme() {
         "https" => {}
-        "http" if loopback => {}
+        "http" if loopback || allow_http => {}
+        "http" => {
+            return Err(
+                "an http issuer must be on a loopback host (127.0.0.1, localhost, [::1]); \
+                 use https (http elsewhere only with `serve --dev`)"
+                    .into(),
+            )
+        }
         s => return Err(format!("issuer must use https (got `{s}`)")),
     }
     if issuer.query().is_some() || issuer.fragment().is_some() {
@@ -61,17 +69,9 @@ pub fn endpoint(issuer: &url::Url, path: &str) -> String {
     format!("{}{path}", issuer_string(issuer).trim_end_matches('/'))
 }
 
-/// The provider metadata document (OIDC Discovery 1.0 §3).
-pub fn discovery_document(issuer: &url::Url) -> Value {
-    let e = |p| endpoint(issuer, p);
-    let auth_methods = json!([
-        "client_secret_basic",
-        "client_secret_post",
-        "private_key_jwt",
-        "none"
-    ]);
-    let auth_algs = json!(["RS256", "ES256"]);
-    let mut claims: Vec<&str> = vec![
+/// `claims_supported`: the ID token's own claims, then the standard ones.
+fn claims_supported() -> Vec<&'static str> {
+    let token_claims = [
         "sub",
         "iss",
         "aud",
@@ -85,7 +85,22 @@ pub fn discovery_document(issuer: &url::Url) -> Value {
         "at_hash",
         "azp",
     ];
-    claims.extend_from_slice(STANDARD_CLAIMS);
+    token_claims
+        .into_iter()
+        .chain(STANDARD_CLAIMS.iter().copied())
+        .collect()
+}
+
+/// The provider metadata document (OIDC Discovery 1.0 §3).
+pub fn discovery_document(issuer: &url::Url) -> Value {
+    let e = |p| endpoint(issuer, p);
+    let auth_methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none"
+    ]);
+    let auth_algs = json!(["RS256", "ES256"]);
     json!({
         "issuer": issuer_string(issuer),
         "authorization_endpoint": e(AUTHORIZE_PATH),
@@ -110,7 +125,7 @@ pub fn discovery_document(issuer: &url::Url) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": auth_algs,
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": claims,
+        "claims_supported": claims_supported(),
         "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
@@ -273,11 +288,17 @@ mod tests {
 
     #[test]
     fn issuer_validation() {
-        assert!(validate_issuer(&url("https://id.example.com")).is_ok());
-        assert!(validate_issuer(&url("https://id.example.com/tenant")).is_ok());
-        assert!(validate_issuer(&url("http://localhost:8080")).is_ok());
-        assert!(validate_issuer(&url("http://id.example.com")).is_err());
-        assert!(validate_issuer(&url("https://id.example.com/?a=b")).is_err());
-        assert!(validate_issuer(&url("https://id.example.com/#x")).is_err());
+        let check = |s: &str, dev| validate_issuer(&url(s), dev);
+        assert!(check("https://id.example.com", false).is_ok());
+        assert!(check("https://id.example.com/tenant", false).is_ok());
+        assert!(check("http://localhost:8080", false).is_ok());
+        assert!(check("http://127.0.0.1:8080", false).is_ok());
+        assert!(check("http://[::1]:8080", false).is_ok());
+        assert!(check("http://id.example.com", false).is_err());
+        assert!(check("http://id.example.com", true).is_ok());
+        assert!(check("ftp://id.example.com", true).is_err());
+        assert!(check("https://id.example.com/?a=b", false).is_err());
+        assert!(check("https://id.example.com/#x", false).is_err());
+        assert!(check("unix:/run/x", true).is_err());
     }
 }

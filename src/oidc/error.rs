@@ -136,7 +136,12 @@ impl OAuthError {
     }
 
     /// The JSON body of RFC 6749 §5.2:
-    /// `{"error": …, "error_description": …}` (description omitted if empty).
+    /// `{"error": …, "error_description": …}` (description omitted if empty,
+    /// restricted to the RFC's characters by [`Self::wire_description`]).
+    /// This is the one writer of OAuth error bodies: every endpoint that
+    /// answers an error in JSON (token, introspection, revocation,
+    /// registration, userinfo) sends `e.to_json()`, e.g.
+    /// `HttpResponse::build(status).json(e.to_json())`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut m = serde_json::Map::new();
         m.insert("error".into(), self.code.as_str().into());
@@ -144,6 +149,29 @@ impl OAuthError {
             m.insert("error_description".into(), self.wire_description().into());
         }
         serde_json::Value::Object(m)
+    }
+
+    /// The `WWW-Authenticate` value of RFC 6750 §3 for this error:
+    /// `Bearer realm="…", error="…", error_description="…"` (description
+    /// omitted if empty). The description uses the RFC 6750 §3 characters,
+    /// the same set as §5.2 of RFC 6749, so it never breaks the quoting.
+    pub fn bearer_challenge(&self, realm: &str) -> String {
+        let realm = sanitize_description(realm);
+        let mut v = format!("Bearer realm=\"{realm}\", error=\"{}\"", self.code);
+        if !self.description.is_empty() {
+            v.push_str(&format!(
+                ", error_description=\"{}\"",
+                self.wire_description()
+            ));
+        }
+        v
+    }
+}
+
+impl From<&OAuthError> for serde_json::Value {
+    /// [`OAuthError::to_json`].
+    fn from(e: &OAuthError) -> Self {
+        e.to_json()
     }
 }
 
@@ -228,5 +256,24 @@ mod tests {
         );
         let e = OAuthError::server_error("");
         assert_eq!(e.to_json(), serde_json::json!({"error": "server_error"}));
+        let e = OAuthError::invalid_request("a \"quoted\" \\ é");
+        assert_eq!(
+            serde_json::Value::from(&e),
+            serde_json::json!({"error": "invalid_request", "error_description": "a ?quoted? ? ?"})
+        );
+    }
+
+    #[test]
+    fn bearer_challenge() {
+        let e = OAuthError::invalid_token("the \"token\" expired");
+        assert_eq!(
+            e.bearer_challenge("tessera"),
+            r#"Bearer realm="tessera", error="invalid_token", error_description="the ?token? expired""#
+        );
+        let e = OAuthError::new(ErrorCode::InsufficientScope, "");
+        assert_eq!(
+            e.bearer_challenge("x\"y"),
+            r#"Bearer realm="x?y", error="insufficient_scope""#
+        );
     }
 }

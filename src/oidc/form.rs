@@ -7,15 +7,52 @@
 //! component (RFC 6749 Appendix B, used for HTTP Basic client credentials,
 //! §2.3.1) and appending parameters to a redirect URI's query (§3.1.2,
 //! "MUST retain the query component").
+//!
+//! These checks run before any authentication, so each is linear in the
+//! size of the request and a request may carry at most [`MAX_PARAMS`]
+//! pairs: [`parse_pairs`] refuses more before decoding any of them.
+
+use std::collections::{HashMap, HashSet};
 
 use url::form_urlencoded;
 
 use super::error::OAuthError;
 
-/// The non-empty parameters of a request, in order.
+/// The most pairs a form body or query string may carry. Every endpoint
+/// needs fewer than twenty; the cap bounds the work done for a request
+/// before its client or user is authenticated.
+pub const MAX_PARAMS: usize = 100;
+
+/// `invalid_request`: more than [`MAX_PARAMS`] pairs.
+pub fn too_many_parameters() -> OAuthError {
+    OAuthError::invalid_request(format!("too many parameters (at most {MAX_PARAMS})"))
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body or query string into
+/// its pairs, in order, refusing more than [`MAX_PARAMS`] pairs with
+/// `invalid_request` after one scan of the bytes and before decoding
+/// anything. Pairs are counted as [`form_urlencoded::parse`] yields them
+/// (`&`-separated, empty segments skipped).
+pub fn parse_pairs(input: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let given = input
+        .split(|b| *b == b'&')
+        .filter(|s| !s.is_empty())
+        .count();
+    if given > MAX_PARAMS {
+        return Err(too_many_parameters());
+    }
+    Ok(form_urlencoded::parse(input).into_owned().collect())
+}
+
+/// The non-empty parameters of a request, in order. [`Self::count`] and
+/// [`Self::get`] scan the pairs; endpoints ask for a fixed set of names, so
+/// a request costs time linear in its pairs. [`Self::first_repeated`] uses a
+/// `HashMap` (SipHash, so chosen names cannot force collisions).
 #[derive(Debug, Clone)]
 pub struct Params<'p> {
     pairs: Vec<(&'p str, &'p str)>,
+    /// How many pairs were given, empty ones included.
+    given: usize,
 }
 
 impl<'p> Params<'p> {
@@ -27,6 +64,7 @@ impl<'p> Params<'p> {
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect(),
+            given: pairs.len(),
         }
     }
 
@@ -45,16 +83,31 @@ impl<'p> Params<'p> {
         (self.count(name) == 1).then(|| self.get(name)).flatten()
     }
 
+    /// `invalid_request` if more than [`MAX_PARAMS`] pairs were given.
+    pub fn reject_too_many(&self) -> Result<(), OAuthError> {
+        match self.given > MAX_PARAMS {
+            true => Err(too_many_parameters()),
+            false => Ok(()),
+        }
+    }
+
     /// The first parameter name (by first appearance) given more than once.
+    /// One pass to count the names, one to find the first repeated one.
     pub fn first_repeated(&self) -> Option<&'p str> {
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.pairs.len());
+        for (k, _) in &self.pairs {
+            *seen.entry(k).or_default() += 1;
+        }
         self.pairs
             .iter()
             .map(|(k, _)| *k)
-            .find(|k| self.count(k) > 1)
+            .find(|k| seen.get(k).is_some_and(|n| *n > 1))
     }
 
-    /// `invalid_request` naming the first repeated parameter, if any.
+    /// `invalid_request` for too many pairs (see [`Self::reject_too_many`])
+    /// or naming the first repeated parameter, if any.
     pub fn reject_repeated(&self) -> Result<(), OAuthError> {
+        self.reject_too_many()?;
         match self.first_repeated() {
             Some(k) => Err(OAuthError::invalid_request(format!(
                 "parameter `{k}` is given more than once"
@@ -62,6 +115,27 @@ impl<'p> Params<'p> {
             None => Ok(()),
         }
     }
+}
+
+/// The most items a space-delimited list (`scope`, `prompt`, `acr_values`,
+/// `ui_locales`) may hold, repeated ones included.
+pub const MAX_LIST_ITEMS: usize = 50;
+
+/// A space-delimited list (RFC 6749 §3.3 style): empty items are skipped
+/// and repeated ones removed, order kept. `None` if more than
+/// [`MAX_LIST_ITEMS`] items are given. Linear in the length of `v`.
+pub fn split_list(v: &str) -> Option<Vec<&str>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, item) in v.split(' ').filter(|s| !s.is_empty()).enumerate() {
+        if i >= MAX_LIST_ITEMS {
+            return None;
+        }
+        if seen.insert(item) {
+            out.push(item);
+        }
+    }
+    Some(out)
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a
@@ -145,6 +219,48 @@ mod tests {
         assert_eq!(p.once("c"), Some("1"));
         let e = p.reject_repeated().unwrap_err();
         assert!(e.description.contains("`x`"));
+    }
+
+    #[test]
+    fn a_large_body_is_refused_by_the_cap() {
+        // 64 KiB of about 11,000 distinct pairs (issue 10, finding 2).
+        let body: String = (0..11_000).map(|i| format!("p{i}=v&")).collect();
+        assert!(body.len() >= 64 * 1024, "{}", body.len());
+        let e = parse_pairs(body.as_bytes()).unwrap_err();
+        assert_eq!(e.code, crate::oidc::error::ErrorCode::InvalidRequest);
+        assert!(e.description.contains("too many parameters"), "{e}");
+        // The same pairs, decoded by someone else, are refused by Params.
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let p = Params::new(&pairs);
+        assert_eq!(p.reject_repeated().unwrap_err(), too_many_parameters());
+        assert_eq!(p.first_repeated(), None);
+    }
+
+    #[test]
+    fn the_cap_counts_pairs_as_the_decoder_does() {
+        let at_cap: String = (0..MAX_PARAMS).map(|i| format!("&&k{i}=")).collect();
+        let got = parse_pairs(at_cap.as_bytes()).unwrap();
+        assert_eq!(got.len(), MAX_PARAMS);
+        assert!(Params::new(&got).reject_repeated().is_ok());
+        let over = format!("{at_cap}&x");
+        assert!(parse_pairs(over.as_bytes()).is_err());
+        assert_eq!(
+            parse_pairs(b"a=1&b=%20").unwrap(),
+            pairs(&[("a", "1"), ("b", " ")])
+        );
+        assert!(parse_pairs(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn lists_are_deduplicated_and_capped() {
+        assert_eq!(split_list("  b a  b c a "), Some(vec!["b", "a", "c"]));
+        assert_eq!(split_list(""), Some(vec![]));
+        let at_cap = vec!["x"; MAX_LIST_ITEMS].join(" ");
+        assert_eq!(split_list(&at_cap), Some(vec!["x"]));
+        assert_eq!(split_list(&format!("{at_cap} x")), None);
+        assert_eq!(split_list(&" ".repeat(70_000)), Some(vec![]));
     }
 
     #[test]

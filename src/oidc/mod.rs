@@ -14,6 +14,11 @@
 //! * [`registration`] — dynamic registration metadata rules (RFC 7591).
 //! * [`session`] — Session Management `session_state`.
 //! * [`discovery`] — the provider metadata document and the issuer string.
+//!
+//! Parsers of untrusted input are linear in their input and bounded (at most
+//! [`form::MAX_PARAMS`] parameters, [`form::MAX_LIST_ITEMS`] list items, a
+//! `claims` parameter of bounded size, depth and entries); `proptests.rs`
+//! checks that none of them panics on any input.
 
 pub mod authorize;
 pub mod claims;
@@ -26,3 +31,6 @@ pub mod registration;
 pub mod session;
 pub mod token_request;
 pub mod tokens;
+
+#[cfg(test)]
+mod proptests;

@@ -9,7 +9,11 @@
 
 use serde_json::{Map, Value};
 
+use super::client_rules::GRANT_TYPES;
 use super::error::{ErrorCode, OAuthError};
+
+/// The most items in one array of metadata (`redirect_uris`, `contacts`, ...).
+pub const MAX_ARRAY_ITEMS: usize = 50;
 
 /// Validated registration metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +60,9 @@ fn uri_err(d: impl Into<String>) -> OAuthError {
 fn strings(v: Option<&Value>, name: &str) -> Result<Option<Vec<String>>, OAuthError> {
     match v {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if a.len() > MAX_ARRAY_ITEMS => Err(meta_err(format!(
+            "{name} has more than {MAX_ARRAY_ITEMS} items"
+        ))),
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| {
@@ -102,17 +109,48 @@ fn check_web_uri(v: &Value, name: &str) -> Result<(), OAuthError> {
     }
 }
 
-/// Validate a registration request body.
+/// Validate a registration request body, one named step per group of
+/// metadata; the first failing rule decides the error.
 pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
     let obj = body
         .as_object()
         .ok_or_else(|| meta_err("the body must be a JSON object"))?;
-    let native = match obj.get("application_type") {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) if s == "web" => false,
-        Some(Value::String(s)) if s == "native" => true,
-        _ => return Err(meta_err("application_type must be web or native")),
-    };
+    let native = application_type(obj)?;
+    let (redirect_uris, post_logout_redirect_uris) = redirect_uris(obj, native)?;
+    let (response_types, grant_types) = response_and_grant_types(obj)?;
+    let method = auth_method(obj)?;
+    let (jwks, jwks_uri) = client_keys(obj, &method, &grant_types)?;
+    let alg = id_token_alg(obj)?;
+    let metadata = descriptive_metadata(obj, native)?;
+    Ok(Registration {
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        response_types,
+        token_endpoint_auth_method: method,
+        jwks,
+        jwks_uri,
+        id_token_signed_response_alg: alg,
+        metadata,
+    })
+}
+
+/// `application_type`: `web` (the default) or `native`; true for native.
+fn application_type(obj: &Map<String, Value>) -> Result<bool, OAuthError> {
+    match obj.get("application_type") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::String(s)) if s == "web" => Ok(false),
+        Some(Value::String(s)) if s == "native" => Ok(true),
+        _ => Err(meta_err("application_type must be web or native")),
+    }
+}
+
+/// `redirect_uris` (required, non-empty; errors are `invalid_redirect_uri`)
+/// and `post_logout_redirect_uris`, each checked by [`check_redirect_uri`].
+fn redirect_uris(
+    obj: &Map<String, Value>,
+    native: bool,
+) -> Result<(Vec<String>, Vec<String>), OAuthError> {
     let redirect_uris = strings(obj.get("redirect_uris"), "redirect_uris")
         .map_err(|e| uri_err(e.description))?
         .filter(|v| !v.is_empty())
@@ -120,15 +158,23 @@ pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
     for u in &redirect_uris {
         check_redirect_uri(u, native).map_err(uri_err)?;
     }
-    let post_logout_redirect_uris = strings(
+    let post_logout = strings(
         obj.get("post_logout_redirect_uris"),
         "post_logout_redirect_uris",
     )?
     .unwrap_or_default();
-    for u in &post_logout_redirect_uris {
+    for u in &post_logout {
         check_redirect_uri(u, native)
             .map_err(|e| meta_err(format!("post_logout_redirect_uris: {e}")))?;
     }
+    Ok((redirect_uris, post_logout))
+}
+
+/// `response_types` (only `code`, the default) and `grant_types` (those in
+/// [`GRANT_TYPES`], default `authorization_code`), which must agree.
+fn response_and_grant_types(
+    obj: &Map<String, Value>,
+) -> Result<(Vec<String>, Vec<String>), OAuthError> {
     let response_types = strings(obj.get("response_types"), "response_types")?
         .unwrap_or_else(|| vec!["code".into()]);
     if response_types.iter().any(|r| r != "code") {
@@ -136,28 +182,41 @@ pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
     }
     let grant_types = strings(obj.get("grant_types"), "grant_types")?
         .unwrap_or_else(|| vec!["authorization_code".into()]);
-    for g in &grant_types {
-        if !["authorization_code", "refresh_token", "client_credentials"].contains(&g.as_str()) {
-            return Err(meta_err(format!("unsupported grant type `{g}`")));
-        }
+    if let Some(g) = grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(meta_err(format!("unsupported grant type `{g}`")));
     }
     let has_code = grant_types.iter().any(|g| g == "authorization_code");
-    let has_code_response = !response_types.is_empty();
-    if has_code != has_code_response {
+    if has_code == response_types.is_empty() {
         return Err(meta_err(
             "response_types `code` and grant type authorization_code go together",
         ));
     }
-    let method = match obj.get("token_endpoint_auth_method") {
-        None | Some(Value::Null) => "client_secret_basic".to_string(),
-        Some(Value::String(m)) if AUTH_METHODS.contains(&m.as_str()) => m.clone(),
-        Some(_) => {
-            return Err(meta_err(format!(
-                "token_endpoint_auth_method must be one of {}",
-                AUTH_METHODS.join(", ")
-            )))
-        }
-    };
+    Ok((response_types, grant_types))
+}
+
+/// `token_endpoint_auth_method`: one of [`AUTH_METHODS`], default
+/// `client_secret_basic`.
+fn auth_method(obj: &Map<String, Value>) -> Result<String, OAuthError> {
+    match obj.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => Ok("client_secret_basic".to_string()),
+        Some(Value::String(m)) if AUTH_METHODS.contains(&m.as_str()) => Ok(m.clone()),
+        Some(_) => Err(meta_err(format!(
+            "token_endpoint_auth_method must be one of {}",
+            AUTH_METHODS.join(", ")
+        ))),
+    }
+}
+
+/// `jwks` (a JWK Set) or `jwks_uri` (an https URI), not both; required by
+/// `private_key_jwt`. A public client cannot use `client_credentials`.
+fn client_keys(
+    obj: &Map<String, Value>,
+    method: &str,
+    grant_types: &[String],
+) -> Result<(Option<Value>, Option<String>), OAuthError> {
     let jwks = match obj.get("jwks") {
         None | Some(Value::Null) => None,
         Some(j) if j.get("keys").is_some_and(Value::is_array) => Some(j.clone()),
@@ -181,31 +240,36 @@ pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
             "a public client (auth method none) cannot use client_credentials",
         ));
     }
-    let alg = match obj.get("id_token_signed_response_alg") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(a)) if a == "RS256" || a == "ES256" => Some(a.clone()),
-        Some(_) => {
-            return Err(meta_err(
-                "id_token_signed_response_alg must be RS256 or ES256",
-            ))
-        }
-    };
+    Ok((jwks, jwks_uri))
+}
+
+/// `id_token_signed_response_alg`: RS256 or ES256 when given.
+fn id_token_alg(obj: &Map<String, Value>) -> Result<Option<String>, OAuthError> {
+    match obj.get("id_token_signed_response_alg") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(a)) if a == "RS256" || a == "ES256" => Ok(Some(a.clone())),
+        Some(_) => Err(meta_err(
+            "id_token_signed_response_alg must be RS256 or ES256",
+        )),
+    }
+}
+
+/// The descriptive metadata kept and echoed back: `client_name`, the web
+/// URIs, `contacts`, `default_max_age` and `application_type`.
+fn descriptive_metadata(
+    obj: &Map<String, Value>,
+    native: bool,
+) -> Result<Map<String, Value>, OAuthError> {
     let mut metadata = Map::new();
-    for name in [
-        "client_name",
-        "client_uri",
-        "logo_uri",
-        "policy_uri",
-        "tos_uri",
-    ] {
+    if let Some(v) = obj.get("client_name").filter(|v| !v.is_null()) {
+        if !v.is_string() {
+            return Err(meta_err("client_name must be a string"));
+        }
+        metadata.insert("client_name".into(), v.clone());
+    }
+    for name in ["client_uri", "logo_uri", "policy_uri", "tos_uri"] {
         if let Some(v) = obj.get(name).filter(|v| !v.is_null()) {
-            if name == "client_name" {
-                if !v.is_string() {
-                    return Err(meta_err("client_name must be a string"));
-                }
-            } else {
-                check_web_uri(v, name)?;
-            }
+            check_web_uri(v, name)?;
             metadata.insert(name.into(), v.clone());
         }
     }
@@ -223,17 +287,7 @@ pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
         "application_type".into(),
         if native { "native" } else { "web" }.into(),
     );
-    Ok(Registration {
-        redirect_uris,
-        post_logout_redirect_uris,
-        grant_types,
-        response_types,
-        token_endpoint_auth_method: method,
-        jwks,
-        jwks_uri,
-        id_token_signed_response_alg: alg,
-        metadata,
-    })
+    Ok(metadata)
 }
 
 #[cfg(test)]
@@ -324,5 +378,20 @@ mod tests {
         .unwrap();
         assert!(!ok.has_secret());
         assert_eq!(ok.metadata["default_max_age"], 60);
+    }
+
+    #[test]
+    fn arrays_are_bounded() {
+        let uris: Vec<String> = (0..=MAX_ARRAY_ITEMS)
+            .map(|i| format!("https://rp.example/cb{i}"))
+            .collect();
+        let e = validate(&json!({ "redirect_uris": uris })).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRedirectUri);
+        assert!(e.description.contains("more than"), "{e}");
+        let ok = validate(&json!({ "redirect_uris": uris[..MAX_ARRAY_ITEMS] })).unwrap();
+        assert_eq!(ok.redirect_uris.len(), MAX_ARRAY_ITEMS);
+        let contacts = vec!["a@rp.example"; MAX_ARRAY_ITEMS + 1];
+        let body = json!({"redirect_uris": ["https://rp.example/cb"], "contacts": contacts});
+        assert_eq!(code(body), ErrorCode::InvalidClientMetadata);
     }
 }

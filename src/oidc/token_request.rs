@@ -15,7 +15,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::error::OAuthError;
-use super::form::{decode_component, Params};
+use super::form::{decode_component, split_list, Params, MAX_LIST_ITEMS};
 use super::pkce;
 
 /// RFC 7523 §2.2 `client_assertion_type` for a JWT client assertion.
@@ -83,23 +83,16 @@ pub fn client_auth(
     form: &[(String, String)],
 ) -> Result<ClientAuth, OAuthError> {
     let p = Params::new(form);
-    for name in [
-        "client_id",
-        "client_secret",
-        "client_assertion",
-        "client_assertion_type",
-    ] {
-        if p.count(name) > 1 {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter `{name}` is given more than once"
-            )));
-        }
+    p.reject_too_many()?;
+    if let Some(name) = AUTH_PARAMS.iter().find(|n| p.count(n) > 1) {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter `{name}` is given more than once"
+        )));
     }
     let basic = authorization.map(parse_basic).transpose()?.flatten();
     let form_id = p.get("client_id");
     let secret = p.get("client_secret");
     let assertion = p.get("client_assertion");
-    let assertion_type = p.get("client_assertion_type");
     let methods = usize::from(basic.is_some())
         + usize::from(secret.is_some())
         + usize::from(assertion.is_some());
@@ -125,35 +118,44 @@ pub fn client_auth(
             secret: secret.to_string(),
         });
     }
-    if let Some(assertion) = assertion {
-        match assertion_type {
-            None => {
-                return Err(OAuthError::invalid_request(
-                    "client_assertion_type is missing",
-                ))
-            }
-            Some(JWT_BEARER) => {}
-            Some(_) => {
-                return Err(OAuthError::invalid_client(format!(
-                    "unsupported client_assertion_type (only {JWT_BEARER})"
-                )))
-            }
-        }
-        return Ok(ClientAuth::JwtAssertion {
+    assertion_or_none(form_id, assertion, p.get("client_assertion_type"))
+}
+
+/// The client authentication parameters of the body, each allowed once.
+const AUTH_PARAMS: [&str; 4] = [
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+];
+
+/// Without Basic or a secret: a JWT assertion (RFC 7523 §2.2) or just a
+/// `client_id` (a public client).
+fn assertion_or_none(
+    form_id: Option<&str>,
+    assertion: Option<&str>,
+    assertion_type: Option<&str>,
+) -> Result<ClientAuth, OAuthError> {
+    match (assertion, assertion_type) {
+        (Some(_), None) => Err(OAuthError::invalid_request(
+            "client_assertion_type is missing",
+        )),
+        (Some(assertion), Some(JWT_BEARER)) => Ok(ClientAuth::JwtAssertion {
             client_id: form_id.map(str::to_string),
             assertion: assertion.to_string(),
-        });
-    }
-    if assertion_type.is_some() {
-        return Err(OAuthError::invalid_request(
-            "client_assertion_type is given without client_assertion",
-        ));
-    }
-    match form_id {
-        Some(id) => Ok(ClientAuth::None {
-            client_id: id.to_string(),
         }),
-        None => Err(OAuthError::invalid_client("client authentication required")),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_client(format!(
+            "unsupported client_assertion_type (only {JWT_BEARER})"
+        ))),
+        (None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_assertion_type is given without client_assertion",
+        )),
+        (None, None) => match form_id {
+            Some(id) => Ok(ClientAuth::None {
+                client_id: id.to_string(),
+            }),
+            None => Err(OAuthError::invalid_client("client authentication required")),
+        },
     }
 }
 
@@ -238,22 +240,24 @@ pub fn parse_grant(form: &[(String, String)]) -> Result<Grant, OAuthError> {
     }
 }
 
-/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`; at most
+/// [`MAX_LIST_ITEMS`] tokens.
 fn parse_scope(v: Option<&str>) -> Result<Option<Vec<String>>, OAuthError> {
-    let mut out: Vec<String> = Vec::new();
-    for tok in v.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
-        if !tok
-            .bytes()
+    let tokens = split_list(v.unwrap_or("")).ok_or_else(|| {
+        OAuthError::invalid_scope(format!(
+            "scope has too many values (at most {MAX_LIST_ITEMS})"
+        ))
+    })?;
+    let valid = |tok: &str| {
+        tok.bytes()
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-        {
-            return Err(OAuthError::invalid_scope(
-                "scope contains an invalid character",
-            ));
-        }
-        if !out.iter().any(|o| o == tok) {
-            out.push(tok.to_string());
-        }
+    };
+    if !tokens.iter().all(|t| valid(t)) {
+        return Err(OAuthError::invalid_scope(
+            "scope contains an invalid character",
+        ));
     }
+    let out: Vec<String> = tokens.into_iter().map(str::to_string).collect();
     Ok((!out.is_empty()).then_some(out))
 }
 

@@ -399,3 +399,23 @@ fn unverified_claims_reads_the_payload() {
     assert!(unverified_claims(&format!("h.{}.s", URL_SAFE_NO_PAD.encode("[1]"))).is_none());
     assert!(unverified_claims("h.!!!.s").is_none());
 }
+
+/// 11,000 distinct pairs (issue 10, finding 2) are refused by the cap, by
+/// client authentication and by grant parsing alike.
+#[test]
+fn too_many_parameters_are_refused() {
+    let mut many: Vec<(String, String)> =
+        (0..11_000).map(|i| (format!("p{i}"), "v".into())).collect();
+    many.push(("grant_type".into(), "client_credentials".into()));
+    many.push(("client_id".into(), "c".into()));
+    for e in [
+        client_auth(None, &many).unwrap_err(),
+        parse_grant(&many).unwrap_err(),
+    ] {
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description.contains("too many parameters"), "{e}");
+    }
+    let words = vec!["s"; 51].join(" ");
+    let f = form(&[("grant_type", "client_credentials"), ("scope", &words)]);
+    assert_eq!(err(parse_grant(&f)), ErrorCode::InvalidScope);
+}
