@@ -1,9 +1,14 @@
 //! Integration tests: real `tessera` processes on loopback ports with real
 //! sled directories, driven over real HTTP and through the real CLI.
 
+// Helpers shared by the test files (the harness holds `harness::wait`).
 mod chrome;
 mod flow;
 mod harness;
+mod rp;
+mod session;
+
+// Tests.
 
 mod browser;
 mod check_session;
@@ -13,6 +18,8 @@ mod config_errors;
 mod consistency;
 mod golden;
 mod keys;
+mod linearizable;
+mod logout;
 mod membership;
 mod metrics;
 mod registration;

@@ -1,6 +1,6 @@
 //! Dynamic client registration across nodes, and bad input on the
 //! endpoints of issue 4 (`/register`, `/introspect`, `/revoke`,
-//! `/end_session`): the RFC error, never a 500 (DESIGN.md invariant 7).
+//! `/end_session`): the RFC error, never a 500 (docs/ARCHITECTURE.md invariant 7).
 //!
 //! * A client registered on node 1 signs a user in through nodes 2 and 3 at
 //!   once; its registration access token reads it back (RFC 7592) and no
@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::consistency::{
-    authorize_params, checked, introspect, jwt_claims, post_form, raw_client, redeem, revoke,
-    sign_in, urlencode, Answer, Basic, DEMO, RP,
-};
 use crate::flow::{authorize_url, pkce, Browser, Step};
-use crate::harness::{Cluster, RaftOpts, ALICE, REDIRECT};
+use crate::harness::{Cluster, RaftOpts, REDIRECT};
+use crate::rp::{
+    introspect, jwt_claims, post_form, raw_client, redeem, revoke, urlencode, Answer, Basic, DEMO,
+    LOGGED_OUT, RP,
+};
+use crate::session::{checked, demo_sign_in, expect_code, pkce_params, sign_in, with, STATE};
 
 /// POST a JSON registration request.
 async fn register(http: &Client, base: &str, body: &Value) -> Answer {
@@ -104,16 +105,8 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     )
     .await;
     c.seed().await;
-    let urls: Vec<String> = (0..=3)
-        .map(|n| {
-            if n == 0 {
-                String::new()
-            } else {
-                c.node(n).http_url()
-            }
-        })
-        .collect();
-    let on = |n: u64| urls[n as usize].as_str();
+    let urls = c.http_urls();
+    let on = |n: u64| urls[&n].as_str();
     let http = raw_client(Duration::from_secs(15));
 
     // A valid registration on node 1.
@@ -159,34 +152,21 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     // A full sign-in at once with the new client, through nodes 2 and 3.
     let browser = Browser::new();
     let (verifier, challenge) = pkce();
-    let url = authorize_url(
-        on(2),
-        &authorize_params(
-            &client_id,
-            "openid profile",
-            &challenge,
-            &[("nonce", "n-1")],
-        ),
+    let p = with(
+        pkce_params(&client_id, "openid profile", &challenge),
+        &[("nonce", "n-1")],
     );
-    let login = checked("authorize", browser.get(&url).await);
-    assert!(
-        login.body().contains("name=\"password\""),
-        "login page expected: {login:?}"
-    );
-    let consent = checked(
-        "login",
-        browser.login(on(3), &login, ALICE.0, ALICE.1).await,
-    );
+    let consent = sign_in(&browser, on(2), on(3), &p).await;
     assert!(
         consent.body().contains("Allow access?"),
         "a registered client is third-party: consent expected: {consent:?}"
     );
     let back = checked("consent", browser.consent(on(2), &consent, true).await);
-    assert!(back.location().starts_with(REDIRECT), "{back:?}");
-    assert_eq!(back.param("state").as_deref(), Some("st-1"));
-    let code = back.param("code").expect("code");
+    let code = expect_code("consent", &back, STATE);
     let creds = Some((client_id.as_str(), secret.as_str()));
-    let tokens = redeem(&http, on(3), creds, &code, &verifier).await;
+    let tokens = redeem(&http, on(3), creds, &code, Some(&verifier))
+        .await
+        .tokens();
     let id_token = tokens.id_token.as_deref().expect("id_token");
     let claims = jwt_claims(id_token);
     let aud_ok = claims["aud"] == json!(client_id)
@@ -446,18 +426,9 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     let started = Instant::now();
-    let c = Cluster::start(3).await;
-    c.seed().await;
-    let urls: Vec<String> = (0..=3)
-        .map(|n| {
-            if n == 0 {
-                String::new()
-            } else {
-                c.node(n).http_url()
-            }
-        })
-        .collect();
-    let on = |n: u64| urls[n as usize].as_str();
+    let c = Cluster::seeded(3).await;
+    let urls = c.http_urls();
+    let on = |n: u64| urls[&n].as_str();
     let http = raw_client(Duration::from_secs(15));
 
     // Registration is closed by default.
@@ -478,8 +449,10 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     }
 
     let browser = Browser::new();
-    let (code, verifier) = sign_in(&browser, on(1), "openid offline_access").await;
-    let tokens = redeem(&http, on(2), DEMO, &code, &verifier).await;
+    let (code, verifier) = demo_sign_in(&browser, on(1), "openid offline_access").await;
+    let tokens = redeem(&http, on(2), DEMO, &code, Some(&verifier))
+        .await
+        .tokens();
     let id_token = tokens.id_token.clone().expect("id_token");
 
     let at = tokens.access.as_str();
@@ -665,10 +638,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
         "id_token_hint=garbage".to_string(),
         format!("id_token_hint={}", tokens.access),
         "client_id=no-such-client".to_string(),
-        format!(
-            "post_logout_redirect_uri={}",
-            urlencode(crate::consistency::LOGGED_OUT)
-        ),
+        format!("post_logout_redirect_uri={}", urlencode(LOGGED_OUT)),
         "client_id=demo&client_id=rp".to_string(),
         format!("id_token_hint={id_token}&client_id=rp"),
         format!(
@@ -707,7 +677,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     // A hint and no session: nothing to end; still sent to the registered URI.
     let a = get(format!(
         "{e}/end_session?id_token_hint={id_token}&post_logout_redirect_uri={}&state=z",
-        urlencode(crate::consistency::LOGGED_OUT)
+        urlencode(LOGGED_OUT)
     ))
     .await;
     assert!(matches!(a.status, 302 | 303), "{}: {}", a.what, a.body);
@@ -721,7 +691,10 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     let again = browser
         .get(&authorize_url(
             on(3),
-            &authorize_params("demo", "openid", &challenge, &[("prompt", "none")]),
+            &with(
+                pkce_params("demo", "openid", &challenge),
+                &[("prompt", "none")],
+            ),
         ))
         .await;
     assert!(

@@ -1,5 +1,5 @@
 //! The sign-in flow's error cases and the code-replay race, on three-node
-//! clusters (issue 3, "What it must show"; DESIGN.md invariants 1 and 7).
+//! clusters (issue 3, "What it must show"; docs/ARCHITECTURE.md invariants 1 and 7).
 //!
 //! * A code sent to two nodes at the same instant is redeemed exactly once;
 //!   the loser gets `invalid_grant` and the winner's tokens are revoked.
@@ -21,73 +21,18 @@ use std::time::Duration;
 
 use reqwest::Client;
 
-use crate::consistency::{checked, raw_client, Answer, DEMO};
 use crate::flow::{authorize_url, hidden, html_unescape, pkce, Browser, Step};
 use crate::harness::{Cluster, ALICE, REDIRECT};
-
-// ---------------------------------------------------------------------------
-// Helpers: every response goes through `Answer` or `checked` (shared with
-// the consistency tests), which refuse a 500.
-
-async fn browse(browser: &Browser, url: &str) -> Step {
-    checked(&format!("GET {url}"), browser.get(url).await)
-}
-
-/// POST /token, with HTTP Basic client authentication if `basic` is given.
-async fn token(
-    http: &Client,
-    base: &str,
-    basic: Option<(&str, &str)>,
-    form: &[(&str, &str)],
-) -> Answer {
-    let mut req = http.post(format!("{base}/token")).form(form);
-    if let Some((id, secret)) = basic {
-        req = req.basic_auth(id, Some(secret));
-    }
-    let what = format!("POST {base}/token (basic {basic:?}) {form:?}");
-    Answer::read(what, req.send().await).await
-}
-
-/// Redeem a code of `demo` at `base`.
-async fn redeem(http: &Client, base: &str, code: &str) -> Answer {
-    token(
-        http,
-        base,
-        DEMO,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-}
-
-/// Refresh a token of `demo` at `base`.
-async fn refresh(http: &Client, base: &str, refresh_token: &str) -> Answer {
-    token(
-        http,
-        base,
-        DEMO,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    )
-    .await
-}
+use crate::rp::{raw_client, redeem, redeem_form, refresh, token, userinfo, Answer, DEMO};
+use crate::session::{
+    assert_login_page, assert_redirect_error, browse, checked, code_for, expect_code, params,
+    sign_in, with,
+};
 
 /// Redeem a code of the public client `spa` (no client authentication).
 async fn spa_redeem(http: &Client, base: &str, code: &str, verifier: Option<&str>) -> Answer {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("client_id", "spa"),
-        ("code", code),
-        ("redirect_uri", REDIRECT),
-    ];
-    if let Some(v) = verifier {
-        form.push(("code_verifier", v));
-    }
+    let mut form = redeem_form(code, verifier);
+    form.push(("client_id", "spa"));
     token(http, base, None, &form).await
 }
 
@@ -95,123 +40,8 @@ fn pairs(p: &[(String, String)]) -> Vec<(&str, &str)> {
     p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-/// GET /userinfo with an optional bearer token.
-async fn userinfo(http: &Client, base: &str, bearer: Option<&str>) -> Answer {
-    let mut req = http.get(format!("{base}/userinfo"));
-    if let Some(t) = bearer {
-        req = req.bearer_auth(t);
-    }
-    let what = format!("GET {base}/userinfo (bearer {})", bearer.is_some());
-    Answer::read(what, req.send().await).await
-}
-
-/// 401 `invalid_token` with an RFC 6750 challenge naming the error.
-#[track_caller]
-fn assert_invalid_token(a: &Answer) {
-    a.oauth_error(401, "invalid_token");
-    let challenge = a.header("www-authenticate").unwrap_or_default();
-    assert!(
-        challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
-        "{}: challenge {challenge:?}",
-        a.what
-    );
-}
-
-/// Authorization-request parameters for `client`.
-fn params<'a>(client: &'a str, scope: &'a str, state: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("response_type", "code"),
-        ("client_id", client),
-        ("redirect_uri", REDIRECT),
-        ("scope", scope),
-        ("state", state),
-    ]
-}
-
-fn with<'a>(
-    mut p: Vec<(&'a str, &'a str)>,
-    extra: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    p.extend_from_slice(extra);
-    p
-}
-
-/// The login page: 200 HTML with the username/password form.
-#[track_caller]
-fn assert_login_page(what: &str, step: &Step) {
-    match step {
-        Step::Page { status: 200, body }
-            if body.contains("name=\"password\"") && body.contains("action=\"/login\"") => {}
-        other => panic!("{what}: expected the login page, got {other:?}"),
-    }
-}
-
-/// A redirect to the registered redirect URI carrying `error` and `state`.
-#[track_caller]
-fn assert_redirect_error(what: &str, step: &Step, error: &str, state: Option<&str>) {
-    let location = match step {
-        Step::Redirect { location, .. } => location,
-        other => panic!("{what}: expected a redirect with error={error}, got {other:?}"),
-    };
-    assert!(
-        location.starts_with(&format!("{REDIRECT}?")),
-        "{what}: redirected elsewhere: {location}"
-    );
-    assert_eq!(
-        step.param("error").as_deref(),
-        Some(error),
-        "{what}: {location}"
-    );
-    assert_eq!(step.param("state").as_deref(), state, "{what}: {location}");
-    assert_eq!(step.param("code"), None, "{what}: {location}");
-}
-
-/// A redirect to the registered redirect URI with a code and `state`.
-#[track_caller]
-fn expect_code(what: &str, step: &Step, state: &str) -> String {
-    let location = match step {
-        Step::Redirect { location, .. } => location,
-        other => panic!("{what}: expected a redirect with a code, got {other:?}"),
-    };
-    assert!(
-        location.starts_with(&format!("{REDIRECT}?")),
-        "{what}: redirected elsewhere: {location}"
-    );
-    assert_eq!(
-        step.param("state").as_deref(),
-        Some(state),
-        "{what}: {location}"
-    );
-    assert_eq!(step.param("error"), None, "{what}: {location}");
-    step.param("code")
-        .unwrap_or_else(|| panic!("{what}: no code in {location}"))
-}
-
-/// A fresh code for a browser that already has a session (and consent).
-async fn code_for(browser: &Browser, base: &str, p: &[(&str, &str)]) -> String {
-    let state = p
-        .iter()
-        .find(|(k, _)| *k == "state")
-        .map(|(_, v)| *v)
-        .expect("state");
-    let url = authorize_url(base, p);
-    expect_code(&url, &browse(browser, &url).await, state)
-}
-
-/// Sign in with `browser`: the authorize URL on `base` must show the login
-/// page; the form is posted to `login_base`. Returns what the login answered.
-async fn sign_in(browser: &Browser, base: &str, login_base: &str, p: &[(&str, &str)]) -> Step {
-    let url = authorize_url(base, p);
-    let page = browse(browser, &url).await;
-    assert_login_page(&url, &page);
-    checked(
-        "POST /login",
-        browser.login(login_base, &page, ALICE.0, ALICE.1).await,
-    )
-}
-
 // ---------------------------------------------------------------------------
-// 1. The code-replay race (DESIGN.md invariant 1).
+// 1. The code-replay race (docs/ARCHITECTURE.md invariant 1).
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
@@ -227,21 +57,21 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
     let code = expect_code("login", &back, "s-0");
 
     // Sequential control: the tokens work until the code is replayed.
-    let first = redeem(&http, &on(2), &code).await.ok();
+    let first = redeem(&http, &on(2), DEMO, &code, None).await.ok();
     let at = first["access_token"].as_str().expect("access_token");
     let rt = first["refresh_token"].as_str().expect("refresh_token");
     userinfo(&http, &on(3), Some(at)).await.ok();
-    redeem(&http, &on(3), &code)
+    redeem(&http, &on(3), DEMO, &code, None)
         .await
         .oauth_error(400, "invalid_grant");
-    assert_invalid_token(&userinfo(&http, &on(1), Some(at)).await);
-    refresh(&http, &on(2), rt)
+    userinfo(&http, &on(1), Some(at)).await.invalid_token();
+    refresh(&http, &on(2), DEMO, rt)
         .await
         .oauth_error(400, "invalid_grant");
     // An unknown refresh token on every node (this also warms each node's
     // client-secret cache, so neither racer pays argon2 below).
     for n in 1..=3 {
-        refresh(&http, &on(n), "no-such-refresh-token")
+        refresh(&http, &on(n), DEMO, "no-such-refresh-token")
             .await
             .oauth_error(400, "invalid_grant");
     }
@@ -254,7 +84,10 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
         let code = code_for(&browser, &on(third), &params("demo", scope, &state)).await;
 
         let (base_a, base_b) = (on(a), on(b));
-        let (ra, rb) = tokio::join!(redeem(&http, &base_a, &code), redeem(&http, &base_b, &code));
+        let (ra, rb) = tokio::join!(
+            redeem(&http, &base_a, DEMO, &code, None),
+            redeem(&http, &base_b, DEMO, &code, None)
+        );
         let (winner, loser, won_at) = match (ra.status, rb.status) {
             (200, _) => (ra, rb, a),
             (_, 200) => (rb, ra, b),
@@ -277,9 +110,9 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
             "round {round}: the winner's access token still works on node {third} \
              after the replay: {info:?}"
         );
-        assert_invalid_token(&info);
+        info.invalid_token();
         // ...and the refresh token is dead on any node.
-        let again = refresh(&http, &on((round % 3) as u64 + 1), rt).await;
+        let again = refresh(&http, &on((round % 3) as u64 + 1), DEMO, rt).await;
         assert_eq!(
             (again.status, again.json()["error"].as_str()),
             (400, Some("invalid_grant")),
@@ -488,7 +321,7 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     .oauth_error(400, "invalid_grant");
     // ...while a plain code redeems fine (the control for all of the above).
     let code = code_for(&browser, &on(1), &params("demo", "openid", "t-4")).await;
-    let tokens = redeem(&http, &on(2), &code).await.ok();
+    let tokens = redeem(&http, &on(2), DEMO, &code, None).await.ok();
     let id_token = tokens["id_token"].as_str().expect("id_token").to_string();
 
     // PKCE with the public client `spa` (third-party: consent once).
@@ -537,32 +370,38 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
         &params("demo", "openid offline_access", "r-0"),
     )
     .await;
-    let t1 = redeem(&http, &on(1), &code).await.ok();
+    let t1 = redeem(&http, &on(1), DEMO, &code, None).await.ok();
     let rt1 = t1["refresh_token"].as_str().expect("refresh_token");
     let at1 = t1["access_token"].as_str().expect("access_token");
-    let t2 = refresh(&http, &on(2), rt1).await.ok();
+    let t2 = refresh(&http, &on(2), DEMO, rt1).await.ok();
     let rt2 = t2["refresh_token"].as_str().expect("rotated refresh_token");
     let at2 = t2["access_token"].as_str().expect("access_token");
     assert_ne!(rt1, rt2, "the refresh token must rotate");
     userinfo(&http, &on(3), Some(at2)).await.ok();
-    refresh(&http, &on(3), rt1)
+    refresh(&http, &on(3), DEMO, rt1)
         .await
         .oauth_error(400, "invalid_grant");
-    refresh(&http, &on(1), rt2)
+    refresh(&http, &on(1), DEMO, rt2)
         .await
         .oauth_error(400, "invalid_grant");
-    assert_invalid_token(&userinfo(&http, &on(2), Some(at2)).await);
-    assert_invalid_token(&userinfo(&http, &on(1), Some(at1)).await);
+    userinfo(&http, &on(2), Some(at2)).await.invalid_token();
+    userinfo(&http, &on(1), Some(at1)).await.invalid_token();
 
     // /userinfo: RFC 6750 errors.
-    assert_invalid_token(&userinfo(&http, &on(1), Some("garbage.not.a-jwt")).await);
-    assert_invalid_token(&userinfo(&http, &on(2), Some(&id_token)).await);
+    userinfo(&http, &on(1), Some("garbage.not.a-jwt"))
+        .await
+        .invalid_token();
+    userinfo(&http, &on(2), Some(&id_token))
+        .await
+        .invalid_token();
     let form_token = http
         .post(format!("{}/userinfo", on(3)))
         .form(&[("access_token", "garbage")])
         .send()
         .await;
-    assert_invalid_token(&Answer::read("POST /userinfo garbage".into(), form_token).await);
+    Answer::read("POST /userinfo garbage".into(), form_token)
+        .await
+        .invalid_token();
     let none = userinfo(&http, &on(3), None).await;
     assert_eq!(none.status, 401, "no token: {none:?}");
     let challenge = none.header("www-authenticate").unwrap_or_default();
@@ -747,7 +586,7 @@ async fn authorize_errors_prompts_and_max_age() {
     );
     assert_eq!(hidden(&body, "state").as_deref(), Some("fp-0"), "{body}");
     let code = hidden(&body, "code").unwrap_or_else(|| panic!("form_post without code: {body}"));
-    redeem(&http, &on(3), &code).await.ok();
+    redeem(&http, &on(3), DEMO, &code, None).await.ok();
 
     // rp asks for consent; the user denies: access_denied, state kept.
     let url = authorize_url(&on(3), &params("rp", "openid profile", "d-0"));
