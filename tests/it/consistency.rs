@@ -16,17 +16,14 @@ use std::time::{Duration, Instant};
 use tessera::clock::now;
 
 use crate::flow::Browser;
-use crate::harness::{others, Cluster, ALICE};
-use crate::rp::{introspect, jwt_claims, raw_client, redeem, refresh, revoke, userinfo, DEMO, RP};
+use crate::harness::{others, ALICE};
+use crate::rp::{introspect, jwt_claims, redeem, refresh, revoke, userinfo, Seeded, DEMO, RP};
 use crate::session::{demo_sign_in, demo_tokens};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
-    let started = Instant::now();
-    let c = Cluster::seeded(3).await;
-    let urls = c.http_urls();
-    let on = |n: u64| urls[&n].as_str();
-    let http = raw_client(Duration::from_secs(15));
+    let fx = Seeded::start(3, Duration::from_secs(15)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
     let browser = Browser::new();
     let scope = "openid offline_access";
 
@@ -173,17 +170,14 @@ async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
     eprintln!(
         "revocation loop: {ROUNDS} rounds in {:?} (test {:?})",
         loop_started.elapsed(),
-        started.elapsed()
+        fx.started.elapsed()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up() {
-    let started = Instant::now();
-    let c = Cluster::seeded(3).await;
-    let urls = c.http_urls();
-    let on = |n: u64| urls[&n].as_str();
-    let http = raw_client(Duration::from_secs(30));
+    let fx = Seeded::start(3, Duration::from_secs(30)).await;
+    let (c, http, on) = (&fx.c, &fx.http, |n: u64| fx.on(n));
     let browser = Browser::new();
     let scope = "openid offline_access";
     let (code, verifier) = demo_sign_in(&browser, on(1), scope).await;
@@ -295,5 +289,5 @@ async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up()
     g.oauth_error(400, "invalid_grant");
     // The token never revoked is still live there.
     introspect(&http, on(f), DEMO, &live.access).await.active();
-    eprintln!("partition test took {:?}", started.elapsed());
+    eprintln!("partition test took {:?}", fx.started.elapsed());
 }

@@ -24,7 +24,7 @@ use reqwest::Client;
 use crate::flow::Browser;
 use crate::harness::wait::until_some;
 use crate::harness::Cluster;
-use crate::rp::{client_credentials, introspect, raw_client, revoke, Answer, DEMO};
+use crate::rp::{client_credentials, form_request, introspect, revoke, Answer, Seeded, DEMO};
 use crate::session::{demo_sign_in, demo_tokens};
 
 /// Access tokens (client_credentials) revoked in the race.
@@ -91,11 +91,8 @@ fn verdict(a: &Answer) -> Option<bool> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn introspection_stays_linearizable_while_other_nodes_revoke() {
-    let started = Instant::now();
-    let mut c = Cluster::seeded(3).await;
-    let urls = c.http_urls();
-    let on = |n: u64| urls[&n].as_str();
-    let http = raw_client(Duration::from_secs(20));
+    let fx = Seeded::start(3, Duration::from_secs(20)).await;
+    let (c, http, on) = (&fx.c, &fx.http, |n: u64| fx.on(n));
     let tokens = race_tokens(&c, &http).await;
     // Every node has verified demo's secret before the race.
     for n in 1..=3 {
@@ -130,9 +127,15 @@ async fn introspection_stays_linearizable_while_other_nodes_revoke() {
                 let idx = (f + k % 5).saturating_sub(2).min(tokens.len() - 1);
                 let node = 2 + (k % 2) as u64;
                 k += 1;
+                let url = format!("{}/introspect", on(node));
+                let (what, req) = form_request(http, &url, DEMO, &[("token", &tokens[idx])]);
                 let start = Instant::now();
-                let a = introspect(http, on(node), DEMO, &tokens[idx]).await;
+                let res = req.send().await;
                 let end = Instant::now();
+                if let Err(e) = &res {
+                    return Err(format!("{what} on node {node}: {e:?}"));
+                }
+                let a = Answer::read(what, res).await;
                 let active = verdict(&a);
                 reads.push(Read {
                     idx,
@@ -142,13 +145,16 @@ async fn introspection_stays_linearizable_while_other_nodes_revoke() {
                     active,
                 });
             }
-            reads
+            Ok(reads)
         }
     };
     let race = Instant::now();
     let ((), reads) = tokio::join!(revoker, join_all((0..READERS).map(reader)));
     let race = race.elapsed();
-    let reads: Vec<Read> = reads.into_iter().flatten().collect();
+    let reads: Vec<Read> = match reads.into_iter().collect::<Result<Vec<_>, String>>() {
+        Ok(reads) => reads.into_iter().flatten().collect(),
+        Err(e) => panic!("{e}\nlogs:\n{}", tail_of_logs(c)),
+    };
     let revoked = revoked.into_inner().unwrap();
 
     let (mut after, mut before, mut racing, mut unavailable) = (0, 0, 0, 0);
@@ -198,8 +204,8 @@ async fn introspection_stays_linearizable_while_other_nodes_revoke() {
         "the race did not interleave reads and revocations enough to show anything"
     );
 
-    cut_off_node_answers_503(&mut c, &http).await;
-    eprintln!("linearizable reads test took {:?}", started.elapsed());
+    cut_off_node_answers_503(c, http).await;
+    eprintln!("linearizable reads test took {:?}", fx.started.elapsed());
 }
 
 /// Revoke a token through node 1, cut node 3 off at once (SIGSTOP of 1 and
@@ -207,7 +213,7 @@ async fn introspection_stays_linearizable_while_other_nodes_revoke() {
 /// token; 503 or (a committed revocation is final) inactive for the
 /// revoked one; never `active`. After the others resume, every node
 /// answers the right verdict.
-async fn cut_off_node_answers_503(c: &mut Cluster, http: &Client) {
+async fn cut_off_node_answers_503(c: &Cluster, http: &Client) {
     let urls = c.http_urls();
     let on = |n: u64| urls[&n].as_str();
     let mint = async |n: u64| {
@@ -256,4 +262,16 @@ async fn cut_off_node_answers_503(c: &mut Cluster, http: &Client) {
             assert_eq!(verdict(&a), Some(active), "node {n}: {}", a.body);
         }
     }
+}
+
+/// The last lines of every node's log.
+fn tail_of_logs(c: &Cluster) -> String {
+    let mut out = String::new();
+    for id in c.nodes.keys() {
+        let log = c.log(*id);
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        out += &format!("--- node {id} ---\n{tail}\n");
+    }
+    out
 }

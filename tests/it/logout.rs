@@ -5,24 +5,19 @@
 //! `post_logout_redirect_uri` is never redirected to, and a logout without
 //! `id_token_hint` asks for confirmation first.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Client;
 
 use crate::flow::{authorize_url, hidden, pkce, Browser, Step};
-use crate::harness::{others, Cluster};
-use crate::rp::{
-    introspect, jwt_claims, raw_client, redeem, urlencode, userinfo, DEMO, LOGGED_OUT,
-};
+use crate::harness::others;
+use crate::rp::{introspect, jwt_claims, redeem, urlencode, userinfo, Seeded, DEMO, LOGGED_OUT};
 use crate::session::{checked, demo_sign_in, pkce_params, with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_ended_on_one_node_is_ended_on_every_node() {
-    let started = Instant::now();
-    let c = Cluster::seeded(3).await;
-    let urls = c.http_urls();
-    let on = |n: u64| urls[&n].as_str();
-    let http = raw_client(Duration::from_secs(15));
+    let fx = Seeded::start(3, Duration::from_secs(15)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
 
     let browser = Browser::new();
     let (code, verifier) = demo_sign_in(&browser, on(1), "openid").await;
@@ -212,7 +207,7 @@ async fn a_session_ended_on_one_node_is_ended_on_every_node() {
         x.inactive();
         u.oauth_error(401, "invalid_token");
     }
-    eprintln!("logout test took {:?}", started.elapsed());
+    eprintln!("logout test took {:?}", fx.started.elapsed());
 }
 
 /// The `Cookie` header `browser` sends to `base`, with a session.

@@ -12,15 +12,15 @@
 //!   content types, missing or repeated parameters and oversized bodies;
 //!   garbage and forged tokens are inactive; an ID token is not revocable.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Client;
 use serde_json::{json, Value};
 
 use crate::flow::{authorize_url, pkce, Browser, Step};
-use crate::harness::{Cluster, RaftOpts, REDIRECT};
+use crate::harness::{RaftOpts, REDIRECT};
 use crate::rp::{
-    introspect, jwt_claims, post_form, raw_client, redeem, revoke, urlencode, Answer, Basic, DEMO,
+    introspect, jwt_claims, post_form, redeem, revoke, urlencode, Answer, Basic, Seeded, DEMO,
     LOGGED_OUT, RP,
 };
 use crate::session::{checked, demo_sign_in, expect_code, pkce_params, sign_in, with, STATE};
@@ -95,19 +95,12 @@ fn too_large(a: &Answer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_registered_on_one_node_signs_in_on_the_others() {
-    let started = Instant::now();
-    let c = Cluster::start_with(
-        3,
-        RaftOpts {
-            registration_open: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    c.seed().await;
-    let urls = c.http_urls();
-    let on = |n: u64| urls[&n].as_str();
-    let http = raw_client(Duration::from_secs(15));
+    let open = RaftOpts {
+        registration_open: true,
+        ..Default::default()
+    };
+    let fx = Seeded::start_with(3, open, Duration::from_secs(15)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
 
     // A valid registration on node 1.
     let meta = json!({
@@ -420,16 +413,13 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     big["client_name"] = json!("Fine");
     // Nothing above registered a client by accident: the valid one still works.
     assert_eq!(register(&http, on(3), &big).await.status, 201);
-    eprintln!("registration test took {:?}", started.elapsed());
+    eprintln!("registration test took {:?}", fx.started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
-    let started = Instant::now();
-    let c = Cluster::seeded(3).await;
-    let urls = c.http_urls();
-    let on = |n: u64| urls[&n].as_str();
-    let http = raw_client(Duration::from_secs(15));
+    let fx = Seeded::start(3, Duration::from_secs(15)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
 
     // Registration is closed by default.
     let meta = json!({"redirect_uris": [REDIRECT], "client_name": "Nope"});
@@ -701,5 +691,5 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
         matches!(&again, Step::Redirect { .. }) && again.param("code").is_some(),
         "{again:?}"
     );
-    eprintln!("bad-input test took {:?}", started.elapsed());
+    eprintln!("bad-input test took {:?}", fx.started.elapsed());
 }

@@ -9,13 +9,47 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use serde_json::Value;
 
-use crate::harness::REDIRECT;
+use crate::harness::{Cluster, RaftOpts, REDIRECT};
+
+/// The start of most protocol tests: a seeded cluster, each node's base
+/// URL, a raw HTTP client and the instant the test began.
+pub struct Seeded {
+    pub c: Cluster,
+    pub http: Client,
+    pub started: Instant,
+    urls: BTreeMap<u64, String>,
+}
+
+impl Seeded {
+    /// [`Cluster::seeded`] with `n` nodes; requests time out after `timeout`.
+    pub async fn start(n: u64, timeout: Duration) -> Seeded {
+        Self::start_with(n, RaftOpts::default(), timeout).await
+    }
+
+    pub async fn start_with(n: u64, opts: RaftOpts, timeout: Duration) -> Seeded {
+        let started = Instant::now();
+        let c = Cluster::start_with(n, opts).await;
+        c.seed().await;
+        Seeded {
+            urls: c.http_urls(),
+            c,
+            http: raw_client(timeout),
+            started,
+        }
+    }
+
+    /// Node `n`'s base URL.
+    pub fn on(&self, n: u64) -> &str {
+        &self.urls[&n]
+    }
+}
 
 /// A response read in full.
 #[derive(Debug)]
@@ -28,7 +62,7 @@ pub struct Answer {
 
 impl Answer {
     pub async fn read(what: String, res: reqwest::Result<Response>) -> Answer {
-        let res = res.unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
+        let res = res.unwrap_or_else(|e| panic!("{what}: request failed: {e:?}"));
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let body = res.text().await.unwrap_or_default();
@@ -164,7 +198,18 @@ pub async fn post_form(
     basic: Basic<'_>,
     form: &[(&str, &str)],
 ) -> Answer {
-    let mut req = http.post(format!("{base}{path}")).form(form);
+    let (what, req) = form_request(http, &format!("{base}{path}"), basic, form);
+    Answer::read(what, req.send().await).await
+}
+
+/// The request [`post_form`] sends to `url`, and how to name it.
+pub fn form_request(
+    http: &Client,
+    url: &str,
+    basic: Basic<'_>,
+    form: &[(&str, &str)],
+) -> (String, reqwest::RequestBuilder) {
+    let mut req = http.post(url).form(form);
     if let Some((id, secret)) = basic {
         req = req.basic_auth(id, Some(secret));
     }
@@ -172,8 +217,7 @@ pub async fn post_form(
         .iter()
         .map(|(k, v)| (*k, v.chars().take(24).collect()))
         .collect();
-    let what = format!("POST {base}{path} (basic {basic:?}) {shown:?}");
-    Answer::read(what, req.send().await).await
+    (format!("POST {url} (basic {basic:?}) {shown:?}"), req)
 }
 
 /// POST a form to `{base}/token`.
