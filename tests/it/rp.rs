@@ -172,10 +172,13 @@ impl Answer {
     }
 }
 
-/// A client that keeps no cookies and follows no redirects.
+/// A client that keeps no cookies and follows no redirects. It drops idle
+/// connections before the server's keep-alive (5 s) would, so that no
+/// request goes out on a connection the server is closing.
 pub fn raw_client(timeout: Duration) -> Client {
     Client::builder()
         .redirect(Policy::none())
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(timeout)
         .build()
         .unwrap()
