@@ -18,8 +18,8 @@ use tessera::clock::now;
 use crate::flow::Browser;
 use crate::harness::wait::until_some;
 use crate::harness::{others, ALICE};
-use crate::rp::{introspect, jwt_claims, redeem, refresh, revoke, userinfo, Seeded, DEMO, RP};
-use crate::session::{demo_sign_in, demo_tokens};
+use crate::rp::{introspect, jwt_claims, refresh, revoke, userinfo, Seeded, DEMO, RP};
+use crate::session::{demo_tokens, Via};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
@@ -28,14 +28,11 @@ async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
     let browser = Browser::new();
     let scope = "openid offline_access";
 
-    let (code, verifier) = demo_sign_in(&browser, on(1), scope).await;
-    let first = redeem(&http, on(2), DEMO, &code, Some(&verifier))
-        .await
-        .tokens();
+    let first = demo_tokens(&browser, http, Via::Login, (on(1), on(2)), scope).await;
 
     // A live access token: every field of RFC 7662 §2.2 the issue lists.
     let at_claims = jwt_claims(&first.access);
-    let v = introspect(&http, on(3), DEMO, &first.access).await.active();
+    let v = introspect(http, on(3), DEMO, &first.access).await.active();
     for k in [
         "scope",
         "client_id",
@@ -74,7 +71,7 @@ async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
         "{v}"
     );
     // A live refresh token, on another node.
-    let r = introspect(&http, on(2), DEMO, first.refresh())
+    let r = introspect(http, on(2), DEMO, first.refresh())
         .await
         .active();
     assert_eq!(
@@ -84,22 +81,22 @@ async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
     );
     assert_eq!(r["sub"], at_claims["sub"], "{r}");
     // Another client's refresh token is not shown to `rp`.
-    introspect(&http, on(1), RP, first.refresh())
+    introspect(http, on(1), RP, first.refresh())
         .await
         .inactive();
 
     // `rp` cannot revoke `demo`'s tokens: 200 (RFC 7009 §2.2) and no effect.
-    revoke(&http, on(2), RP, &first.access).await.ok();
-    revoke(&http, on(3), RP, first.refresh()).await.ok();
-    introspect(&http, on(1), DEMO, &first.access).await.active();
-    introspect(&http, on(2), DEMO, first.refresh())
+    revoke(http, on(2), RP, &first.access).await.ok();
+    revoke(http, on(3), RP, first.refresh()).await.ok();
+    introspect(http, on(1), DEMO, &first.access).await.active();
+    introspect(http, on(2), DEMO, first.refresh())
         .await
         .active();
-    userinfo(&http, on(3), Some(&first.access)).await.ok();
+    userinfo(http, on(3), Some(&first.access)).await.ok();
     // Unknown tokens: 200, as RFC 7009 §2.2 says.
     for (n, t) in [(1, "no-such-token"), (2, "x"), (3, "a.b.c")] {
-        revoke(&http, on(n), DEMO, t).await.ok();
-        introspect(&http, on(n), DEMO, t).await.inactive();
+        revoke(http, on(n), DEMO, t).await.ok();
+        introspect(http, on(n), DEMO, t).await.inactive();
     }
 
     // The loop: revoke on A, then B and C at once, no sleeps.
@@ -108,31 +105,31 @@ async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
     for i in 0..ROUNDS {
         let a = i % 3 + 1;
         let (b, cc) = others(a);
-        let t = demo_tokens(&browser, &http, on(b), on(cc), scope).await;
+        let t = demo_tokens(&browser, http, Via::Session, (on(b), on(cc)), scope).await;
         match i % 3 {
             // An access token by `jti`.
             0 => {
-                let r = revoke(&http, on(a), DEMO, &t.access).await;
+                let r = revoke(http, on(a), DEMO, &t.access).await;
                 assert_eq!(r.ok(), serde_json::json!({}), "{}", r.what);
                 let (x, y, u) = tokio::join!(
-                    introspect(&http, on(b), DEMO, &t.access),
-                    introspect(&http, on(cc), DEMO, &t.access),
-                    userinfo(&http, on(cc), Some(&t.access)),
+                    introspect(http, on(b), DEMO, &t.access),
+                    introspect(http, on(cc), DEMO, &t.access),
+                    userinfo(http, on(cc), Some(&t.access)),
                 );
                 x.inactive();
                 y.inactive();
                 u.oauth_error(401, "invalid_token");
                 // The refresh token of the grant is not what was revoked.
-                introspect(&http, on(a), DEMO, t.refresh()).await.active();
+                introspect(http, on(a), DEMO, t.refresh()).await.active();
             }
             // A refresh token: its family and the access token it came with.
             1 => {
-                revoke(&http, on(a), DEMO, t.refresh()).await.ok();
+                revoke(http, on(a), DEMO, t.refresh()).await.ok();
                 let (g, x, y, z) = tokio::join!(
-                    refresh(&http, on(b), DEMO, t.refresh()),
-                    introspect(&http, on(cc), DEMO, &t.access),
-                    introspect(&http, on(b), DEMO, &t.access),
-                    introspect(&http, on(cc), DEMO, t.refresh()),
+                    refresh(http, on(b), DEMO, t.refresh()),
+                    introspect(http, on(cc), DEMO, &t.access),
+                    introspect(http, on(b), DEMO, &t.access),
+                    introspect(http, on(cc), DEMO, t.refresh()),
                 );
                 g.oauth_error(400, "invalid_grant");
                 x.inactive();
@@ -142,32 +139,32 @@ async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
             // A rotated family: revoke the newest refresh token; every
             // access token of the family dies, and both refresh tokens.
             _ => {
-                let rotated = refresh(&http, on(b), DEMO, t.refresh()).await.tokens();
-                introspect(&http, on(cc), DEMO, &rotated.access)
+                let rotated = refresh(http, on(b), DEMO, t.refresh()).await.tokens();
+                introspect(http, on(cc), DEMO, &rotated.access)
                     .await
                     .active();
-                revoke(&http, on(a), DEMO, rotated.refresh()).await.ok();
+                revoke(http, on(a), DEMO, rotated.refresh()).await.ok();
                 let (g1, g2, x0, x1, y0, y1) = tokio::join!(
-                    refresh(&http, on(cc), DEMO, rotated.refresh()),
-                    refresh(&http, on(b), DEMO, t.refresh()),
-                    introspect(&http, on(b), DEMO, &t.access),
-                    introspect(&http, on(b), DEMO, &rotated.access),
-                    introspect(&http, on(cc), DEMO, &t.access),
-                    introspect(&http, on(cc), DEMO, &rotated.access),
+                    refresh(http, on(cc), DEMO, rotated.refresh()),
+                    refresh(http, on(b), DEMO, t.refresh()),
+                    introspect(http, on(b), DEMO, &t.access),
+                    introspect(http, on(b), DEMO, &rotated.access),
+                    introspect(http, on(cc), DEMO, &t.access),
+                    introspect(http, on(cc), DEMO, &rotated.access),
                 );
                 g1.oauth_error(400, "invalid_grant");
                 g2.oauth_error(400, "invalid_grant");
                 for x in [x0, x1, y0, y1] {
                     x.inactive();
                 }
-                userinfo(&http, on(a), Some(&rotated.access))
+                userinfo(http, on(a), Some(&rotated.access))
                     .await
                     .oauth_error(401, "invalid_token");
             }
         }
     }
     // The first grant was never revoked by anyone allowed to.
-    introspect(&http, on(3), DEMO, &first.access).await.active();
+    introspect(http, on(3), DEMO, &first.access).await.active();
     eprintln!(
         "revocation loop: {ROUNDS} rounds in {:?} (test {:?})",
         loop_started.elapsed(),
@@ -181,11 +178,8 @@ async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up()
     let (c, http, on) = (&fx.c, &fx.http, |n: u64| fx.on(n));
     let browser = Browser::new();
     let scope = "openid offline_access";
-    let (code, verifier) = demo_sign_in(&browser, on(1), scope).await;
-    let live = redeem(&http, on(1), DEMO, &code, Some(&verifier))
-        .await
-        .tokens();
-    let doomed = demo_tokens(&browser, &http, on(2), on(3), scope).await;
+    let live = demo_tokens(&browser, http, Via::Login, (on(1), on(1)), scope).await;
+    let doomed = demo_tokens(&browser, http, Via::Session, (on(2), on(3)), scope).await;
 
     let leader = c.leader(1).await;
     let (f, lone) = others(leader);
@@ -201,10 +195,10 @@ async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up()
     for token in [&live.access, live.refresh()] {
         introspect(http, on(lone), DEMO, token).await.unavailable();
     }
-    let u = userinfo(&http, on(lone), Some(&live.access)).await;
+    let u = userinfo(http, on(lone), Some(&live.access)).await;
     assert_eq!(u.status, 503, "userinfo without quorum: {}", u.body);
     // A revocation cannot be acknowledged without a quorum.
-    let r = revoke(&http, on(lone), DEMO, &doomed.access).await;
+    let r = revoke(http, on(lone), DEMO, &doomed.access).await;
     assert_ne!(
         r.status, 200,
         "revoke acknowledged without quorum: {}",
@@ -229,25 +223,25 @@ async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up()
 
     // The opposite case: a follower misses revocations while stopped and
     // must catch up before its first answer.
-    let t_access = demo_tokens(&browser, &http, on(1), on(2), scope).await;
-    let t_refresh = demo_tokens(&browser, &http, on(2), on(3), scope).await;
+    let t_access = demo_tokens(&browser, http, Via::Session, (on(1), on(2)), scope).await;
+    let t_refresh = demo_tokens(&browser, http, Via::Session, (on(2), on(3)), scope).await;
     let leader = c.leader(lone).await;
     let (f, _) = others(leader);
     for token in [&t_access.access, &t_refresh.access, t_refresh.refresh()] {
         introspect(http, on(f), DEMO, token).await.active();
     }
     c.signal(f, libc::SIGSTOP);
-    revoke(&http, on(leader), DEMO, &t_access.access).await.ok();
-    revoke(&http, on(leader), DEMO, t_refresh.refresh())
+    revoke(http, on(leader), DEMO, &t_access.access).await.ok();
+    revoke(http, on(leader), DEMO, t_refresh.refresh())
         .await
         .ok();
     c.signal(f, libc::SIGCONT);
     let back = Instant::now();
     let (x, y, z, g) = tokio::join!(
-        introspect(&http, on(f), DEMO, &t_access.access),
-        introspect(&http, on(f), DEMO, &t_refresh.access),
-        introspect(&http, on(f), DEMO, t_refresh.refresh()),
-        refresh(&http, on(f), DEMO, t_refresh.refresh()),
+        introspect(http, on(f), DEMO, &t_access.access),
+        introspect(http, on(f), DEMO, &t_refresh.access),
+        introspect(http, on(f), DEMO, t_refresh.refresh()),
+        refresh(http, on(f), DEMO, t_refresh.refresh()),
     );
     eprintln!(
         "first answers of the returning follower took {:?}",
@@ -258,6 +252,6 @@ async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up()
     z.inactive();
     g.oauth_error(400, "invalid_grant");
     // The token never revoked is still live there.
-    introspect(&http, on(f), DEMO, &live.access).await.active();
+    introspect(http, on(f), DEMO, &live.access).await.active();
     eprintln!("partition test took {:?}", fx.started.elapsed());
 }

@@ -342,6 +342,13 @@ workers = 1
         cli(&[args, &["--config", config]].concat(), stdin)
     }
 
+    /// `cluster status --json` through node `id`'s CLI.
+    pub fn status_json(&self, id: u64) -> serde_json::Value {
+        let (code, out, err) = self.cli_on(id, &["cluster", "status", "--json"], None);
+        assert_eq!(code, 0, "cluster status on node {id}: {err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
     /// Node `id`'s `/metrics` text.
     pub async fn metrics_text(&self, id: u64) -> String {
         let url = format!("{}/metrics", self.node(id).http_url());

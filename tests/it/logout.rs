@@ -11,8 +11,8 @@ use reqwest::Client;
 
 use crate::flow::{authorize_url, hidden, pkce, Browser, Step};
 use crate::harness::others;
-use crate::rp::{introspect, jwt_claims, redeem, urlencode, userinfo, Seeded, DEMO, LOGGED_OUT};
-use crate::session::{checked, demo_sign_in, pkce_params, with};
+use crate::rp::{introspect, jwt_claims, urlencode, userinfo, Seeded, DEMO, LOGGED_OUT};
+use crate::session::{checked, demo_sign_in, demo_tokens, pkce_params, with, Via};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_ended_on_one_node_is_ended_on_every_node() {
@@ -20,16 +20,11 @@ async fn a_session_ended_on_one_node_is_ended_on_every_node() {
     let (http, on) = (&fx.http, |n: u64| fx.on(n));
 
     let browser = Browser::new();
-    let (code, verifier) = demo_sign_in(&browser, on(1), "openid").await;
-    let tokens = redeem(&http, on(2), DEMO, &code, Some(&verifier))
-        .await
-        .tokens();
+    let tokens = demo_tokens(&browser, http, Via::Login, (on(1), on(2)), "openid").await;
     let id_token = tokens.id_token.clone().expect("id_token");
     assert!(jwt_claims(&id_token)["sid"].is_string(), "ID token has sid");
     let cookies = cookie_header(&browser, on(1));
-    introspect(&http, on(3), DEMO, &tokens.access)
-        .await
-        .active();
+    introspect(http, on(3), DEMO, &tokens.access).await.active();
 
     // An unregistered post_logout_redirect_uri: a 400 page, no redirect,
     // and the session lives on.
@@ -82,9 +77,7 @@ async fn a_session_ended_on_one_node_is_ended_on_every_node() {
             "an unconfirmed logout ended the session: {still:?}"
         );
     }
-    introspect(&http, on(1), DEMO, &tokens.access)
-        .await
-        .active();
+    introspect(http, on(1), DEMO, &tokens.access).await.active();
 
     // "Stay signed in" keeps the session; a forged form is refused.
     let ask = checked("ask", browser.get(&format!("{}/end_session", on(3))).await);
@@ -158,10 +151,7 @@ async fn a_session_ended_on_one_node_is_ended_on_every_node() {
         let (b, cc) = others(a);
         if i > 0 {
             let browser = Browser::new();
-            let (code, verifier) = demo_sign_in(&browser, on(cc), "openid").await;
-            let tokens = redeem(&http, on(b), DEMO, &code, Some(&verifier))
-                .await
-                .tokens();
+            let tokens = demo_tokens(&browser, http, Via::Login, (on(cc), on(b)), "openid").await;
             let id_token = tokens.id_token.clone().expect("id_token");
             let cookies = cookie_header(&browser, on(a));
             session = (browser, tokens, id_token, cookies);
@@ -188,10 +178,10 @@ async fn a_session_ended_on_one_node_is_ended_on_every_node() {
         }
         let (sb, rb, rc, x, u) = tokio::join!(
             silent(browser, on(b)),
-            silent_with_cookie(&http, on(b), cookies),
-            silent_with_cookie(&http, on(cc), cookies),
-            introspect(&http, on(cc), DEMO, &tokens.access),
-            userinfo(&http, on(b), Some(&tokens.access))
+            silent_with_cookie(http, on(b), cookies),
+            silent_with_cookie(http, on(cc), cookies),
+            introspect(http, on(cc), DEMO, &tokens.access),
+            userinfo(http, on(b), Some(&tokens.access))
         );
         assert_eq!(
             sb.param("error").as_deref(),

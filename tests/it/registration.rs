@@ -23,7 +23,7 @@ use crate::rp::{
     introspect, jwt_claims, post_form, redeem, revoke, urlencode, Answer, Basic, Seeded, DEMO,
     LOGGED_OUT, RP,
 };
-use crate::session::{checked, demo_sign_in, expect_code, pkce_params, sign_in, with, STATE};
+use crate::session::{checked, demo_tokens, expect_code, pkce_params, sign_in, with, Via, STATE};
 
 /// POST a JSON registration request.
 async fn register(http: &Client, base: &str, body: &Value) -> Answer {
@@ -111,7 +111,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
         "contacts": ["ops@rp.example"],
         "post_logout_redirect_uris": ["http://127.0.0.1:8765/bye"],
     });
-    let res = register(&http, on(1), &meta).await;
+    let res = register(http, on(1), &meta).await;
     assert_eq!(res.status, 201, "{}", res.body);
     let v = res.json();
     for k in [
@@ -157,7 +157,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     let back = checked("consent", browser.consent(on(2), &consent, true).await);
     let code = expect_code("consent", &back, STATE);
     let creds = Some((client_id.as_str(), secret.as_str()));
-    let tokens = redeem(&http, on(3), creds, &code, Some(&verifier))
+    let tokens = redeem(http, on(3), creds, &code, Some(&verifier))
         .await
         .tokens();
     let id_token = tokens.id_token.as_deref().expect("id_token");
@@ -169,19 +169,19 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     assert!(aud_ok, "ID token audience: {claims}");
     assert_eq!(claims["iss"], on(1), "{claims}");
     assert_eq!(claims["nonce"], "n-1", "{claims}");
-    let at = introspect(&http, on(1), creds, &tokens.access)
+    let at = introspect(http, on(1), creds, &tokens.access)
         .await
         .active();
     assert_eq!(at["client_id"], json!(client_id), "{at}");
     // The wrong secret for the new client is refused on any node.
-    introspect(&http, on(2), Some((&client_id, "wrong")), &tokens.access)
+    introspect(http, on(2), Some((&client_id, "wrong")), &tokens.access)
         .await
         .invalid_client();
 
     // RFC 7592 read, on node 3.
     let rcu3 = rcu.replace(on(1), on(3));
     assert_ne!(rcu3, rcu, "the registration_client_uri names node 1");
-    let read = read_client(&http, &rcu3, Some(&rat)).await;
+    let read = read_client(http, &rcu3, Some(&rat)).await;
     let m = read.ok();
     assert_eq!(m["client_id"], json!(client_id), "{m}");
     assert_eq!(m["redirect_uris"], json!([REDIRECT]), "{m}");
@@ -195,7 +195,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     }
     // No other token reads it.
     let second = register(
-        &http,
+        http,
         on(2),
         &json!({"redirect_uris": ["https://second.example/cb"]}),
     )
@@ -207,22 +207,22 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
         .as_str()
         .unwrap()
         .replace(on(1), on(2));
-    read_client(&http, &rcu2, Some(rat2)).await.ok();
-    unauthorized(&read_client(&http, &rcu3, None).await);
-    unauthorized(&read_client(&http, &rcu3, Some(rat2)).await);
-    unauthorized(&read_client(&http, &rcu2, Some(&rat)).await);
-    unauthorized(&read_client(&http, &rcu3, Some("garbage-token")).await);
-    unauthorized(&read_client(&http, &rcu3, Some(&secret)).await);
-    unauthorized(&read_client(&http, &rcu3, Some(&tokens.access)).await);
+    read_client(http, &rcu2, Some(rat2)).await.ok();
+    unauthorized(&read_client(http, &rcu3, None).await);
+    unauthorized(&read_client(http, &rcu3, Some(rat2)).await);
+    unauthorized(&read_client(http, &rcu2, Some(&rat)).await);
+    unauthorized(&read_client(http, &rcu3, Some("garbage-token")).await);
+    unauthorized(&read_client(http, &rcu3, Some(&secret)).await);
+    unauthorized(&read_client(http, &rcu3, Some(&tokens.access)).await);
     unauthorized(
         &read_client(
-            &http,
+            http,
             &format!("{}/register/no-such-client", on(3)),
             Some(&rat),
         )
         .await,
     );
-    unauthorized(&read_client(&http, &format!("{}/register/demo", on(1)), Some(&rat)).await);
+    unauthorized(&read_client(http, &format!("{}/register/demo", on(1)), Some(&rat)).await);
     let basic = http
         .get(&rcu3)
         .basic_auth(&client_id, Some(&secret))
@@ -372,7 +372,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     ];
     for (i, (what, body, error)) in cases.iter().enumerate() {
         let node = i as u64 % 3 + 1;
-        let a = register(&http, on(node), body).await;
+        let a = register(http, on(node), body).await;
         assert_eq!(
             (a.status, a.json()["error"].as_str()),
             (400, Some(*error)),
@@ -384,7 +384,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     let url = format!("{}/register", on(2));
     let good = serde_json::to_vec(&meta).unwrap();
     for ct in ["text/plain", "application/x-www-form-urlencoded"] {
-        post_raw(&http, &url, ct, good.clone(), None)
+        post_raw(http, &url, ct, good.clone(), None)
             .await
             .oauth_error(400, "invalid_request");
     }
@@ -395,7 +395,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     .await;
     no_ct.oauth_error(400, "invalid_request");
     for bad in [&b"{\"redirect_uris\": ["[..], b"not json", b"", b"\xff\xfe"] {
-        let a = post_raw(&http, &url, "application/json", bad.to_vec(), None).await;
+        let a = post_raw(http, &url, "application/json", bad.to_vec(), None).await;
         assert_eq!(a.status, 400, "{}: {}", a.what, a.body);
         let e = a.json()["error"].as_str().map(String::from);
         assert!(
@@ -409,10 +409,10 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
         );
     }
     let mut big = json!({"redirect_uris": [REDIRECT], "client_name": "x".repeat(1 << 20)});
-    too_large(&register(&http, on(3), &big).await);
+    too_large(&register(http, on(3), &big).await);
     big["client_name"] = json!("Fine");
     // Nothing above registered a client by accident: the valid one still works.
-    assert_eq!(register(&http, on(3), &big).await.status, 201);
+    assert_eq!(register(http, on(3), &big).await.status, 201);
     eprintln!("registration test took {:?}", fx.started.elapsed());
 }
 
@@ -424,7 +424,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     // Registration is closed by default.
     let meta = json!({"redirect_uris": [REDIRECT], "client_name": "Nope"});
     for n in 1..=3 {
-        let a = register(&http, on(n), &meta).await;
+        let a = register(http, on(n), &meta).await;
         assert_eq!(a.status, 403, "{}: {}", a.what, a.body);
         let a = Answer::read(
             "register with a bearer token".into(),
@@ -439,10 +439,14 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     }
 
     let browser = Browser::new();
-    let (code, verifier) = demo_sign_in(&browser, on(1), "openid offline_access").await;
-    let tokens = redeem(&http, on(2), DEMO, &code, Some(&verifier))
-        .await
-        .tokens();
+    let tokens = demo_tokens(
+        &browser,
+        http,
+        Via::Login,
+        (on(1), on(2)),
+        "openid offline_access",
+    )
+    .await;
     let id_token = tokens.id_token.clone().expect("id_token");
 
     let at = tokens.access.as_str();
@@ -451,11 +455,11 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
         for path in ["/introspect", "/revoke"] {
             let form: &[(&str, &str)] = &[("token", at)];
             // Missing or wrong client authentication.
-            post_form(&http, base, path, None, form)
+            post_form(http, base, path, None, form)
                 .await
                 .invalid_client();
             post_form(
-                &http,
+                http,
                 base,
                 path,
                 None,
@@ -463,11 +467,11 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
             )
             .await
             .invalid_client();
-            post_form(&http, base, path, Some(("demo", "wrong-secret")), form)
+            post_form(http, base, path, Some(("demo", "wrong-secret")), form)
                 .await
                 .invalid_client();
             post_form(
-                &http,
+                http,
                 base,
                 path,
                 None,
@@ -479,7 +483,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
             )
             .await
             .invalid_client();
-            post_form(&http, base, path, Some(("nobody", "whatever")), form)
+            post_form(http, base, path, Some(("nobody", "whatever")), form)
                 .await
                 .invalid_client();
             let malformed = Answer::read(
@@ -494,25 +498,25 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
             malformed.invalid_client();
 
             // Missing or repeated token; wrong content types.
-            post_form(&http, base, path, DEMO, &[])
+            post_form(http, base, path, DEMO, &[])
                 .await
                 .oauth_error(400, "invalid_request");
-            post_form(&http, base, path, DEMO, &[("token", "a"), ("token", "b")])
+            post_form(http, base, path, DEMO, &[("token", "a"), ("token", "b")])
                 .await
                 .oauth_error(400, "invalid_request");
             let url = format!("{base}{path}");
             let body = serde_json::to_vec(&json!({"token": tokens.access})).unwrap();
-            post_raw(&http, &url, "application/json", body.clone(), DEMO)
+            post_raw(http, &url, "application/json", body.clone(), DEMO)
                 .await
                 .oauth_error(400, "invalid_request");
-            post_raw(&http, &url, "text/plain", body, DEMO)
+            post_raw(http, &url, "text/plain", body, DEMO)
                 .await
                 .oauth_error(400, "invalid_request");
 
             // An oversized body (1 MiB).
             let mut big = b"token=".to_vec();
             big.resize(1 << 20, b'a');
-            too_large(&post_raw(&http, &url, "application/x-www-form-urlencoded", big, DEMO).await);
+            too_large(&post_raw(http, &url, "application/x-www-form-urlencoded", big, DEMO).await);
 
             // Wrong method.
             let get = Answer::read(format!("GET {url}"), http.get(&url).send().await).await;
@@ -556,7 +560,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
             unsigned.as_str(),
             huge.as_str(),
         ] {
-            let i = introspect(&http, base, DEMO, garbage).await;
+            let i = introspect(http, base, DEMO, garbage).await;
             if garbage.is_empty() {
                 // An empty token: inactive or invalid_request, both fine.
                 assert!(i.status == 200 || i.status == 400, "{}: {}", i.what, i.body);
@@ -566,7 +570,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
             } else {
                 i.inactive();
             }
-            let r = revoke(&http, base, DEMO, garbage).await;
+            let r = revoke(http, base, DEMO, garbage).await;
             assert!(
                 r.status == 200 || (garbage.is_empty() && r.status == 400),
                 "{}: {}",
@@ -575,7 +579,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
             );
             for hint in ["access_token", "refresh_token", "bogus_hint"] {
                 let a = post_form(
-                    &http,
+                    http,
                     base,
                     "/introspect",
                     DEMO,
@@ -588,16 +592,16 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
             }
         }
         // `rp` cannot revoke through a forged `client_id` claim either.
-        revoke(&http, base, RP, &forged_claims).await.ok();
+        revoke(http, base, RP, &forged_claims).await.ok();
 
         // An ID token is neither introspectable as active nor revocable.
-        introspect(&http, base, DEMO, &id_token).await.inactive();
-        revoke(&http, base, DEMO, &id_token)
+        introspect(http, base, DEMO, &id_token).await.inactive();
+        revoke(http, base, DEMO, &id_token)
             .await
             .oauth_error(400, "unsupported_token_type");
         // A public client may not introspect.
         post_form(
-            &http,
+            http,
             base,
             "/introspect",
             None,
@@ -607,10 +611,8 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
         .invalid_client();
     }
     // None of the above revoked anything.
-    introspect(&http, on(3), DEMO, &tokens.access)
-        .await
-        .active();
-    introspect(&http, on(1), DEMO, tokens.refresh())
+    introspect(http, on(3), DEMO, &tokens.access).await.active();
+    introspect(http, on(1), DEMO, tokens.refresh())
         .await
         .active();
 
@@ -640,12 +642,12 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     }
     let url = format!("{e}/end_session");
     page(
-        &post_raw(&http, &url, "application/json", b"{}".to_vec(), None).await,
+        &post_raw(http, &url, "application/json", b"{}".to_vec(), None).await,
         400,
     );
     let mut big = b"state=".to_vec();
     big.resize(1 << 20, b'a');
-    too_large(&post_raw(&http, &url, "application/x-www-form-urlencoded", big, None).await);
+    too_large(&post_raw(http, &url, "application/x-www-form-urlencoded", big, None).await);
     let confirm = format!("{}/end_session/confirm", on(3));
     for body in [
         &b""[..],
@@ -654,7 +656,7 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
     ] {
         page(
             &post_raw(
-                &http,
+                http,
                 &confirm,
                 "application/x-www-form-urlencoded",
                 body.to_vec(),

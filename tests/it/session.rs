@@ -158,16 +158,28 @@ pub async fn demo_code(browser: &Browser, base: &str, scope: &str) -> (String, S
     (code, verifier)
 }
 
-/// One more token set for `demo` through `browser`'s session: authorized
-/// on `auth_base`, redeemed on `token_base`.
+/// How [`demo_tokens`] gets its code.
+#[derive(Clone, Copy)]
+pub enum Via {
+    /// Through the login page ([`demo_sign_in`]).
+    Login,
+    /// From the browser's session, without any page ([`demo_code`]).
+    Session,
+}
+
+/// A token set for `demo` in `browser`: a code authorized on `auth_base`
+/// (`via` the login page or the session), redeemed on `token_base`.
 pub async fn demo_tokens(
     browser: &Browser,
     http: &Client,
-    auth_base: &str,
-    token_base: &str,
+    via: Via,
+    (auth_base, token_base): (&str, &str),
     scope: &str,
 ) -> Tokens {
-    let (code, verifier) = demo_code(browser, auth_base, scope).await;
+    let (code, verifier) = match via {
+        Via::Login => demo_sign_in(browser, auth_base, scope).await,
+        Via::Session => demo_code(browser, auth_base, scope).await,
+    };
     redeem(http, token_base, DEMO, &code, Some(&verifier))
         .await
         .tokens()
