@@ -93,6 +93,75 @@ fn too_large(a: &Answer) {
     );
 }
 
+/// Registrations refused with `invalid_redirect_uri`: the whole body.
+const BAD_REDIRECT: &[(&str, &str)] = &[
+    ("no redirect_uris", r#"{"client_name": "x"}"#),
+    ("empty redirect_uris", r#"{"redirect_uris": []}"#),
+    (
+        "fragment",
+        r#"{"redirect_uris": ["https://rp.example/cb#frag"]}"#,
+    ),
+    (
+        "http, not loopback",
+        r#"{"redirect_uris": ["http://rp.example/cb"]}"#,
+    ),
+    ("relative", r#"{"redirect_uris": ["/cb"]}"#),
+    ("redirect_uris not strings", r#"{"redirect_uris": [42]}"#),
+];
+
+/// Registrations refused with `invalid_client_metadata`: what a valid
+/// body gets added.
+const BAD_METADATA: &[(&str, &str)] = &[
+    ("response_types token", r#"{"response_types": ["token"]}"#),
+    (
+        "unknown grant type",
+        r#"{"grant_types": ["authorization_code", "urn:example:magic"]}"#,
+    ),
+    ("password grant", r#"{"grant_types": ["password"]}"#),
+    (
+        "none + client_credentials",
+        r#"{"token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "client_credentials"]}"#,
+    ),
+    (
+        "unknown auth method",
+        r#"{"token_endpoint_auth_method": "magic"}"#,
+    ),
+    (
+        "private_key_jwt without keys",
+        r#"{"token_endpoint_auth_method": "private_key_jwt"}"#,
+    ),
+    (
+        "jwks and jwks_uri",
+        r#"{"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}, "jwks_uri": "https://rp.example/jwks"}"#,
+    ),
+    ("jwks not a set", r#"{"jwks": "keys"}"#),
+    (
+        "logo_uri ftp",
+        r#"{"logo_uri": "ftp://rp.example/logo.png"}"#,
+    ),
+    ("logo_uri not a URI", r#"{"logo_uri": "not a uri"}"#),
+    (
+        "policy_uri http",
+        r#"{"policy_uri": "http://rp.example/policy"}"#,
+    ),
+    ("contacts not an array", r#"{"contacts": "ops@rp.example"}"#),
+    ("default_max_age negative", r#"{"default_max_age": -1}"#),
+    ("default_max_age a string", r#"{"default_max_age": "60"}"#),
+    (
+        "id_token alg none",
+        r#"{"id_token_signed_response_alg": "none"}"#,
+    ),
+    (
+        "id_token alg HS256",
+        r#"{"id_token_signed_response_alg": "HS256"}"#,
+    ),
+    ("client_name not a string", r#"{"client_name": ["x"]}"#),
+    (
+        "post_logout_redirect_uri with fragment",
+        r#"{"post_logout_redirect_uris": ["https://rp.example/bye#x"]}"#,
+    ),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     let open = RaftOpts {
@@ -241,141 +310,26 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
             .extend(extra.as_object().unwrap().clone());
         v
     };
-    let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "no redirect_uris",
-            json!({"client_name": "x"}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "empty redirect_uris",
-            json!({"redirect_uris": []}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "fragment",
-            json!({"redirect_uris": ["https://rp.example/cb#frag"]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "http, not loopback",
-            json!({"redirect_uris": ["http://rp.example/cb"]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "relative",
-            json!({"redirect_uris": ["/cb"]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "redirect_uris not strings",
-            json!({"redirect_uris": [42]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "response_types token",
-            base(json!({"response_types": ["token"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "unknown grant type",
-            base(json!({"grant_types": ["authorization_code", "urn:example:magic"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "password grant",
-            base(json!({"grant_types": ["password"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "none + client_credentials",
-            base(json!({"token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code", "client_credentials"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "unknown auth method",
-            base(json!({"token_endpoint_auth_method": "magic"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "private_key_jwt without keys",
-            base(json!({"token_endpoint_auth_method": "private_key_jwt"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "jwks and jwks_uri",
-            base(json!({"token_endpoint_auth_method": "private_key_jwt",
-                "jwks": {"keys": []}, "jwks_uri": "https://rp.example/jwks"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "jwks not a set",
-            base(json!({"jwks": "keys"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "logo_uri ftp",
-            base(json!({"logo_uri": "ftp://rp.example/logo.png"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "logo_uri not a URI",
-            base(json!({"logo_uri": "not a uri"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "policy_uri http",
-            base(json!({"policy_uri": "http://rp.example/policy"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "contacts not an array",
-            base(json!({"contacts": "ops@rp.example"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "default_max_age negative",
-            base(json!({"default_max_age": -1})),
-            "invalid_client_metadata",
-        ),
-        (
-            "default_max_age a string",
-            base(json!({"default_max_age": "60"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "id_token alg none",
-            base(json!({"id_token_signed_response_alg": "none"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "id_token alg HS256",
-            base(json!({"id_token_signed_response_alg": "HS256"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "client_name not a string",
-            base(json!({"client_name": ["x"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "post_logout_redirect_uri with fragment",
-            base(json!({"post_logout_redirect_uris": ["https://rp.example/bye#x"]})),
-            "invalid_client_metadata",
-        ),
-        (
+    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+    let cases = BAD_REDIRECT
+        .iter()
+        .map(|(what, body)| (*what, parse(body), "invalid_redirect_uri"))
+        .chain(
+            BAD_METADATA
+                .iter()
+                .map(|(what, extra)| (*what, base(parse(extra)), "invalid_client_metadata")),
+        )
+        .chain([(
             "body not an object",
             json!([REDIRECT]),
             "invalid_client_metadata",
-        ),
-    ];
-    for (i, (what, body, error)) in cases.iter().enumerate() {
+        )]);
+    for (i, (what, body, error)) in cases.enumerate() {
         let node = i as u64 % 3 + 1;
-        let a = register(http, on(node), body).await;
+        let a = register(http, on(node), &body).await;
         assert_eq!(
             (a.status, a.json()["error"].as_str()),
-            (400, Some(*error)),
+            (400, Some(error)),
             "{what}: {}",
             a.body
         );
@@ -455,37 +409,22 @@ async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
         for path in ["/introspect", "/revoke"] {
             let form: &[(&str, &str)] = &[("token", at)];
             // Missing or wrong client authentication.
-            post_form(http, base, path, None, form)
-                .await
-                .invalid_client();
-            post_form(
-                http,
-                base,
-                path,
-                None,
-                &[("token", at), ("client_id", "demo")],
-            )
-            .await
-            .invalid_client();
-            post_form(http, base, path, Some(("demo", "wrong-secret")), form)
-                .await
-                .invalid_client();
-            post_form(
-                http,
-                base,
-                path,
-                None,
-                &[
-                    ("token", at),
-                    ("client_id", "demo"),
-                    ("client_secret", "wrong-secret"),
-                ],
-            )
-            .await
-            .invalid_client();
-            post_form(http, base, path, Some(("nobody", "whatever")), form)
-                .await
-                .invalid_client();
+            let wrong: [(Basic, &[(&str, &str)]); 5] = [
+                (None, &[]),
+                (None, &[("client_id", "demo")]),
+                (Some(("demo", "wrong-secret")), &[]),
+                (
+                    None,
+                    &[("client_id", "demo"), ("client_secret", "wrong-secret")],
+                ),
+                (Some(("nobody", "whatever")), &[]),
+            ];
+            for (basic, auth) in wrong {
+                let form = [form, auth].concat();
+                post_form(http, base, path, basic, &form)
+                    .await
+                    .invalid_client();
+            }
             let malformed = Answer::read(
                 format!("{path} with a malformed Basic header"),
                 http.post(format!("{base}{path}"))
