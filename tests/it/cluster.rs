@@ -161,27 +161,26 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     );
 
     for id in (1..=3).filter(|id| *id != old_leader) {
-        let admin = c.node(id).admin();
-        for client_id in &acked {
-            admin
-                .get_client(client_id)
-                .await
-                .unwrap_or_else(|e| panic!("acknowledged {client_id} missing on node {id}: {e}"));
-        }
+        all_on(&c, id, &acked).await;
     }
     // The killed node restarts from its own data directory and catches up.
     c.spawn(old_leader);
     c.wait_ready(old_leader).await;
-    let admin = c.node(old_leader).admin();
-    for client_id in &acked {
-        admin
-            .get_client(client_id)
-            .await
-            .unwrap_or_else(|e| panic!("{client_id} missing on the restarted node: {e}"));
-    }
+    all_on(&c, old_leader, &acked).await;
     let log = c.log(old_leader);
     assert!(
         !log.contains("initializing the cluster")
             || log.matches("initializing the cluster").count() == 1
     );
+}
+
+/// Every acknowledged client is on node `id`.
+async fn all_on(c: &Cluster, id: u64, acked: &BTreeSet<String>) {
+    let admin = c.node(id).admin();
+    for client_id in acked {
+        admin
+            .get_client(client_id)
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged {client_id} missing on node {id}: {e}"));
+    }
 }

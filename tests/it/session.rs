@@ -29,6 +29,11 @@ pub async fn browse(browser: &Browser, url: &str) -> Step {
     checked(&format!("GET {url}"), browser.get(url).await)
 }
 
+/// GET the authorization request `p` on `base` in `browser`.
+pub async fn authorize(browser: &Browser, base: &str, p: &[(&str, &str)]) -> Step {
+    browse(browser, &authorize_url(base, p)).await
+}
+
 /// Authorization-request parameters for `client` (redirect URI [`REDIRECT`]).
 pub fn params<'a>(client: &'a str, scope: &'a str, state: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![

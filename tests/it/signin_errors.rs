@@ -25,8 +25,8 @@ use crate::flow::{authorize_url, hidden, html_unescape, pkce, Browser, Step};
 use crate::harness::{Cluster, ALICE, REDIRECT};
 use crate::rp::{raw_client, redeem, redeem_form, refresh, token, userinfo, Answer, DEMO};
 use crate::session::{
-    assert_login_page, assert_redirect_error, browse, checked, code_for, expect_code, params,
-    sign_in, with,
+    assert_login_page, assert_redirect_error, authorize, browse, checked, code_for, expect_code,
+    params, sign_in, with,
 };
 
 /// Redeem a code of the public client `spa` (no client authentication).
@@ -541,25 +541,12 @@ async fn authorize_errors_prompts_and_max_age() {
     expect_code("login", &back, "l-0");
     // prompt=none with a session: a code for first-party demo; for
     // third-party rp, which has no consent, consent_required.
-    let url = authorize_url(
-        &on(1),
-        &with(params("demo", "openid", "n-1"), &[("prompt", "none")]),
-    );
-    expect_code(
-        "prompt=none with a session",
-        &browse(&browser, &url).await,
-        "n-1",
-    );
-    let url = authorize_url(
-        &on(2),
-        &with(params("rp", "openid", "n-2"), &[("prompt", "none")]),
-    );
-    assert_redirect_error(
-        "prompt=none for rp without consent",
-        &browse(&browser, &url).await,
-        "consent_required",
-        Some("n-2"),
-    );
+    let silent = |client, state| with(params(client, "openid", state), &[("prompt", "none")]);
+    let step = authorize(&browser, &on(1), &silent("demo", "n-1")).await;
+    expect_code("prompt=none with a session", &step, "n-1");
+    let step = authorize(&browser, &on(2), &silent("rp", "n-2")).await;
+    let what = "prompt=none for rp without consent";
+    assert_redirect_error(what, &step, "consent_required", Some("n-2"));
 
     // response_mode=form_post: a page posting code and state to the client.
     let url = authorize_url(
