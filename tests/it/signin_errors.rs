@@ -22,8 +22,8 @@ use std::time::Duration;
 use reqwest::Client;
 
 use crate::flow::{authorize_url, hidden, html_unescape, pkce, Browser, Step};
-use crate::harness::{Cluster, ALICE, REDIRECT};
-use crate::rp::{raw_client, redeem, redeem_form, refresh, token, userinfo, Answer, DEMO};
+use crate::harness::{ALICE, REDIRECT};
+use crate::rp::{redeem, redeem_form, refresh, token, userinfo, Answer, Seeded, DEMO, RP};
 use crate::session::{
     assert_login_page, assert_redirect_error, authorize, browse, checked, code_for, expect_code,
     params, sign_in, with,
@@ -45,10 +45,8 @@ fn pairs(p: &[(String, String)]) -> Vec<(&str, &str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
-    let c = Cluster::start(3).await;
-    c.seed().await;
-    let on = |n: u64| c.node(n).http_url();
-    let http = raw_client(Duration::from_secs(10));
+    let fx = Seeded::start(3, Duration::from_secs(10)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
     let browser = Browser::new();
     let scope = "openid offline_access";
 
@@ -127,10 +125,8 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn token_and_userinfo_errors_carry_the_rfc_codes() {
-    let c = Cluster::start(3).await;
-    c.seed().await;
-    let on = |n: u64| c.node(n).http_url();
-    let http = raw_client(Duration::from_secs(10));
+    let fx = Seeded::start(3, Duration::from_secs(10)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
     let cc = [("grant_type", "client_credentials")];
 
     // Wrong client secret, client_secret_basic: before and after the right
@@ -257,68 +253,29 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
 
     // A code is bound to its client and redirect URI (expiry: see the
     // module docs). Each check uses a fresh code.
-    token(
-        &http,
-        &on(2),
-        DEMO,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "no-such-code"),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-    .oauth_error(400, "invalid_grant");
-    token(
-        &http,
-        &on(2),
-        Some(("rp", "rp-secret-123")),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await
-    .oauth_error(400, "invalid_grant");
+    redeem(&http, &on(2), DEMO, "no-such-code", None)
+        .await
+        .oauth_error(400, "invalid_grant");
+    redeem(&http, &on(2), RP, &code, None)
+        .await
+        .oauth_error(400, "invalid_grant");
     let code = code_for(&browser, &on(3), &params("demo", "openid", "t-1")).await;
-    token(
-        &http,
-        &on(1),
-        DEMO,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", "http://127.0.0.1:8765/other"),
-        ],
-    )
-    .await
-    .oauth_error(400, "invalid_grant");
+    let mut other_uri = redeem_form(&code, None);
+    other_uri[2] = ("redirect_uri", "http://127.0.0.1:8765/other");
+    token(&http, &on(1), DEMO, &other_uri)
+        .await
+        .oauth_error(400, "invalid_grant");
     let code = code_for(&browser, &on(2), &params("demo", "openid", "t-2")).await;
-    token(
-        &http,
-        &on(3),
-        DEMO,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    )
-    .await
-    .oauth_error(400, "invalid_grant");
+    let no_uri = &redeem_form(&code, None)[..2];
+    token(&http, &on(3), DEMO, no_uri)
+        .await
+        .oauth_error(400, "invalid_grant");
     // A code_verifier for a code issued without a challenge.
     let code = code_for(&browser, &on(1), &params("demo", "openid", "t-3")).await;
     let (verifier, _) = pkce();
-    token(
-        &http,
-        &on(2),
-        DEMO,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await
-    .oauth_error(400, "invalid_grant");
+    redeem(&http, &on(2), DEMO, &code, Some(&verifier))
+        .await
+        .oauth_error(400, "invalid_grant");
     // ...while a plain code redeems fine (the control for all of the above).
     let code = code_for(&browser, &on(1), &params("demo", "openid", "t-4")).await;
     let tokens = redeem(&http, &on(2), DEMO, &code, None).await.ok();
@@ -416,10 +373,8 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn authorize_errors_prompts_and_max_age() {
-    let c = Cluster::start(3).await;
-    c.seed().await;
-    let on = |n: u64| c.node(n).http_url();
-    let http = raw_client(Duration::from_secs(10));
+    let fx = Seeded::start(3, Duration::from_secs(10)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
 
     // Client or redirect URI not trusted: a 400 page, never a redirect.
     let fatal = |p: Vec<(&str, &str)>| {
@@ -448,20 +403,9 @@ async fn authorize_errors_prompts_and_max_age() {
     fatal(swap(&base, "redirect_uri", "http://127.0.0.1:8765/cb?x=1")).await;
     // ...even when the request has another error too.
     fatal(swap(&swap(&base, "redirect_uri", evil), "scope", "profile")).await;
-    fatal(
-        base.iter()
-            .copied()
-            .filter(|(k, _)| *k != "redirect_uri")
-            .collect(),
-    )
-    .await;
-    fatal(
-        base.iter()
-            .copied()
-            .filter(|(k, _)| *k != "client_id")
-            .collect(),
-    )
-    .await;
+    let without = |k: &str| base.iter().copied().filter(|(pk, _)| *pk != k).collect();
+    fatal(without("redirect_uri")).await;
+    fatal(without("client_id")).await;
     fatal(swap(&base, "client_id", "no-such-client")).await;
     fatal(with(base.clone(), &[("client_id", "demo")])).await;
 
@@ -477,24 +421,11 @@ async fn authorize_errors_prompts_and_max_age() {
     };
     let e = params("demo", "openid", "e-1");
     redirected(swap(&e, "scope", "profile email"), "invalid_scope", 1).await;
-    redirected(
-        with(e.clone(), &[("scope", "openid")]),
-        "invalid_request",
-        2,
-    )
-    .await;
-    redirected(
-        with(e.clone(), &[("response_type", "code")]),
-        "invalid_request",
-        3,
-    )
-    .await;
-    redirected(
-        swap(&e, "response_type", "token"),
-        "unsupported_response_type",
-        1,
-    )
-    .await;
+    let twice = |k, v| with(e.clone(), &[(k, v)]);
+    redirected(twice("scope", "openid"), "invalid_request", 2).await;
+    redirected(twice("response_type", "code"), "invalid_request", 3).await;
+    let token = swap(&e, "response_type", "token");
+    redirected(token, "unsupported_response_type", 1).await;
     redirected(params("spa", "openid", "e-1"), "invalid_request", 2).await;
     // POST /authorize applies the same rules.
     let posted = Answer::read(
