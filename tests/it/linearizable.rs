@@ -95,10 +95,10 @@ fn verdict(a: &Answer) -> Option<bool> {
 async fn introspection_stays_linearizable_while_other_nodes_revoke() {
     let fx = Seeded::start(3, Duration::from_secs(20)).await;
     let (c, http, on) = (&fx.c, &fx.http, |n: u64| fx.on(n));
-    let tokens = race_tokens(&c, &http).await;
+    let tokens = race_tokens(c, http).await;
     // Every node has verified demo's secret before the race.
     for n in 1..=3 {
-        introspect(&http, on(n), DEMO, &tokens[0]).await.active();
+        introspect(http, on(n), DEMO, &tokens[0]).await.active();
     }
 
     let front = AtomicUsize::new(0);
@@ -108,7 +108,7 @@ async fn introspection_stays_linearizable_while_other_nodes_revoke() {
     let revoker = async {
         for (i, t) in tokens.iter().enumerate() {
             let sent = Instant::now();
-            revoke(&http, on(1), DEMO, t).await.ok();
+            revoke(http, on(1), DEMO, t).await.ok();
             let acked = Instant::now();
             revoked.lock().unwrap()[i] = Some((sent, acked));
             front.store(i + 1, Ordering::SeqCst);

@@ -51,25 +51,25 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
     let scope = "openid offline_access";
 
     // Log in once; demo is first-party, so no consent.
-    let back = sign_in(&browser, &on(1), &on(2), &params("demo", scope, "s-0")).await;
+    let back = sign_in(&browser, on(1), on(2), &params("demo", scope, "s-0")).await;
     let code = expect_code("login", &back, "s-0");
 
     // Sequential control: the tokens work until the code is replayed.
-    let first = redeem(&http, &on(2), DEMO, &code, None).await.ok();
+    let first = redeem(http, on(2), DEMO, &code, None).await.ok();
     let at = first["access_token"].as_str().expect("access_token");
     let rt = first["refresh_token"].as_str().expect("refresh_token");
-    userinfo(&http, &on(3), Some(at)).await.ok();
-    redeem(&http, &on(3), DEMO, &code, None)
+    userinfo(http, on(3), Some(at)).await.ok();
+    redeem(http, on(3), DEMO, &code, None)
         .await
         .oauth_error(400, "invalid_grant");
-    userinfo(&http, &on(1), Some(at)).await.invalid_token();
-    refresh(&http, &on(2), DEMO, rt)
+    userinfo(http, on(1), Some(at)).await.invalid_token();
+    refresh(http, on(2), DEMO, rt)
         .await
         .oauth_error(400, "invalid_grant");
     // An unknown refresh token on every node (this also warms each node's
     // client-secret cache, so neither racer pays argon2 below).
     for n in 1..=3 {
-        refresh(&http, &on(n), DEMO, "no-such-refresh-token")
+        refresh(http, on(n), DEMO, "no-such-refresh-token")
             .await
             .oauth_error(400, "invalid_grant");
     }
@@ -79,12 +79,12 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
     for round in 0..rounds {
         let (a, b, third) = [(1, 2, 3), (2, 3, 1), (3, 1, 2)][round % 3];
         let state = format!("race-{round}");
-        let code = code_for(&browser, &on(third), &params("demo", scope, &state)).await;
+        let code = code_for(&browser, on(third), &params("demo", scope, &state)).await;
 
         let (base_a, base_b) = (on(a), on(b));
         let (ra, rb) = tokio::join!(
-            redeem(&http, &base_a, DEMO, &code, None),
-            redeem(&http, &base_b, DEMO, &code, None)
+            redeem(http, base_a, DEMO, &code, None),
+            redeem(http, base_b, DEMO, &code, None)
         );
         let (winner, loser, won_at) = match (ra.status, rb.status) {
             (200, _) => (ra, rb, a),
@@ -102,7 +102,7 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
         let rt = tokens["refresh_token"].as_str().expect("refresh_token");
 
         // The winner's tokens are revoked, as seen from the third node...
-        let info = userinfo(&http, &on(third), Some(at)).await;
+        let info = userinfo(http, on(third), Some(at)).await;
         assert_eq!(
             info.status, 401,
             "round {round}: the winner's access token still works on node {third} \
@@ -110,7 +110,7 @@ async fn a_code_raced_to_two_nodes_is_redeemed_once_and_the_winner_revoked() {
         );
         info.invalid_token();
         // ...and the refresh token is dead on any node.
-        let again = refresh(&http, &on((round % 3) as u64 + 1), DEMO, rt).await;
+        let again = refresh(http, on((round % 3) as u64 + 1), DEMO, rt).await;
         assert_eq!(
             (again.status, again.json()["error"].as_str()),
             (400, Some("invalid_grant")),
@@ -132,13 +132,9 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     // Wrong client secret, client_secret_basic: before and after the right
     // secret is cached on the node.
     let wrong_basic = Some(("demo", "not-the-secret"));
-    token(&http, &on(1), wrong_basic, &cc)
-        .await
-        .invalid_client();
-    token(&http, &on(1), DEMO, &cc).await.ok();
-    token(&http, &on(1), wrong_basic, &cc)
-        .await
-        .invalid_client();
+    token(http, on(1), wrong_basic, &cc).await.invalid_client();
+    token(http, on(1), DEMO, &cc).await.ok();
+    token(http, on(1), wrong_basic, &cc).await.invalid_client();
     // Wrong client secret, client_secret_post.
     let post = |secret: &'static str| {
         [
@@ -147,20 +143,20 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
             ("client_secret", secret),
         ]
     };
-    token(&http, &on(2), None, &post("not-the-secret"))
+    token(http, on(2), None, &post("not-the-secret"))
         .await
         .invalid_client();
-    token(&http, &on(2), None, &post("demo-secret")).await.ok();
-    token(&http, &on(2), None, &post("demo-secret-"))
+    token(http, on(2), None, &post("demo-secret")).await.ok();
+    token(http, on(2), None, &post("demo-secret-"))
         .await
         .invalid_client();
     // Unknown client; a confidential client without its secret.
-    token(&http, &on(3), Some(("nobody", "x")), &cc)
+    token(http, on(3), Some(("nobody", "x")), &cc)
         .await
         .invalid_client();
     token(
-        &http,
-        &on(3),
+        http,
+        on(3),
         None,
         &[("grant_type", "client_credentials"), ("client_id", "demo")],
     )
@@ -168,10 +164,10 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     .invalid_client();
 
     // Grant types and request syntax.
-    token(&http, &on(1), DEMO, &[("grant_type", "password")])
+    token(http, on(1), DEMO, &[("grant_type", "password")])
         .await
         .oauth_error(400, "unsupported_grant_type");
-    token(&http, &on(1), DEMO, &[("scope", "openid")])
+    token(http, on(1), DEMO, &[("scope", "openid")])
         .await
         .oauth_error(400, "invalid_request");
     for (ct, body) in [
@@ -211,13 +207,13 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
             ("scope", "b"),
         ][..],
     ] {
-        token(&http, &on(3), DEMO, form)
+        token(http, on(3), DEMO, form)
             .await
             .oauth_error(400, "invalid_request");
     }
     token(
-        &http,
-        &on(3),
+        http,
+        on(3),
         None,
         &[
             ("grant_type", "client_credentials"),
@@ -248,37 +244,37 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
 
     // Sign in once (demo: first-party), then collect codes with the session.
     let browser = Browser::new();
-    let back = sign_in(&browser, &on(1), &on(1), &params("demo", "openid", "t-0")).await;
+    let back = sign_in(&browser, on(1), on(1), &params("demo", "openid", "t-0")).await;
     let code = expect_code("login", &back, "t-0");
 
     // A code is bound to its client and redirect URI (expiry: see the
     // module docs). Each check uses a fresh code.
-    redeem(&http, &on(2), DEMO, "no-such-code", None)
+    redeem(http, on(2), DEMO, "no-such-code", None)
         .await
         .oauth_error(400, "invalid_grant");
-    redeem(&http, &on(2), RP, &code, None)
+    redeem(http, on(2), RP, &code, None)
         .await
         .oauth_error(400, "invalid_grant");
-    let code = code_for(&browser, &on(3), &params("demo", "openid", "t-1")).await;
+    let code = code_for(&browser, on(3), &params("demo", "openid", "t-1")).await;
     let mut other_uri = redeem_form(&code, None);
     other_uri[2] = ("redirect_uri", "http://127.0.0.1:8765/other");
-    token(&http, &on(1), DEMO, &other_uri)
+    token(http, on(1), DEMO, &other_uri)
         .await
         .oauth_error(400, "invalid_grant");
-    let code = code_for(&browser, &on(2), &params("demo", "openid", "t-2")).await;
+    let code = code_for(&browser, on(2), &params("demo", "openid", "t-2")).await;
     let no_uri = &redeem_form(&code, None)[..2];
-    token(&http, &on(3), DEMO, no_uri)
+    token(http, on(3), DEMO, no_uri)
         .await
         .oauth_error(400, "invalid_grant");
     // A code_verifier for a code issued without a challenge.
-    let code = code_for(&browser, &on(1), &params("demo", "openid", "t-3")).await;
+    let code = code_for(&browser, on(1), &params("demo", "openid", "t-3")).await;
     let (verifier, _) = pkce();
-    redeem(&http, &on(2), DEMO, &code, Some(&verifier))
+    redeem(http, on(2), DEMO, &code, Some(&verifier))
         .await
         .oauth_error(400, "invalid_grant");
     // ...while a plain code redeems fine (the control for all of the above).
-    let code = code_for(&browser, &on(1), &params("demo", "openid", "t-4")).await;
-    let tokens = redeem(&http, &on(2), DEMO, &code, None).await.ok();
+    let code = code_for(&browser, on(1), &params("demo", "openid", "t-4")).await;
+    let tokens = redeem(http, on(2), DEMO, &code, None).await.ok();
     let id_token = tokens["id_token"].as_str().expect("id_token").to_string();
 
     // PKCE with the public client `spa` (third-party: consent once).
@@ -295,7 +291,7 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
     };
-    let url = authorize_url(&on(2), &pairs(&spa("p-0", &challenge)));
+    let url = authorize_url(on(2), &pairs(&spa("p-0", &challenge)));
     let consent = browse(&browser, &url).await;
     assert!(
         consent.body().contains("Allow access?"),
@@ -303,54 +299,52 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     );
     let back = checked(
         "POST /consent",
-        browser.consent(&on(3), &consent, true).await,
+        browser.consent(on(3), &consent, true).await,
     );
     let code = expect_code("consent", &back, "p-0");
     // Wrong verifier (well-formed, but another one).
     let (other_verifier, _) = pkce();
-    spa_redeem(&http, &on(1), &code, Some(&other_verifier))
+    spa_redeem(http, on(1), &code, Some(&other_verifier))
         .await
         .oauth_error(400, "invalid_grant");
     // No verifier although a challenge was sent.
-    let code = code_for(&browser, &on(3), &pairs(&spa("p-1", &challenge))).await;
-    spa_redeem(&http, &on(2), &code, None)
+    let code = code_for(&browser, on(3), &pairs(&spa("p-1", &challenge))).await;
+    spa_redeem(http, on(2), &code, None)
         .await
         .oauth_error(400, "invalid_grant");
     // The right verifier works.
-    let code = code_for(&browser, &on(2), &pairs(&spa("p-2", &challenge))).await;
-    spa_redeem(&http, &on(3), &code, Some(&verifier)).await.ok();
+    let code = code_for(&browser, on(2), &pairs(&spa("p-2", &challenge))).await;
+    spa_redeem(http, on(3), &code, Some(&verifier)).await.ok();
 
     // Refresh-token reuse revokes the family, the rotated token included.
     let code = code_for(
         &browser,
-        &on(3),
+        on(3),
         &params("demo", "openid offline_access", "r-0"),
     )
     .await;
-    let t1 = redeem(&http, &on(1), DEMO, &code, None).await.ok();
+    let t1 = redeem(http, on(1), DEMO, &code, None).await.ok();
     let rt1 = t1["refresh_token"].as_str().expect("refresh_token");
     let at1 = t1["access_token"].as_str().expect("access_token");
-    let t2 = refresh(&http, &on(2), DEMO, rt1).await.ok();
+    let t2 = refresh(http, on(2), DEMO, rt1).await.ok();
     let rt2 = t2["refresh_token"].as_str().expect("rotated refresh_token");
     let at2 = t2["access_token"].as_str().expect("access_token");
     assert_ne!(rt1, rt2, "the refresh token must rotate");
-    userinfo(&http, &on(3), Some(at2)).await.ok();
-    refresh(&http, &on(3), DEMO, rt1)
+    userinfo(http, on(3), Some(at2)).await.ok();
+    refresh(http, on(3), DEMO, rt1)
         .await
         .oauth_error(400, "invalid_grant");
-    refresh(&http, &on(1), DEMO, rt2)
+    refresh(http, on(1), DEMO, rt2)
         .await
         .oauth_error(400, "invalid_grant");
-    userinfo(&http, &on(2), Some(at2)).await.invalid_token();
-    userinfo(&http, &on(1), Some(at1)).await.invalid_token();
+    userinfo(http, on(2), Some(at2)).await.invalid_token();
+    userinfo(http, on(1), Some(at1)).await.invalid_token();
 
     // /userinfo: RFC 6750 errors.
-    userinfo(&http, &on(1), Some("garbage.not.a-jwt"))
+    userinfo(http, on(1), Some("garbage.not.a-jwt"))
         .await
         .invalid_token();
-    userinfo(&http, &on(2), Some(&id_token))
-        .await
-        .invalid_token();
+    userinfo(http, on(2), Some(&id_token)).await.invalid_token();
     let form_token = http
         .post(format!("{}/userinfo", on(3)))
         .form(&[("access_token", "garbage")])
@@ -359,7 +353,7 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     Answer::read("POST /userinfo garbage".into(), form_token)
         .await
         .invalid_token();
-    let none = userinfo(&http, &on(3), None).await;
+    let none = userinfo(http, on(3), None).await;
     assert_eq!(none.status, 401, "no token: {none:?}");
     let challenge = none.header("www-authenticate").unwrap_or_default();
     assert!(
@@ -378,7 +372,7 @@ async fn authorize_errors_prompts_and_max_age() {
 
     // Client or redirect URI not trusted: a 400 page, never a redirect.
     let fatal = |p: Vec<(&str, &str)>| {
-        let url = authorize_url(&on(1), &p);
+        let url = authorize_url(on(1), &p);
         let http = http.clone();
         async move {
             let a = Answer::read(format!("GET {url}"), http.get(&url).send().await).await;
@@ -412,7 +406,7 @@ async fn authorize_errors_prompts_and_max_age() {
     // Errors redirected to the registered URI, with the state.
     let anon = Browser::new();
     let redirected = |p: Vec<(&'static str, &'static str)>, error: &'static str, node: u64| {
-        let url = authorize_url(&on(node), &p);
+        let url = authorize_url(on(node), &p);
         let anon = &anon;
         async move {
             let step = browse(anon, &url).await;
@@ -458,7 +452,7 @@ async fn authorize_errors_prompts_and_max_age() {
     // prompt=none without a session: login_required (on node 3; nobody has
     // logged in anywhere yet).
     let none = with(params("demo", "openid", "n-0"), &[("prompt", "none")]);
-    let step = browse(&anon, &authorize_url(&on(3), &none)).await;
+    let step = browse(&anon, &authorize_url(on(3), &none)).await;
     assert_redirect_error(
         "prompt=none, no session",
         &step,
@@ -468,20 +462,20 @@ async fn authorize_errors_prompts_and_max_age() {
 
     // Sign in (page on node 1, form to node 2).
     let browser = Browser::new();
-    let back = sign_in(&browser, &on(1), &on(2), &params("demo", "openid", "l-0")).await;
+    let back = sign_in(&browser, on(1), on(2), &params("demo", "openid", "l-0")).await;
     expect_code("login", &back, "l-0");
     // prompt=none with a session: a code for first-party demo; for
     // third-party rp, which has no consent, consent_required.
     let silent = |client, state| with(params(client, "openid", state), &[("prompt", "none")]);
-    let step = authorize(&browser, &on(1), &silent("demo", "n-1")).await;
+    let step = authorize(&browser, on(1), &silent("demo", "n-1")).await;
     expect_code("prompt=none with a session", &step, "n-1");
-    let step = authorize(&browser, &on(2), &silent("rp", "n-2")).await;
+    let step = authorize(&browser, on(2), &silent("rp", "n-2")).await;
     let what = "prompt=none for rp without consent";
     assert_redirect_error(what, &step, "consent_required", Some("n-2"));
 
     // response_mode=form_post: a page posting code and state to the client.
     let url = authorize_url(
-        &on(2),
+        on(2),
         &with(
             params("demo", "openid", "fp-0"),
             &[("response_mode", "form_post")],
@@ -504,10 +498,10 @@ async fn authorize_errors_prompts_and_max_age() {
     );
     assert_eq!(hidden(&body, "state").as_deref(), Some("fp-0"), "{body}");
     let code = hidden(&body, "code").unwrap_or_else(|| panic!("form_post without code: {body}"));
-    redeem(&http, &on(3), DEMO, &code, None).await.ok();
+    redeem(http, on(3), DEMO, &code, None).await.ok();
 
     // rp asks for consent; the user denies: access_denied, state kept.
-    let url = authorize_url(&on(3), &params("rp", "openid profile", "d-0"));
+    let url = authorize_url(on(3), &params("rp", "openid profile", "d-0"));
     let consent = browse(&browser, &url).await;
     assert!(
         matches!(&consent, Step::Page { status: 200, body } if body.contains("value=\"deny\"")),
@@ -515,7 +509,7 @@ async fn authorize_errors_prompts_and_max_age() {
     );
     let denied = checked(
         "POST /consent deny",
-        browser.consent(&on(1), &consent, false).await,
+        browser.consent(on(1), &consent, false).await,
     );
     assert_redirect_error("consent denied", &denied, "access_denied", Some("d-0"));
 
@@ -524,17 +518,17 @@ async fn authorize_errors_prompts_and_max_age() {
     let old = |state: &'static str, max_age: &'static str| {
         with(params("demo", "openid", state), &[("max_age", max_age)])
     };
-    let url = authorize_url(&on(2), &old("m-1", "1"));
+    let url = authorize_url(on(2), &old("m-1", "1"));
     let page = browse(&browser, &url).await;
     assert_login_page("max_age=1 two seconds after login", &page);
-    let url = authorize_url(&on(1), &with(old("m-2", "1"), &[("prompt", "none")]));
+    let url = authorize_url(on(1), &with(old("m-2", "1"), &[("prompt", "none")]));
     assert_redirect_error(
         "prompt=none with max_age exceeded",
         &browse(&browser, &url).await,
         "login_required",
         Some("m-2"),
     );
-    let url = authorize_url(&on(3), &old("m-3", "3600"));
+    let url = authorize_url(on(3), &old("m-3", "3600"));
     expect_code("max_age=3600", &browse(&browser, &url).await, "m-3");
     // Logging in again renews auth_time: max_age=1 is then satisfied. The
     // login starts just after a second boundary, so the checks below run
@@ -546,10 +540,10 @@ async fn authorize_errors_prompts_and_max_age() {
     tokio::time::sleep(Duration::from_millis(u64::from(1020 - into_second))).await;
     let back = checked(
         "POST /login again",
-        browser.login(&on(3), &page, ALICE.0, ALICE.1).await,
+        browser.login(on(3), &page, ALICE.0, ALICE.1).await,
     );
     expect_code("login after max_age", &back, "m-1");
-    let url = authorize_url(&on(1), &old("m-4", "1"));
+    let url = authorize_url(on(1), &old("m-4", "1"));
     expect_code(
         "max_age=1 right after a new login",
         &browse(&browser, &url).await,
@@ -558,7 +552,7 @@ async fn authorize_errors_prompts_and_max_age() {
     // max_age=0 within the very second of the login still asks for a login:
     // OIDC Core §3.1.2.1 (errata set 2) "max_age=0 is equivalent to
     // prompt=login". Last, so that a failure here masks no other check.
-    let url = authorize_url(&on(2), &old("m-5", "0"));
+    let url = authorize_url(on(2), &old("m-5", "0"));
     assert_login_page(
         "max_age=0 right after a login",
         &browse(&browser, &url).await,
