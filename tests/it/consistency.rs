@@ -21,14 +21,16 @@ use crate::harness::{others, ALICE};
 use crate::rp::{introspect, jwt_claims, refresh, revoke, userinfo, Seeded, DEMO, RP};
 use crate::session::{demo_tokens, Via};
 
+/// Every token set here has a refresh token.
+const SCOPE: &str = "openid offline_access";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
     let fx = Seeded::start(3, Duration::from_secs(15)).await;
     let (http, on) = (&fx.http, |n: u64| fx.on(n));
     let browser = Browser::new();
-    let scope = "openid offline_access";
 
-    let first = demo_tokens(&browser, http, Via::Login, (on(1), on(2)), scope).await;
+    let first = demo_tokens(&browser, http, Via::Login, (on(1), on(2)), SCOPE).await;
 
     // A live access token: every field of RFC 7662 §2.2 the issue lists.
     let at_claims = jwt_claims(&first.access);
@@ -105,7 +107,7 @@ async fn a_revocation_on_one_node_is_seen_at_once_on_every_other_node() {
     for i in 0..ROUNDS {
         let a = i % 3 + 1;
         let (b, cc) = others(a);
-        let t = demo_tokens(&browser, http, Via::Session, (on(b), on(cc)), scope).await;
+        let t = demo_tokens(&browser, http, Via::Session, (on(b), on(cc)), SCOPE).await;
         match i % 3 {
             // An access token by `jti`.
             0 => {
@@ -177,9 +179,8 @@ async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up()
     let fx = Seeded::start(3, Duration::from_secs(30)).await;
     let (c, http, on) = (&fx.c, &fx.http, |n: u64| fx.on(n));
     let browser = Browser::new();
-    let scope = "openid offline_access";
-    let live = demo_tokens(&browser, http, Via::Login, (on(1), on(1)), scope).await;
-    let doomed = demo_tokens(&browser, http, Via::Session, (on(2), on(3)), scope).await;
+    let live = demo_tokens(&browser, http, Via::Login, (on(1), on(1)), SCOPE).await;
+    let doomed = demo_tokens(&browser, http, Via::Session, (on(2), on(3)), SCOPE).await;
 
     let leader = c.leader(1).await;
     let (f, lone) = others(leader);
@@ -223,8 +224,8 @@ async fn a_node_without_quorum_answers_503_and_a_returning_follower_catches_up()
 
     // The opposite case: a follower misses revocations while stopped and
     // must catch up before its first answer.
-    let t_access = demo_tokens(&browser, http, Via::Session, (on(1), on(2)), scope).await;
-    let t_refresh = demo_tokens(&browser, http, Via::Session, (on(2), on(3)), scope).await;
+    let t_access = demo_tokens(&browser, http, Via::Session, (on(1), on(2)), SCOPE).await;
+    let t_refresh = demo_tokens(&browser, http, Via::Session, (on(2), on(3)), SCOPE).await;
     let leader = c.leader(lone).await;
     let (f, _) = others(leader);
     for token in [&t_access.access, &t_refresh.access, t_refresh.refresh()] {
