@@ -301,6 +301,20 @@ workers = 1
         std::fs::read_to_string(&self.node(id).log).unwrap_or_default()
     }
 
+    /// The last `lines` lines of every node's log, each under a header.
+    pub fn log_tails(&self, lines: usize) -> String {
+        self.nodes
+            .keys()
+            .map(|id| {
+                let log = self.log(*id);
+                let all: Vec<&str> = log.lines().collect();
+                let tail = all[all.len().saturating_sub(lines)..].join("\n");
+                format!("--- node {id} (last {lines} lines) ---\n{tail}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub async fn status(&self, id: u64) -> ClusterStatus {
         self.node(id).admin().status().await.expect("status")
     }

@@ -157,7 +157,7 @@ async fn introspection_stays_linearizable_while_other_nodes_revoke() {
     let race = race.elapsed();
     let reads: Vec<Read> = match reads.into_iter().collect::<Result<Vec<_>, String>>() {
         Ok(reads) => reads.into_iter().flatten().collect(),
-        Err(e) => panic!("{e}\nlogs:\n{}", tail_of_logs(c)),
+        Err(e) => panic!("{e}\nlogs:\n{}", c.log_tails(40)),
     };
     let revoked = revoked.into_inner().unwrap();
 
@@ -267,16 +267,4 @@ async fn cut_off_node_answers_503(c: &Cluster, http: &Client) {
             assert_eq!(verdict(&a), Some(active), "node {n}: {}", a.body);
         }
     }
-}
-
-/// The last lines of every node's log.
-fn tail_of_logs(c: &Cluster) -> String {
-    let mut out = String::new();
-    for id in c.nodes.keys() {
-        let log = c.log(*id);
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-        out += &format!("--- node {id} ---\n{tail}\n");
-    }
-    out
 }

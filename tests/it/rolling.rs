@@ -526,7 +526,7 @@ async fn rolling_restart_under_load_fails_no_request_and_loses_no_write() {
     }
     if let Some(e) = failed.lock().unwrap().take() {
         println!("{}", load.summary(0, 0, 0));
-        panic!("{e}\n\nlogs:\n{}", logs(&c));
+        panic!("{e}\n\nlogs:\n{}", c.log_tails(60));
     }
 
     // Every acknowledged write is on every node; every token's state is the
@@ -578,19 +578,6 @@ async fn rolling_restart_under_load_fails_no_request_and_loses_no_write() {
     let n = &load.counts;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     assert!(get(&n.signins) >= 5 && get(&n.refreshes) >= 5 && get(&n.writes) >= 20);
-}
-
-fn logs(c: &Cluster) -> String {
-    c.nodes
-        .keys()
-        .map(|id| {
-            let log = c.log(*id);
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            format!("--- node {id} (last 60 lines) ---\n{}", tail.join("\n"))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Whether the request died on a connection the server closed before
