@@ -10,6 +10,8 @@ mod session;
 
 // Tests.
 
+mod authorize_errors;
+mod bad_input;
 mod browser;
 mod check_session;
 mod client_auth;

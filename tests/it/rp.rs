@@ -154,6 +154,18 @@ impl Answer {
         v
     }
 
+    /// An oversized body is refused with 413 (or 400), never 500.
+    #[track_caller]
+    pub fn too_large(&self) {
+        assert!(
+            self.status == 413 || self.status == 400,
+            "{}: an oversized body answered {}: {}",
+            self.what,
+            self.status,
+            self.body
+        );
+    }
+
     /// 503 without a verdict: what a node cut off from the quorum answers
     /// (docs/ARCHITECTURE.md invariant 2).
     #[track_caller]
@@ -278,6 +290,35 @@ pub async fn userinfo(http: &Client, base: &str, bearer: Option<&str>) -> Answer
         req = req.bearer_auth(t);
     }
     let what = format!("GET {base}/userinfo (bearer {})", bearer.is_some());
+    Answer::read(what, req.send().await).await
+}
+
+/// POST a JSON registration request.
+pub async fn register(http: &Client, base: &str, body: &Value) -> Answer {
+    let req = http.post(format!("{base}/register")).json(body);
+    Answer::read(format!("POST {base}/register {body}"), req.send().await).await
+}
+
+/// POST a raw body with a content type.
+pub async fn post_raw(
+    http: &Client,
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    basic: Basic<'_>,
+) -> Answer {
+    let mut req = http
+        .post(url)
+        .header("content-type", content_type)
+        .body(body.clone());
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let what = format!(
+        "POST {url} ({content_type}, {} bytes: {})",
+        body.len(),
+        String::from_utf8_lossy(&body[..body.len().min(60)])
+    );
     Answer::read(what, req.send().await).await
 }
 
