@@ -332,11 +332,6 @@ workers = 1
         .await
     }
 
-    /// A node other than `id` (the lowest).
-    pub fn other_than(&self, id: u64) -> u64 {
-        *self.nodes.keys().find(|n| **n != id).expect("another node")
-    }
-
     /// Each node's HTTP base URL by id (so that `on(n)` can lend a `&str`).
     pub fn http_urls(&self) -> BTreeMap<u64, String> {
         self.nodes
