@@ -6,6 +6,7 @@
 //!   once; its registration access token reads it back (RFC 7592) and no
 //!   other token does; each invalid-metadata case of RFC 7591 / OIDC DCR is
 //!   refused with `invalid_redirect_uri` or `invalid_client_metadata`.
+//!
 //! Closed registration and bad input on `/introspect`, `/revoke` and
 //! `/end_session` are in `bad_input.rs`.
 
