@@ -13,21 +13,12 @@
 //! "connection refused" page; WebDriver still reports the URL it navigated
 //! to, which is all a relying party would read from it.
 
-use base64::Engine;
 use fantoccini::Locator;
 use url::Url;
 
 use crate::chrome::{click, fill, screenshot, wait_for, Chromedriver};
 use crate::harness::{Cluster, ALICE, REDIRECT};
-
-/// The claims of a JWT, unverified (the `signin` test checks signatures).
-fn jwt_claims(jwt: &str) -> serde_json::Value {
-    let payload = jwt.split('.').nth(1).expect("JWT payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url payload");
-    serde_json::from_slice(&bytes).expect("JSON claims")
-}
+use crate::rp::jwt_claims;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_signs_in_through_login_and_consent() {

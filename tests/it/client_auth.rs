@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 use tessera::actors::directory::CreateClient;
 use tessera::crypto::jwt;
 
-use crate::harness::{path_str, Cluster};
+use crate::harness::Cluster;
 
 fn assertion(private: &Value, client_id: &str, aud: &str, jti: &str) -> String {
-    let now = tessera::actors::now();
+    let now = tessera::clock::now();
     let mut claims = Map::new();
     for (k, v) in [
         ("iss", json!(client_id)),
@@ -97,7 +97,8 @@ async fn private_key_jwt_works_once_on_any_node_and_claims_set_by_the_cli_are_re
     }
 
     // Standard claims set with the CLI on node 3 show up at userinfo on node 1.
-    let (code, out, err) = c.cli(
+    let (code, out, err) = c.cli_on(
+        3,
         &[
             "user",
             "set-claims",
@@ -107,14 +108,13 @@ async fn private_key_jwt_works_once_on_any_node_and_claims_set_by_the_cli_are_re
             "phone_number=+15550100",
             "--claim",
             "phone_number_verified=true",
-            "--config",
-            path_str(&c.node(3).config),
         ],
         None,
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("+15550100"), "{out}");
-    let (code, _, err) = c.cli(
+    let (code, _, err) = c.cli_on(
+        3,
         &[
             "user",
             "set-claims",
@@ -122,8 +122,6 @@ async fn private_key_jwt_works_once_on_any_node_and_claims_set_by_the_cli_are_re
             "alice",
             "--claim",
             "shoe_size=42",
-            "--config",
-            path_str(&c.node(3).config),
         ],
         None,
     );

@@ -4,49 +4,21 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tessera::actors::directory::CreateClient;
-
-use crate::harness::{path_str, Cluster};
-
-fn public_client(id: &str) -> CreateClient {
-    CreateClient {
-        client_id: id.into(),
-        secret: None,
-        redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
-        post_logout_redirect_uris: vec![],
-        grant_types: vec!["authorization_code".into()],
-        first_party: false,
-        ..Default::default()
-    }
-}
+use crate::harness::{public_client, Cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_from_config_and_status_lists_three_voters_and_one_leader() {
     let c = Cluster::start(3).await;
     for id in 1..=3u64 {
-        let (code, out, err) = c.cli(
-            &[
-                "cluster",
-                "status",
-                "--json",
-                "--config",
-                path_str(&c.node(id).config),
-            ],
-            None,
-        );
-        assert_eq!(code, 0, "stderr: {err}");
-        let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let s = c.status_json(id);
         let members = s["members"].as_array().unwrap();
-        assert_eq!(members.len(), 3, "{out}");
-        assert!(members.iter().all(|m| m["role"] == "voter"), "{out}");
+        assert_eq!(members.len(), 3, "{s}");
+        assert!(members.iter().all(|m| m["role"] == "voter"), "{s}");
         let leaders: Vec<_> = members.iter().filter(|m| m["leader"] == true).collect();
-        assert_eq!(leaders.len(), 1, "{out}");
+        assert_eq!(leaders.len(), 1, "{s}");
     }
     // The table form names the leader too.
-    let (code, out, _) = c.cli(
-        &["cluster", "status", "--config", path_str(&c.node(2).config)],
-        None,
-    );
+    let (code, out, _) = c.cli_on(2, &["cluster", "status"], None);
     assert_eq!(code, 0);
     assert!(out.contains("voter") && out.contains('*'), "{out}");
 }
@@ -56,7 +28,8 @@ async fn a_write_through_a_follower_is_read_on_every_node() {
     let c = Cluster::start(3).await;
     let leader = c.leader(1).await;
     let follower = (1..=3).find(|id| *id != leader).unwrap();
-    let (code, out, err) = c.cli(
+    let (code, out, err) = c.cli_on(
+        follower,
         &[
             "user",
             "add",
@@ -67,8 +40,6 @@ async fn a_write_through_a_follower_is_read_on_every_node() {
             "bob@example.com",
             "--name",
             "Bob",
-            "--config",
-            path_str(&c.node(follower).config),
         ],
         Some("correct horse battery\n"),
     );
@@ -103,7 +74,7 @@ async fn a_write_through_a_follower_is_read_on_every_node() {
     assert_eq!(code, 1);
     assert!(err.contains("already exists"), "{err}");
     // On every node's disk the password exists only as an argon2id hash
-    // with the OWASP parameters (DESIGN.md invariant 5).
+    // with the OWASP parameters (docs/ARCHITECTURE.md invariant 5).
     for id in 1..=3 {
         let mut bytes = Vec::new();
         let mut dirs = vec![c.dir.path().join(format!("data{id}"))];
@@ -190,27 +161,26 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     );
 
     for id in (1..=3).filter(|id| *id != old_leader) {
-        let admin = c.node(id).admin();
-        for client_id in &acked {
-            admin
-                .get_client(client_id)
-                .await
-                .unwrap_or_else(|e| panic!("acknowledged {client_id} missing on node {id}: {e}"));
-        }
+        all_on(&c, id, &acked).await;
     }
     // The killed node restarts from its own data directory and catches up.
     c.spawn(old_leader);
     c.wait_ready(old_leader).await;
-    let admin = c.node(old_leader).admin();
-    for client_id in &acked {
-        admin
-            .get_client(client_id)
-            .await
-            .unwrap_or_else(|e| panic!("{client_id} missing on the restarted node: {e}"));
-    }
+    all_on(&c, old_leader, &acked).await;
     let log = c.log(old_leader);
     assert!(
         !log.contains("initializing the cluster")
             || log.matches("initializing the cluster").count() == 1
     );
+}
+
+/// Every acknowledged client is on node `id`.
+async fn all_on(c: &Cluster, id: u64, acked: &BTreeSet<String>) {
+    let admin = c.node(id).admin();
+    for client_id in acked {
+        admin
+            .get_client(client_id)
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged {client_id} missing on node {id}: {e}"));
+    }
 }

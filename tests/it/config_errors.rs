@@ -26,60 +26,26 @@ fn bad_config_files_fail_with_file_key_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").display().to_string();
     let base = good(&data);
-    let cases: Vec<(&str, String, &str)> = vec![
-        (
-            "unknown key",
-            base.replace("[node]\nid = 1", "[node]\nid = 1\nport = 3"),
-            "port",
-        ),
-        (
-            "missing key",
-            base.replace("bootstrap_node = 1\n", ""),
-            "bootstrap_node",
-        ),
-        (
-            "bad address",
-            base.replacen("http_addr = \"127.0.0.1:", "http_addr = \"localhost-", 1),
-            "node.http_addr",
-        ),
-        (
-            "short secret",
-            base.replace(SECRET, "short"),
-            "cluster.cluster_secret",
-        ),
-        (
-            "bad master key",
-            base.replace(MASTER_KEY, "bm90IDMyIGJ5dGVz"),
-            "cluster.master_key",
-        ),
-        (
-            "bootstrap not a member",
-            base.replace("bootstrap_node = 1", "bootstrap_node = 4"),
-            "cluster.bootstrap_node",
-        ),
-        (
-            "bad issuer",
-            base.replace("http://127.0.0.1:8080", "not a url"),
-            "cluster.issuer",
-        ),
-        (
-            "secret from unset env",
-            base.replace(
-                &format!("cluster_secret = \"{SECRET}\""),
-                "cluster_secret_env = \"TESSERA_TEST_UNSET_VAR\"",
-            ),
-            "cluster.cluster_secret_env",
-        ),
-        (
-            "secret twice",
-            base.replace(
-                &format!("admin_token = \"{ADMIN}\""),
-                &format!("admin_token = \"{ADMIN}\"\nadmin_token_file = \"/nope\""),
-            ),
-            "cluster.admin_token",
-        ),
-        ("not toml", "[node\nid=".to_string(), ""),
+    // (what, the text replaced in a good file, its replacement, the key named)
+    let secret = format!("cluster_secret = \"{SECRET}\"");
+    let admin = format!("admin_token = \"{ADMIN}\"");
+    let admin_twice = format!("{admin}\nadmin_token_file = \"/nope\"");
+    #[rustfmt::skip]
+    let edits = [
+        ("unknown key", "[node]\nid = 1", "[node]\nid = 1\nport = 3", "port"),
+        ("missing key", "bootstrap_node = 1\n", "", "bootstrap_node"),
+        ("bad address", "http_addr = \"127.0.0.1:", "http_addr = \"localhost-", "node.http_addr"),
+        ("short secret", SECRET, "short", "cluster.cluster_secret"),
+        ("bad master key", MASTER_KEY, "bm90IDMyIGJ5dGVz", "cluster.master_key"),
+        ("bootstrap not a member", "bootstrap_node = 1", "bootstrap_node = 4", "cluster.bootstrap_node"),
+        ("bad issuer", "http://127.0.0.1:8080", "not a url", "cluster.issuer"),
+        ("secret from unset env", &secret, "cluster_secret_env = \"TESSERA_TEST_UNSET_VAR\"", "cluster.cluster_secret_env"),
+        ("secret twice", &admin, &admin_twice, "cluster.admin_token"),
     ];
+    let cases = edits
+        .into_iter()
+        .map(|(what, from, to, key)| (what, base.replacen(from, to, 1), key))
+        .chain([("not toml", "[node\nid=".to_string(), "")]);
     for (what, text, key) in cases {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();

@@ -108,34 +108,34 @@ impl Browser {
         username: &str,
         password: &str,
     ) -> Step {
-        let body = page.body();
-        let form = [
-            ("req", hidden(body, "req").expect("login page has req")),
-            ("csrf", hidden(body, "csrf").expect("login page has csrf")),
-            ("username", username.to_string()),
-            ("password", password.to_string()),
-        ];
-        let res = self
-            .http
-            .post(format!("{node_base}/login"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        Self::step(res).await
+        let fields = [("username", username), ("password", password)];
+        self.submit(node_base, "login", page, &fields).await
     }
 
     /// Answer the consent page of `page` on `node_base`.
     pub async fn consent(&self, node_base: &str, page: &Step, allow: bool) -> Step {
+        let decision = if allow { "allow" } else { "deny" };
+        self.submit(node_base, "consent", page, &[("decision", decision)])
+            .await
+    }
+
+    /// Post the form of the `action` page `page` (its `req` and `csrf`
+    /// plus `fields`) to `{node_base}/{action}`.
+    async fn submit(
+        &self,
+        node_base: &str,
+        action: &str,
+        page: &Step,
+        fields: &[(&str, &str)],
+    ) -> Step {
         let body = page.body();
-        let form = [
-            ("req", hidden(body, "req").expect("consent page has req")),
-            ("csrf", hidden(body, "csrf").expect("consent page has csrf")),
-            ("decision", if allow { "allow" } else { "deny" }.to_string()),
-        ];
+        let hidden_field =
+            |name: &str| hidden(body, name).unwrap_or_else(|| panic!("{action} page has {name}"));
+        let mut form = vec![("req", hidden_field("req")), ("csrf", hidden_field("csrf"))];
+        form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
         let res = self
             .http
-            .post(format!("{node_base}/consent"))
+            .post(format!("{node_base}/{action}"))
             .form(&form)
             .send()
             .await

@@ -1,9 +1,10 @@
-//! Golden files pin the data formats of format version 1 (DESIGN.md "State,
-//! determinism and versions"): Raft log entries carrying every `Command`
-//! variant, the results `apply` gives them, a snapshot, and a real data
-//! directory written by this release. A later change that cannot read them
-//! fails here. Regenerate (only when adding a new format version, into a new
-//! directory) with `cargo test --test it golden -- --ignored`.
+//! Golden files pin the data formats of format version 1 (docs/ARCHITECTURE.md
+//! invariants 4 and 8: nothing acknowledged is lost across an upgrade, and
+//! `apply` gives the same results): Raft log entries carrying every
+//! `Command` variant, the results `apply` gives them, a snapshot, and a real
+//! data directory written by this release. A later change that cannot read
+//! them fails here. Regenerate (only when adding a new format version, into
+//! a new directory) with `cargo test --test it golden -- --ignored`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,33 @@ fn grant() -> Authorization {
 }
 
 /// One command of every variant, in an order in which each takes effect.
+/// The redemption of `code-hash` at `t + n`, issuing `jti-{n}`.
+fn redeem(t: u64, n: u64, refresh: Option<NewRefresh>) -> Command {
+    Command::RedeemCode(Box::new(Redeem {
+        hash: "code-hash".into(),
+        client_id: "golden-client".into(),
+        redirect_uri: Some(REDIRECT.into()),
+        code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
+        now: t + n,
+        access_jti: format!("jti-{n}"),
+        access_exp: t + 300 + n,
+        refresh,
+    }))
+}
+
+/// The rotation of `rt-1` at `t + n` into `rt-{n}`, issuing `jti-{n}`.
+fn rotate_rt1(t: u64, n: u64) -> Command {
+    Command::RotateRefresh(Box::new(Rotate {
+        hash: "rt-1".into(),
+        client_id: "golden-client".into(),
+        now: t + n,
+        new_hash: format!("rt-{n}"),
+        new_expires_at: t + 1000 + n,
+        access_jti: format!("jti-{n}"),
+        access_exp: t + 300 + n,
+    }))
+}
+
 fn commands() -> Vec<Command> {
     let t = 1_800_000_000;
     let key = |kid: &str, state| KeyRecord {
@@ -125,50 +153,20 @@ fn commands() -> Vec<Command> {
                 redeemed: None,
             },
         },
-        Command::RedeemCode(Box::new(Redeem {
-            hash: "code-hash".into(),
-            client_id: "golden-client".into(),
-            redirect_uri: Some(REDIRECT.into()),
-            code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
-            now: t + 1,
-            access_jti: "jti-1".into(),
-            access_exp: t + 301,
-            refresh: Some(NewRefresh {
+        redeem(
+            t,
+            1,
+            Some(NewRefresh {
                 hash: "rt-1".into(),
                 family: "fam-1".into(),
                 expires_at: t + 1000,
             }),
-        })),
-        Command::RotateRefresh(Box::new(Rotate {
-            hash: "rt-1".into(),
-            client_id: "golden-client".into(),
-            now: t + 2,
-            new_hash: "rt-2".into(),
-            new_expires_at: t + 1002,
-            access_jti: "jti-2".into(),
-            access_exp: t + 302,
-        })),
+        ),
+        rotate_rt1(t, 2),
         // The reuse of a rotated token revokes its family.
-        Command::RotateRefresh(Box::new(Rotate {
-            hash: "rt-1".into(),
-            client_id: "golden-client".into(),
-            now: t + 3,
-            new_hash: "rt-3".into(),
-            new_expires_at: t + 1003,
-            access_jti: "jti-3".into(),
-            access_exp: t + 303,
-        })),
+        rotate_rt1(t, 3),
         // A second redemption of the code.
-        Command::RedeemCode(Box::new(Redeem {
-            hash: "code-hash".into(),
-            client_id: "golden-client".into(),
-            redirect_uri: Some(REDIRECT.into()),
-            code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
-            now: t + 4,
-            access_jti: "jti-4".into(),
-            access_exp: t + 304,
-            refresh: None,
-        })),
+        redeem(t, 4, None),
         Command::UseAssertion {
             client_id: "golden-client".into(),
             jti: "a-1".into(),

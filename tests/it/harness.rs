@@ -12,8 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tessera::actors::directory::{CreateClient, CreateUser};
 use tessera::admin_client::AdminClient;
 use tessera::http::admin::ClusterStatus;
+
+// Inside the harness so that the benchmark, which includes this file by
+// path, gets it too.
+#[path = "wait.rs"]
+pub mod wait;
+
+use wait::{until, until_some};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
@@ -96,6 +104,13 @@ impl Cluster {
     /// Write configs for `n` nodes and start them all.
     pub async fn start(n: u64) -> Cluster {
         Self::start_with(n, RaftOpts::default()).await
+    }
+
+    /// Start `n` nodes and [`Cluster::seed`] them.
+    pub async fn seeded(n: u64) -> Cluster {
+        let c = Self::start(n).await;
+        c.seed().await;
+        c
     }
 
     pub async fn start_with(n: u64, opts: RaftOpts) -> Cluster {
@@ -286,24 +301,43 @@ workers = 1
         std::fs::read_to_string(&self.node(id).log).unwrap_or_default()
     }
 
+    /// The last `lines` lines of every node's log, each under a header.
+    pub fn log_tails(&self, lines: usize) -> String {
+        self.nodes
+            .keys()
+            .map(|id| {
+                let log = self.log(*id);
+                let all: Vec<&str> = log.lines().collect();
+                let tail = all[all.len().saturating_sub(lines)..].join("\n");
+                format!("--- node {id} (last {lines} lines) ---\n{tail}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub async fn status(&self, id: u64) -> ClusterStatus {
         self.node(id).admin().status().await.expect("status")
     }
 
     /// The leader as seen by node `via`, waiting until one is known.
     pub async fn leader(&self, via: u64) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(s) = self.node(via).admin().status().await {
-                if let Some(l) = s.leader_id {
-                    if self.nodes.get(&l).is_some_and(|n| n.is_running()) {
-                        return l;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "no leader seen by node {via}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("a leader seen by node {via}");
+        until_some(&what, Duration::from_secs(30), async || {
+            let l = self.node(via).admin().status().await.ok()?.leader_id?;
+            self.nodes
+                .get(&l)
+                .is_some_and(|n| n.is_running())
+                .then_some(l)
+        })
+        .await
+    }
+
+    /// Each node's HTTP base URL by id (so that `on(n)` can lend a `&str`).
+    pub fn http_urls(&self) -> BTreeMap<u64, String> {
+        self.nodes
+            .iter()
+            .map(|(id, n)| (*id, n.http_url()))
+            .collect()
     }
 
     /// Run the CLI with arguments; returns (exit code, stdout, stderr).
@@ -311,17 +345,30 @@ workers = 1
         cli(args, stdin)
     }
 
+    /// Run the CLI with arguments and `--config` of node `id`.
+    pub fn cli_on(&self, id: u64, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+        let config = path_str(&self.node(id).config);
+        cli(&[args, &["--config", config]].concat(), stdin)
+    }
+
+    /// `cluster status --json` through node `id`'s CLI.
+    pub fn status_json(&self, id: u64) -> serde_json::Value {
+        let (code, out, err) = self.cli_on(id, &["cluster", "status", "--json"], None);
+        assert_eq!(code, 0, "cluster status on node {id}: {err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// Node `id`'s `/metrics` text.
+    pub async fn metrics_text(&self, id: u64) -> String {
+        let url = format!("{}/metrics", self.node(id).http_url());
+        let res = self.http.get(url).send().await.unwrap();
+        assert_eq!(res.status(), 200, "GET /metrics on node {id}");
+        res.text().await.unwrap()
+    }
+
     /// Scrape one metric value (first sample whose line starts with `name`).
     pub async fn metric(&self, id: u64, name: &str) -> f64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.node(id).http_url()))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.metrics_text(id).await;
         text.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
             .and_then(|l| l.rsplit(' ').next())
@@ -341,7 +388,6 @@ impl Cluster {
     /// confidential client `rp` (secret `rp-secret-123`) and a public client
     /// `spa`, all with redirect URI [`REDIRECT`].
     pub async fn seed(&self) {
-        use tessera::actors::directory::{CreateClient, CreateUser};
         let admin = self.node(1).admin();
         let mut claims = std::collections::BTreeMap::new();
         claims.insert("given_name".to_string(), serde_json::json!("Alice"));
@@ -388,17 +434,28 @@ impl Cluster {
         // Every running node has published the signing keys.
         for id in self.nodes.keys().filter(|id| self.nodes[id].is_running()) {
             let url = format!("{}/.well-known/jwks.json", self.node(*id).http_url());
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Ok(r) = self.http.get(&url).send().await {
-                    if r.status() == 200 {
-                        break;
-                    }
-                }
-                assert!(Instant::now() < deadline, "node {id} has no signing keys");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            let what = format!("node {id} to publish signing keys");
+            until(
+                &what,
+                Duration::from_secs(20),
+                async || matches!(self.http.get(&url).send().await, Ok(r) if r.status() == 200),
+            )
+            .await;
         }
+    }
+}
+
+/// A public client `id` for the authorization code flow with redirect URI
+/// [`REDIRECT`]: a small record to write.
+pub fn public_client(id: &str) -> CreateClient {
+    CreateClient {
+        client_id: id.into(),
+        secret: None,
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec!["authorization_code".into()],
+        first_party: false,
+        ..Default::default()
     }
 }
 
@@ -435,6 +492,12 @@ pub fn cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The two nodes other than `a` in a three-node cluster.
+pub fn others(a: u64) -> (u64, u64) {
+    let b = a % 3 + 1;
+    (b, b % 3 + 1)
 }
 
 pub fn path_str(p: &Path) -> &str {

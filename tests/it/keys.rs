@@ -3,32 +3,21 @@
 //! tokens signed by the old key stay valid until they expire, and the old
 //! key then leaves every JWKS.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine;
 use serde_json::Value;
 
-use crate::harness::{path_str, Cluster, RaftOpts};
+use crate::harness::wait::until;
+use crate::harness::{Cluster, RaftOpts};
+use crate::rp::{client_credentials, get, introspect, jwt_header, DEMO};
 
 fn kid_of(jwt: &str) -> String {
-    let header = jwt.split('.').next().unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    v["kid"].as_str().unwrap().to_string()
+    jwt_header(jwt)["kid"].as_str().unwrap().to_string()
 }
 
 async fn jwks_kids(c: &Cluster, id: u64) -> Vec<String> {
-    let v: Value = c
-        .http
-        .get(format!("{}/.well-known/jwks.json", c.node(id).http_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let base = c.node(id).http_url();
+    let v = get(&c.http, &base, "/.well-known/jwks.json").await.ok();
     v["keys"]
         .as_array()
         .unwrap()
@@ -39,17 +28,9 @@ async fn jwks_kids(c: &Cluster, id: u64) -> Vec<String> {
 
 /// A client_credentials access token (ES256) from node `id`.
 async fn token(c: &Cluster, id: u64) -> String {
-    let v: Value = c
-        .http
-        .post(format!("{}/token", c.node(id).http_url()))
-        .basic_auth("demo", Some("demo-secret"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
+    let v = client_credentials(&c.http, &c.node(id).http_url(), DEMO)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .ok();
     v["access_token"]
         .as_str()
         .expect("access token")
@@ -57,40 +38,38 @@ async fn token(c: &Cluster, id: u64) -> String {
 }
 
 async fn active(c: &Cluster, id: u64, token: &str) -> bool {
-    let v: Value = c
-        .http
-        .post(format!("{}/introspect", c.node(id).http_url()))
-        .basic_auth("demo", Some("demo-secret"))
-        .form(&[("token", token)])
-        .send()
+    let v = introspect(&c.http, &c.node(id).http_url(), DEMO, token)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .ok();
     v["active"] == true
 }
 
-async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// `keys list --json` through node `id`'s CLI: each key's state by kid.
+fn key_states(c: &Cluster, id: u64) -> Value {
+    let (code, list, err) = c.cli_on(id, &["keys", "list", "--json"], None);
+    assert_eq!(code, 0, "{err}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert!(
+        !list.to_string().contains("\"d\""),
+        "keys list must not show private parts"
+    );
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap().to_string(), k["state"].clone()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_publishes_first_switches_everywhere_and_retires_after_expiry() {
     let extra = "[tokens]\naccess_token_lifetime_secs = 8\nid_token_lifetime_secs = 8\n\
                  [keys]\npublish_before_use_secs = 3\nretired_grace_secs = 1\n";
-    let c = Cluster::start_with(
-        3,
-        RaftOpts {
-            extra: extra.into(),
-            ..Default::default()
-        },
-    )
-    .await;
+    let opts = RaftOpts {
+        extra: extra.into(),
+        ..Default::default()
+    };
+    let c = Cluster::start_with(3, opts).await;
     c.seed().await;
     let old_token = token(&c, 1).await;
     let old_kid = kid_of(&old_token);
@@ -99,26 +78,18 @@ async fn rotation_publishes_first_switches_everywhere_and_retires_after_expiry()
     }
 
     // Rotate ES256 through node 2's CLI.
-    let (code, out, err) = c.cli(
-        &[
-            "keys",
-            "rotate",
-            "--alg",
-            "ES256",
-            "--config",
-            path_str(&c.node(2).config),
-        ],
-        None,
-    );
+    let (code, out, err) = c.cli_on(2, &["keys", "rotate", "--alg", "ES256"], None);
     assert_eq!(code, 0, "{err}");
     let rotated: Value = serde_json::from_str(&out).unwrap();
     let new_kid = rotated["next"][0].as_str().expect("a next key").to_string();
 
     // Published everywhere, not yet signing anywhere.
     for id in 1..=3 {
-        wait_for("the next key in the JWKS", 5, async || {
-            jwks_kids(&c, id).await.contains(&new_kid)
-        })
+        until(
+            "the next key in the JWKS",
+            Duration::from_secs(5),
+            async || jwks_kids(&c, id).await.contains(&new_kid),
+        )
         .await;
         assert_eq!(
             kid_of(&token(&c, id).await),
@@ -126,50 +97,22 @@ async fn rotation_publishes_first_switches_everywhere_and_retires_after_expiry()
             "node {id} signs with a key before the publish interval"
         );
     }
-    let (_, list, _) = c.cli(
-        &[
-            "keys",
-            "list",
-            "--json",
-            "--config",
-            path_str(&c.node(3).config),
-        ],
-        None,
-    );
-    let list: Value = serde_json::from_str(&list).unwrap();
-    let state_of = |list: &Value, kid: &str| {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["kid"] == kid)
-            .map(|k| k["state"].as_str().unwrap().to_string())
-    };
-    assert_eq!(state_of(&list, &new_kid).as_deref(), Some("next"));
-    assert!(
-        !list.to_string().contains("\"d\""),
-        "keys list must not show private parts"
-    );
+    assert_eq!(key_states(&c, 3)[&new_kid], "next");
 
     // After the publish interval every node signs with the new key.
     for id in 1..=3 {
-        wait_for("signing with the new key", 15, async || {
-            kid_of(&token(&c, id).await) == new_kid
-        })
+        until(
+            "signing with the new key",
+            Duration::from_secs(15),
+            async || kid_of(&token(&c, id).await) == new_kid,
+        )
         .await;
     }
-    let (_, list, _) = c.cli(
-        &[
-            "keys",
-            "list",
-            "--json",
-            "--config",
-            path_str(&c.node(1).config),
-        ],
-        None,
+    let states = key_states(&c, 1);
+    assert_eq!(
+        (&states[&new_kid], &states[&old_kid]),
+        (&"current".into(), &"retired".into())
     );
-    let list: Value = serde_json::from_str(&list).unwrap();
-    assert_eq!(state_of(&list, &new_kid).as_deref(), Some("current"));
-    assert_eq!(state_of(&list, &old_kid).as_deref(), Some("retired"));
 
     // A token signed by the old key still validates while it lives...
     for id in 1..=3 {
@@ -182,9 +125,11 @@ async fn rotation_publishes_first_switches_everywhere_and_retires_after_expiry()
 
     // ...and the old key leaves every JWKS once its tokens have expired.
     for id in 1..=3 {
-        wait_for("the retired key to be removed", 30, async || {
-            !jwks_kids(&c, id).await.contains(&old_kid)
-        })
+        until(
+            "the retired key to be removed",
+            Duration::from_secs(30),
+            async || !jwks_kids(&c, id).await.contains(&old_kid),
+        )
         .await;
         assert!(jwks_kids(&c, id).await.contains(&new_kid));
     }

@@ -1,10 +1,24 @@
 //! Integration tests: real `tessera` processes on loopback ports with real
 //! sled directories, driven over real HTTP and through the real CLI.
+//!
+//! The first modules are helpers shared by every test file, each defined
+//! once: `harness` (the cluster of processes, and `harness::wait` for
+//! polling), `rp` (what a relying party sends over HTTP, read into an
+//! `Answer` that refuses a 500, and the `Seeded` fixture), `flow` (a
+//! scripted browser), `session` (signing alice in, codes from a session)
+//! and `chrome` (a real browser through chromedriver). The other modules
+//! are tests; each opens with what it shows.
 
+// Helpers.
 mod chrome;
 mod flow;
 mod harness;
+mod rp;
+mod session;
 
+// Tests.
+mod authorize_errors;
+mod bad_input;
 mod browser;
 mod check_session;
 mod client_auth;
@@ -13,6 +27,8 @@ mod config_errors;
 mod consistency;
 mod golden;
 mod keys;
+mod linearizable;
+mod logout;
 mod membership;
 mod metrics;
 mod registration;

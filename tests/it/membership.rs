@@ -6,22 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{path_str, Cluster, RaftOpts};
-
-fn status(c: &Cluster, via: u64) -> Value {
-    let (code, out, err) = c.cli(
-        &[
-            "cluster",
-            "status",
-            "--json",
-            "--config",
-            path_str(&c.node(via).config),
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
-    serde_json::from_str(&out).unwrap()
-}
+use crate::harness::{Cluster, RaftOpts};
 
 fn voters(s: &Value) -> Vec<u64> {
     s["members"]
@@ -53,7 +38,8 @@ async fn a_node_is_added_and_removed_through_the_cli() {
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     let n4 = c.node(4);
     let (http, rpc) = (n4.http.clone(), n4.rpc.clone());
-    let (code, _, err) = c.cli(
+    let (code, _, err) = c.cli_on(
+        follower,
         &[
             "cluster",
             "add-node",
@@ -63,14 +49,12 @@ async fn a_node_is_added_and_removed_through_the_cli() {
             &http,
             "--rpc-addr",
             &rpc,
-            "--config",
-            path_str(&c.node(follower).config),
         ],
         None,
     );
     assert_eq!(code, 0, "add-node: {err}");
     c.wait_ready(4).await;
-    assert_eq!(voters(&status(&c, 2)), vec![1, 2, 3, 4]);
+    assert_eq!(voters(&c.status_json(2)), vec![1, 2, 3, 4]);
     // The new node has the replicated state and serves sign-in data.
     let user = c
         .node(4)
@@ -80,35 +64,15 @@ async fn a_node_is_added_and_removed_through_the_cli() {
         .expect("alice on the new node");
     assert_eq!(user.username, "alice");
 
-    let (code, _, err) = c.cli(
-        &[
-            "cluster",
-            "remove-node",
-            "--id",
-            "4",
-            "--config",
-            path_str(&c.node(follower).config),
-        ],
-        None,
-    );
+    let (code, _, err) = c.cli_on(follower, &["cluster", "remove-node", "--id", "4"], None);
     assert_eq!(code, 0, "remove-node: {err}");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while voters(&status(&c, 1)) != vec![1, 2, 3] {
+    while voters(&c.status_json(1)) != vec![1, 2, 3] {
         assert!(Instant::now() < deadline, "node 4 still a voter");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Removing the last voters is refused with a clear message.
-    let (code, _, err) = c.cli(
-        &[
-            "cluster",
-            "remove-node",
-            "--id",
-            "9",
-            "--config",
-            path_str(&c.node(1).config),
-        ],
-        None,
-    );
+    let (code, _, err) = c.cli_on(1, &["cluster", "remove-node", "--id", "9"], None);
     assert_ne!(code, 0);
     assert!(err.contains("not a voter"), "{err}");
     // The cluster still writes with its three voters.

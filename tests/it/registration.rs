@@ -1,57 +1,24 @@
-//! Dynamic client registration across nodes, and bad input on the
-//! endpoints of issue 4 (`/register`, `/introspect`, `/revoke`,
-//! `/end_session`): the RFC error, never a 500 (DESIGN.md invariant 7).
+//! Dynamic client registration across nodes (RFC 7591, RFC 7592, OIDC
+//! DCR): the RFC error for bad metadata, never a 500 (docs/ARCHITECTURE.md
+//! invariant 7).
 //!
 //! * A client registered on node 1 signs a user in through nodes 2 and 3 at
 //!   once; its registration access token reads it back (RFC 7592) and no
 //!   other token does; each invalid-metadata case of RFC 7591 / OIDC DCR is
 //!   refused with `invalid_redirect_uri` or `invalid_client_metadata`.
-//! * With registration closed (the default), `/register` answers 403.
-//! * `/introspect` and `/revoke` refuse missing or wrong client
-//!   authentication (401 `invalid_client` with `WWW-Authenticate`), wrong
-//!   content types, missing or repeated parameters and oversized bodies;
-//!   garbage and forged tokens are inactive; an ID token is not revocable.
+//!
+//! Closed registration and bad input on `/introspect`, `/revoke` and
+//! `/end_session` are in `bad_input.rs`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::consistency::{
-    authorize_params, checked, introspect, jwt_claims, post_form, raw_client, redeem, revoke,
-    sign_in, urlencode, Answer, Basic, DEMO, RP,
-};
-use crate::flow::{authorize_url, pkce, Browser, Step};
-use crate::harness::{Cluster, RaftOpts, ALICE, REDIRECT};
-
-/// POST a JSON registration request.
-async fn register(http: &Client, base: &str, body: &Value) -> Answer {
-    let req = http.post(format!("{base}/register")).json(body);
-    Answer::read(format!("POST {base}/register {body}"), req.send().await).await
-}
-
-/// POST a raw body with a content type.
-async fn post_raw(
-    http: &Client,
-    url: &str,
-    content_type: &str,
-    body: Vec<u8>,
-    basic: Basic<'_>,
-) -> Answer {
-    let mut req = http
-        .post(url)
-        .header("content-type", content_type)
-        .body(body.clone());
-    if let Some((id, secret)) = basic {
-        req = req.basic_auth(id, Some(secret));
-    }
-    let what = format!(
-        "POST {url} ({content_type}, {} bytes: {})",
-        body.len(),
-        String::from_utf8_lossy(&body[..body.len().min(60)])
-    );
-    Answer::read(what, req.send().await).await
-}
+use crate::flow::{pkce, Browser};
+use crate::harness::{RaftOpts, REDIRECT};
+use crate::rp::{introspect, jwt_claims, post_raw, redeem, register, Answer, Seeded};
+use crate::session::{checked, expect_code, pkce_params, sign_in, with, STATE};
 
 /// GET a registration client URI with an optional bearer token.
 async fn read_client(http: &Client, uri: &str, token: Option<&str>) -> Answer {
@@ -80,41 +47,83 @@ fn unauthorized(a: &Answer) {
     );
 }
 
-/// An oversized body is refused with 413 (or 400), never 500.
-#[track_caller]
-fn too_large(a: &Answer) {
-    assert!(
-        a.status == 413 || a.status == 400,
-        "{}: an oversized body answered {}: {}",
-        a.what,
-        a.status,
-        a.body
-    );
-}
+/// Registrations refused with `invalid_redirect_uri`: the whole body.
+const BAD_REDIRECT: &[(&str, &str)] = &[
+    ("no redirect_uris", r#"{"client_name": "x"}"#),
+    ("empty redirect_uris", r#"{"redirect_uris": []}"#),
+    (
+        "fragment",
+        r#"{"redirect_uris": ["https://rp.example/cb#frag"]}"#,
+    ),
+    (
+        "http, not loopback",
+        r#"{"redirect_uris": ["http://rp.example/cb"]}"#,
+    ),
+    ("relative", r#"{"redirect_uris": ["/cb"]}"#),
+    ("redirect_uris not strings", r#"{"redirect_uris": [42]}"#),
+];
+
+/// Registrations refused with `invalid_client_metadata`: what a valid
+/// body gets added.
+const BAD_METADATA: &[(&str, &str)] = &[
+    ("response_types token", r#"{"response_types": ["token"]}"#),
+    (
+        "unknown grant type",
+        r#"{"grant_types": ["authorization_code", "urn:example:magic"]}"#,
+    ),
+    ("password grant", r#"{"grant_types": ["password"]}"#),
+    (
+        "none + client_credentials",
+        r#"{"token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "client_credentials"]}"#,
+    ),
+    (
+        "unknown auth method",
+        r#"{"token_endpoint_auth_method": "magic"}"#,
+    ),
+    (
+        "private_key_jwt without keys",
+        r#"{"token_endpoint_auth_method": "private_key_jwt"}"#,
+    ),
+    (
+        "jwks and jwks_uri",
+        r#"{"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}, "jwks_uri": "https://rp.example/jwks"}"#,
+    ),
+    ("jwks not a set", r#"{"jwks": "keys"}"#),
+    (
+        "logo_uri ftp",
+        r#"{"logo_uri": "ftp://rp.example/logo.png"}"#,
+    ),
+    ("logo_uri not a URI", r#"{"logo_uri": "not a uri"}"#),
+    (
+        "policy_uri http",
+        r#"{"policy_uri": "http://rp.example/policy"}"#,
+    ),
+    ("contacts not an array", r#"{"contacts": "ops@rp.example"}"#),
+    ("default_max_age negative", r#"{"default_max_age": -1}"#),
+    ("default_max_age a string", r#"{"default_max_age": "60"}"#),
+    (
+        "id_token alg none",
+        r#"{"id_token_signed_response_alg": "none"}"#,
+    ),
+    (
+        "id_token alg HS256",
+        r#"{"id_token_signed_response_alg": "HS256"}"#,
+    ),
+    ("client_name not a string", r#"{"client_name": ["x"]}"#),
+    (
+        "post_logout_redirect_uri with fragment",
+        r#"{"post_logout_redirect_uris": ["https://rp.example/bye#x"]}"#,
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_client_registered_on_one_node_signs_in_on_the_others() {
-    let started = Instant::now();
-    let c = Cluster::start_with(
-        3,
-        RaftOpts {
-            registration_open: true,
-            ..Default::default()
-        },
-    )
-    .await;
-    c.seed().await;
-    let urls: Vec<String> = (0..=3)
-        .map(|n| {
-            if n == 0 {
-                String::new()
-            } else {
-                c.node(n).http_url()
-            }
-        })
-        .collect();
-    let on = |n: u64| urls[n as usize].as_str();
-    let http = raw_client(Duration::from_secs(15));
+    let open = RaftOpts {
+        registration_open: true,
+        ..Default::default()
+    };
+    let fx = Seeded::start_with(3, open, Duration::from_secs(15)).await;
+    let (http, on) = (&fx.http, |n: u64| fx.on(n));
 
     // A valid registration on node 1.
     let meta = json!({
@@ -125,7 +134,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
         "contacts": ["ops@rp.example"],
         "post_logout_redirect_uris": ["http://127.0.0.1:8765/bye"],
     });
-    let res = register(&http, on(1), &meta).await;
+    let res = register(http, on(1), &meta).await;
     assert_eq!(res.status, 201, "{}", res.body);
     let v = res.json();
     for k in [
@@ -159,34 +168,21 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     // A full sign-in at once with the new client, through nodes 2 and 3.
     let browser = Browser::new();
     let (verifier, challenge) = pkce();
-    let url = authorize_url(
-        on(2),
-        &authorize_params(
-            &client_id,
-            "openid profile",
-            &challenge,
-            &[("nonce", "n-1")],
-        ),
+    let p = with(
+        pkce_params(&client_id, "openid profile", &challenge),
+        &[("nonce", "n-1")],
     );
-    let login = checked("authorize", browser.get(&url).await);
-    assert!(
-        login.body().contains("name=\"password\""),
-        "login page expected: {login:?}"
-    );
-    let consent = checked(
-        "login",
-        browser.login(on(3), &login, ALICE.0, ALICE.1).await,
-    );
+    let consent = sign_in(&browser, on(2), on(3), &p).await;
     assert!(
         consent.body().contains("Allow access?"),
         "a registered client is third-party: consent expected: {consent:?}"
     );
     let back = checked("consent", browser.consent(on(2), &consent, true).await);
-    assert!(back.location().starts_with(REDIRECT), "{back:?}");
-    assert_eq!(back.param("state").as_deref(), Some("st-1"));
-    let code = back.param("code").expect("code");
+    let code = expect_code("consent", &back, STATE);
     let creds = Some((client_id.as_str(), secret.as_str()));
-    let tokens = redeem(&http, on(3), creds, &code, &verifier).await;
+    let tokens = redeem(http, on(3), creds, &code, Some(&verifier))
+        .await
+        .tokens();
     let id_token = tokens.id_token.as_deref().expect("id_token");
     let claims = jwt_claims(id_token);
     let aud_ok = claims["aud"] == json!(client_id)
@@ -196,19 +192,19 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     assert!(aud_ok, "ID token audience: {claims}");
     assert_eq!(claims["iss"], on(1), "{claims}");
     assert_eq!(claims["nonce"], "n-1", "{claims}");
-    let at = introspect(&http, on(1), creds, &tokens.access)
+    let at = introspect(http, on(1), creds, &tokens.access)
         .await
         .active();
     assert_eq!(at["client_id"], json!(client_id), "{at}");
     // The wrong secret for the new client is refused on any node.
-    introspect(&http, on(2), Some((&client_id, "wrong")), &tokens.access)
+    introspect(http, on(2), Some((&client_id, "wrong")), &tokens.access)
         .await
         .invalid_client();
 
     // RFC 7592 read, on node 3.
     let rcu3 = rcu.replace(on(1), on(3));
     assert_ne!(rcu3, rcu, "the registration_client_uri names node 1");
-    let read = read_client(&http, &rcu3, Some(&rat)).await;
+    let read = read_client(http, &rcu3, Some(&rat)).await;
     let m = read.ok();
     assert_eq!(m["client_id"], json!(client_id), "{m}");
     assert_eq!(m["redirect_uris"], json!([REDIRECT]), "{m}");
@@ -222,7 +218,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     }
     // No other token reads it.
     let second = register(
-        &http,
+        http,
         on(2),
         &json!({"redirect_uris": ["https://second.example/cb"]}),
     )
@@ -234,22 +230,22 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
         .as_str()
         .unwrap()
         .replace(on(1), on(2));
-    read_client(&http, &rcu2, Some(rat2)).await.ok();
-    unauthorized(&read_client(&http, &rcu3, None).await);
-    unauthorized(&read_client(&http, &rcu3, Some(rat2)).await);
-    unauthorized(&read_client(&http, &rcu2, Some(&rat)).await);
-    unauthorized(&read_client(&http, &rcu3, Some("garbage-token")).await);
-    unauthorized(&read_client(&http, &rcu3, Some(&secret)).await);
-    unauthorized(&read_client(&http, &rcu3, Some(&tokens.access)).await);
+    read_client(http, &rcu2, Some(rat2)).await.ok();
+    unauthorized(&read_client(http, &rcu3, None).await);
+    unauthorized(&read_client(http, &rcu3, Some(rat2)).await);
+    unauthorized(&read_client(http, &rcu2, Some(&rat)).await);
+    unauthorized(&read_client(http, &rcu3, Some("garbage-token")).await);
+    unauthorized(&read_client(http, &rcu3, Some(&secret)).await);
+    unauthorized(&read_client(http, &rcu3, Some(&tokens.access)).await);
     unauthorized(
         &read_client(
-            &http,
+            http,
             &format!("{}/register/no-such-client", on(3)),
             Some(&rat),
         )
         .await,
     );
-    unauthorized(&read_client(&http, &format!("{}/register/demo", on(1)), Some(&rat)).await);
+    unauthorized(&read_client(http, &format!("{}/register/demo", on(1)), Some(&rat)).await);
     let basic = http
         .get(&rcu3)
         .basic_auth(&client_id, Some(&secret))
@@ -268,141 +264,26 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
             .extend(extra.as_object().unwrap().clone());
         v
     };
-    let cases: Vec<(&str, Value, &str)> = vec![
-        (
-            "no redirect_uris",
-            json!({"client_name": "x"}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "empty redirect_uris",
-            json!({"redirect_uris": []}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "fragment",
-            json!({"redirect_uris": ["https://rp.example/cb#frag"]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "http, not loopback",
-            json!({"redirect_uris": ["http://rp.example/cb"]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "relative",
-            json!({"redirect_uris": ["/cb"]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "redirect_uris not strings",
-            json!({"redirect_uris": [42]}),
-            "invalid_redirect_uri",
-        ),
-        (
-            "response_types token",
-            base(json!({"response_types": ["token"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "unknown grant type",
-            base(json!({"grant_types": ["authorization_code", "urn:example:magic"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "password grant",
-            base(json!({"grant_types": ["password"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "none + client_credentials",
-            base(json!({"token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code", "client_credentials"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "unknown auth method",
-            base(json!({"token_endpoint_auth_method": "magic"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "private_key_jwt without keys",
-            base(json!({"token_endpoint_auth_method": "private_key_jwt"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "jwks and jwks_uri",
-            base(json!({"token_endpoint_auth_method": "private_key_jwt",
-                "jwks": {"keys": []}, "jwks_uri": "https://rp.example/jwks"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "jwks not a set",
-            base(json!({"jwks": "keys"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "logo_uri ftp",
-            base(json!({"logo_uri": "ftp://rp.example/logo.png"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "logo_uri not a URI",
-            base(json!({"logo_uri": "not a uri"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "policy_uri http",
-            base(json!({"policy_uri": "http://rp.example/policy"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "contacts not an array",
-            base(json!({"contacts": "ops@rp.example"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "default_max_age negative",
-            base(json!({"default_max_age": -1})),
-            "invalid_client_metadata",
-        ),
-        (
-            "default_max_age a string",
-            base(json!({"default_max_age": "60"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "id_token alg none",
-            base(json!({"id_token_signed_response_alg": "none"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "id_token alg HS256",
-            base(json!({"id_token_signed_response_alg": "HS256"})),
-            "invalid_client_metadata",
-        ),
-        (
-            "client_name not a string",
-            base(json!({"client_name": ["x"]})),
-            "invalid_client_metadata",
-        ),
-        (
-            "post_logout_redirect_uri with fragment",
-            base(json!({"post_logout_redirect_uris": ["https://rp.example/bye#x"]})),
-            "invalid_client_metadata",
-        ),
-        (
+    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+    let cases = BAD_REDIRECT
+        .iter()
+        .map(|(what, body)| (*what, parse(body), "invalid_redirect_uri"))
+        .chain(
+            BAD_METADATA
+                .iter()
+                .map(|(what, extra)| (*what, base(parse(extra)), "invalid_client_metadata")),
+        )
+        .chain([(
             "body not an object",
             json!([REDIRECT]),
             "invalid_client_metadata",
-        ),
-    ];
-    for (i, (what, body, error)) in cases.iter().enumerate() {
+        )]);
+    for (i, (what, body, error)) in cases.enumerate() {
         let node = i as u64 % 3 + 1;
-        let a = register(&http, on(node), body).await;
+        let a = register(http, on(node), &body).await;
         assert_eq!(
             (a.status, a.json()["error"].as_str()),
-            (400, Some(*error)),
+            (400, Some(error)),
             "{what}: {}",
             a.body
         );
@@ -411,7 +292,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     let url = format!("{}/register", on(2));
     let good = serde_json::to_vec(&meta).unwrap();
     for ct in ["text/plain", "application/x-www-form-urlencoded"] {
-        post_raw(&http, &url, ct, good.clone(), None)
+        post_raw(http, &url, ct, good.clone(), None)
             .await
             .oauth_error(400, "invalid_request");
     }
@@ -422,7 +303,7 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
     .await;
     no_ct.oauth_error(400, "invalid_request");
     for bad in [&b"{\"redirect_uris\": ["[..], b"not json", b"", b"\xff\xfe"] {
-        let a = post_raw(&http, &url, "application/json", bad.to_vec(), None).await;
+        let a = post_raw(http, &url, "application/json", bad.to_vec(), None).await;
         assert_eq!(a.status, 400, "{}: {}", a.what, a.body);
         let e = a.json()["error"].as_str().map(String::from);
         assert!(
@@ -436,297 +317,9 @@ async fn a_client_registered_on_one_node_signs_in_on_the_others() {
         );
     }
     let mut big = json!({"redirect_uris": [REDIRECT], "client_name": "x".repeat(1 << 20)});
-    too_large(&register(&http, on(3), &big).await);
+    register(http, on(3), &big).await.too_large();
     big["client_name"] = json!("Fine");
     // Nothing above registered a client by accident: the valid one still works.
-    assert_eq!(register(&http, on(3), &big).await.status, 201);
-    eprintln!("registration test took {:?}", started.elapsed());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bad_input_on_introspect_revoke_end_session_and_closed_register() {
-    let started = Instant::now();
-    let c = Cluster::start(3).await;
-    c.seed().await;
-    let urls: Vec<String> = (0..=3)
-        .map(|n| {
-            if n == 0 {
-                String::new()
-            } else {
-                c.node(n).http_url()
-            }
-        })
-        .collect();
-    let on = |n: u64| urls[n as usize].as_str();
-    let http = raw_client(Duration::from_secs(15));
-
-    // Registration is closed by default.
-    let meta = json!({"redirect_uris": [REDIRECT], "client_name": "Nope"});
-    for n in 1..=3 {
-        let a = register(&http, on(n), &meta).await;
-        assert_eq!(a.status, 403, "{}: {}", a.what, a.body);
-        let a = Answer::read(
-            "register with a bearer token".into(),
-            http.post(format!("{}/register", on(n)))
-                .bearer_auth("some-initial-access-token")
-                .json(&meta)
-                .send()
-                .await,
-        )
-        .await;
-        assert_eq!(a.status, 403, "{}: {}", a.what, a.body);
-    }
-
-    let browser = Browser::new();
-    let (code, verifier) = sign_in(&browser, on(1), "openid offline_access").await;
-    let tokens = redeem(&http, on(2), DEMO, &code, &verifier).await;
-    let id_token = tokens.id_token.clone().expect("id_token");
-
-    let at = tokens.access.as_str();
-    for n in 1..=3 {
-        let base = on(n);
-        for path in ["/introspect", "/revoke"] {
-            let form: &[(&str, &str)] = &[("token", at)];
-            // Missing or wrong client authentication.
-            post_form(&http, base, path, None, form)
-                .await
-                .invalid_client();
-            post_form(
-                &http,
-                base,
-                path,
-                None,
-                &[("token", at), ("client_id", "demo")],
-            )
-            .await
-            .invalid_client();
-            post_form(&http, base, path, Some(("demo", "wrong-secret")), form)
-                .await
-                .invalid_client();
-            post_form(
-                &http,
-                base,
-                path,
-                None,
-                &[
-                    ("token", at),
-                    ("client_id", "demo"),
-                    ("client_secret", "wrong-secret"),
-                ],
-            )
-            .await
-            .invalid_client();
-            post_form(&http, base, path, Some(("nobody", "whatever")), form)
-                .await
-                .invalid_client();
-            let malformed = Answer::read(
-                format!("{path} with a malformed Basic header"),
-                http.post(format!("{base}{path}"))
-                    .header("authorization", "Basic !!!not-base64")
-                    .form(form)
-                    .send()
-                    .await,
-            )
-            .await;
-            malformed.invalid_client();
-
-            // Missing or repeated token; wrong content types.
-            post_form(&http, base, path, DEMO, &[])
-                .await
-                .oauth_error(400, "invalid_request");
-            post_form(&http, base, path, DEMO, &[("token", "a"), ("token", "b")])
-                .await
-                .oauth_error(400, "invalid_request");
-            let url = format!("{base}{path}");
-            let body = serde_json::to_vec(&json!({"token": tokens.access})).unwrap();
-            post_raw(&http, &url, "application/json", body.clone(), DEMO)
-                .await
-                .oauth_error(400, "invalid_request");
-            post_raw(&http, &url, "text/plain", body, DEMO)
-                .await
-                .oauth_error(400, "invalid_request");
-
-            // An oversized body (1 MiB).
-            let mut big = b"token=".to_vec();
-            big.resize(1 << 20, b'a');
-            too_large(&post_raw(&http, &url, "application/x-www-form-urlencoded", big, DEMO).await);
-
-            // Wrong method.
-            let get = Answer::read(format!("GET {url}"), http.get(&url).send().await).await;
-            assert!(
-                matches!(get.status, 404 | 405),
-                "GET {url}: {} {}",
-                get.status,
-                get.body
-            );
-        }
-
-        // Garbage and forged tokens: inactive; revoke answers 200.
-        let mut forged_sig = tokens.access.clone();
-        let last = forged_sig.pop().unwrap();
-        forged_sig.push(if last == 'A' { 'B' } else { 'A' });
-        let mut parts: Vec<String> = tokens.access.split('.').map(String::from).collect();
-        let mut claims = jwt_claims(&tokens.access);
-        claims["client_id"] = json!("rp");
-        claims["exp"] = json!(claims["exp"].as_u64().unwrap() + 86400);
-        {
-            use base64::Engine;
-            parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(serde_json::to_vec(&claims).unwrap());
-        }
-        let forged_claims = parts.join(".");
-        let unsigned = {
-            use base64::Engine;
-            let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(br#"{"alg":"none","typ":"at+jwt"}"#);
-            format!("{header}.{}.", parts[1])
-        };
-        let huge = "x".repeat(32 * 1024);
-        for garbage in [
-            "garbage",
-            "",
-            "a.b.c",
-            "....",
-            "%00%ff",
-            forged_sig.as_str(),
-            forged_claims.as_str(),
-            unsigned.as_str(),
-            huge.as_str(),
-        ] {
-            let i = introspect(&http, base, DEMO, garbage).await;
-            if garbage.is_empty() {
-                // An empty token: inactive or invalid_request, both fine.
-                assert!(i.status == 200 || i.status == 400, "{}: {}", i.what, i.body);
-                if i.status == 200 {
-                    i.inactive();
-                }
-            } else {
-                i.inactive();
-            }
-            let r = revoke(&http, base, DEMO, garbage).await;
-            assert!(
-                r.status == 200 || (garbage.is_empty() && r.status == 400),
-                "{}: {}",
-                r.what,
-                r.body
-            );
-            for hint in ["access_token", "refresh_token", "bogus_hint"] {
-                let a = post_form(
-                    &http,
-                    base,
-                    "/introspect",
-                    DEMO,
-                    &[("token", garbage), ("token_type_hint", hint)],
-                )
-                .await;
-                if !garbage.is_empty() {
-                    a.inactive();
-                }
-            }
-        }
-        // `rp` cannot revoke through a forged `client_id` claim either.
-        revoke(&http, base, RP, &forged_claims).await.ok();
-
-        // An ID token is neither introspectable as active nor revocable.
-        introspect(&http, base, DEMO, &id_token).await.inactive();
-        revoke(&http, base, DEMO, &id_token)
-            .await
-            .oauth_error(400, "unsupported_token_type");
-        // A public client may not introspect.
-        post_form(
-            &http,
-            base,
-            "/introspect",
-            None,
-            &[("token", at), ("client_id", "spa")],
-        )
-        .await
-        .invalid_client();
-    }
-    // None of the above revoked anything.
-    introspect(&http, on(3), DEMO, &tokens.access)
-        .await
-        .active();
-    introspect(&http, on(1), DEMO, tokens.refresh())
-        .await
-        .active();
-
-    // /end_session and /check_session bad input: a 400 page, never a 500.
-    let page = |a: &Answer, status: u16| {
-        assert_eq!(a.status, status, "{}: {}", a.what, a.body);
-        assert!(a.header("location").is_none(), "{}: redirected", a.what);
-    };
-    let get = |url: String| {
-        let http = http.clone();
-        async move { Answer::read(format!("GET {url}"), http.get(&url).send().await).await }
-    };
-    let e = on(2);
-    for q in [
-        "id_token_hint=garbage".to_string(),
-        format!("id_token_hint={}", tokens.access),
-        "client_id=no-such-client".to_string(),
-        format!(
-            "post_logout_redirect_uri={}",
-            urlencode(crate::consistency::LOGGED_OUT)
-        ),
-        "client_id=demo&client_id=rp".to_string(),
-        format!("id_token_hint={id_token}&client_id=rp"),
-        format!(
-            "client_id=demo&post_logout_redirect_uri={}",
-            urlencode("https://evil.example/")
-        ),
-    ] {
-        page(&get(format!("{e}/end_session?{q}")).await, 400);
-    }
-    let url = format!("{e}/end_session");
-    page(
-        &post_raw(&http, &url, "application/json", b"{}".to_vec(), None).await,
-        400,
-    );
-    let mut big = b"state=".to_vec();
-    big.resize(1 << 20, b'a');
-    too_large(&post_raw(&http, &url, "application/x-www-form-urlencoded", big, None).await);
-    let confirm = format!("{}/end_session/confirm", on(3));
-    for body in [
-        &b""[..],
-        b"req=garbage&csrf=x&decision=logout",
-        b"decision=logout",
-    ] {
-        page(
-            &post_raw(
-                &http,
-                &confirm,
-                "application/x-www-form-urlencoded",
-                body.to_vec(),
-                None,
-            )
-            .await,
-            400,
-        );
-    }
-    // A hint and no session: nothing to end; still sent to the registered URI.
-    let a = get(format!(
-        "{e}/end_session?id_token_hint={id_token}&post_logout_redirect_uri={}&state=z",
-        urlencode(crate::consistency::LOGGED_OUT)
-    ))
-    .await;
-    assert!(matches!(a.status, 302 | 303), "{}: {}", a.what, a.body);
-    let cs = get(format!("{}/check_session", on(1))).await;
-    assert_eq!(cs.status, 200, "{}", cs.body);
-    let csp = cs.header("content-security-policy").unwrap_or_default();
-    assert!(csp.contains("frame-ancestors"), "{csp}");
-    assert!(cs.header("x-frame-options").is_none());
-    // The session of the browser was never ended by any of this.
-    let (_, challenge) = pkce();
-    let again = browser
-        .get(&authorize_url(
-            on(3),
-            &authorize_params("demo", "openid", &challenge, &[("prompt", "none")]),
-        ))
-        .await;
-    assert!(
-        matches!(&again, Step::Redirect { .. }) && again.param("code").is_some(),
-        "{again:?}"
-    );
-    eprintln!("bad-input test took {:?}", started.elapsed());
+    assert_eq!(register(http, on(3), &big).await.status, 201);
+    eprintln!("registration test took {:?}", fx.started.elapsed());
 }

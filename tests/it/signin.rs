@@ -5,9 +5,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessTokenHash, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
-    TokenUrl, UserInfoUrl,
+    AccessToken, AccessTokenHash, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope,
+    TokenResponse, TokenUrl, UserInfoUrl,
 };
 use reqwest::redirect::Policy;
 
@@ -36,20 +36,24 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
     .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
 
     // Authorize on node 2: the login page.
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf, nonce) = base
-        .clone()
-        .set_auth_uri(AuthUrl::new(format!("{}/authorize", on(2))).unwrap())
-        .authorize_url(
+    // An authorization request on `node` for `scopes` (and openid).
+    let authorize = |node: u64, scopes: &[&str]| {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let client = base
+            .clone()
+            .set_auth_uri(AuthUrl::new(format!("{}/authorize", on(node))).unwrap());
+        let mut req = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
-        )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("offline_access".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        );
+        for scope in scopes {
+            req = req.add_scope(Scope::new(scope.to_string()));
+        }
+        let (url, csrf, nonce) = req.set_pkce_challenge(challenge).url();
+        (url, csrf, nonce, verifier)
+    };
+    let (url, csrf, nonce, verifier) = authorize(2, &["profile", "email", "offline_access"]);
     let browser = Browser::new();
     let login = browser.get(url.as_str()).await;
     assert!(
@@ -94,13 +98,15 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
     let sub = claims.subject().clone();
 
     // Userinfo on node 3.
-    let info: CoreUserInfoClaims = base
-        .clone()
-        .set_user_info_url(UserInfoUrl::new(format!("{}/userinfo", on(3))).unwrap())
-        .user_info(tokens.access_token().clone(), Some(sub.clone()))
-        .request_async(&http)
-        .await
-        .expect("userinfo");
+    let userinfo = async |node: u64, token: &AccessToken| -> CoreUserInfoClaims {
+        let url = UserInfoUrl::new(format!("{}/userinfo", on(node))).unwrap();
+        let client = base.clone().set_user_info_url(url);
+        let req = client.user_info(token.clone(), Some(sub.clone()));
+        req.request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("userinfo on node {node}: {e:?}"))
+    };
+    let info = userinfo(3, tokens.access_token()).await;
     assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"));
     assert_eq!(
         info.given_name()
@@ -133,13 +139,7 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
             .unwrap();
         assert_eq!(c2.subject(), &sub);
     }
-    let fresh: CoreUserInfoClaims = base
-        .clone()
-        .set_user_info_url(UserInfoUrl::new(format!("{}/userinfo", on(2))).unwrap())
-        .user_info(refreshed.access_token().clone(), Some(sub.clone()))
-        .request_async(&http)
-        .await
-        .expect("userinfo with the refreshed token");
+    let fresh = userinfo(2, refreshed.access_token()).await;
     assert_eq!(fresh.subject(), &sub);
 
     // The remembered consent covers the same scopes: straight back with a code.
@@ -151,18 +151,7 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
         "consent should be remembered: {again:?}"
     );
     // ...but not a wider request.
-    let wider = base
-        .clone()
-        .set_auth_uri(AuthUrl::new(format!("{}/authorize", on(1))).unwrap())
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("phone".into()))
-        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
-        .url()
-        .0;
+    let (wider, ..) = authorize(1, &["phone"]);
     let asked = browser.get(wider.as_str()).await;
     assert!(
         asked.body().contains("Allow access?"),

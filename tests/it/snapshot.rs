@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use tessera::actors::directory::CreateClient;
-
-use crate::harness::{Cluster, RaftOpts};
+use crate::harness::{public_client, Cluster, RaftOpts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_far_behind_catches_up_through_a_snapshot() {
@@ -25,15 +23,7 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
     let admin = c.node(leader).admin();
     for i in 0..120 {
         admin
-            .create_client(&CreateClient {
-                client_id: format!("snap-{i}"),
-                secret: None,
-                redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
-                post_logout_redirect_uris: vec![],
-                grant_types: vec!["authorization_code".into()],
-                first_party: false,
-                ..Default::default()
-            })
+            .create_client(&public_client(&format!("snap-{i}")))
             .await
             .expect("write while a follower is down");
     }
@@ -58,15 +48,7 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
     }
     // And it keeps following after the snapshot.
     admin
-        .create_client(&CreateClient {
-            client_id: "after-snapshot".into(),
-            secret: None,
-            redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
-            post_logout_redirect_uris: vec![],
-            grant_types: vec!["authorization_code".into()],
-            first_party: false,
-            ..Default::default()
-        })
+        .create_client(&public_client("after-snapshot"))
         .await
         .unwrap();
     b.get_client("after-snapshot").await.unwrap();
