@@ -15,11 +15,11 @@ use subtle::ConstantTimeEq;
 
 use super::error::{BearerError, TokenError};
 use super::AppState;
+use crate::actors::directory::ClientRecord;
 use crate::actors::directory::{DirectoryError, Register};
 use crate::config::RegistrationMode;
 use crate::metrics::METRICS;
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::state::ClientRecord;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/register", web::post().to(register))
