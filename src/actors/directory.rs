@@ -420,3 +420,49 @@ impl Handler<Register> for DirectoryActor {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_are_refused_for_a_malformed_username_or_a_non_standard_claim() {
+        let set = |username: &str, claim: &str| SetClaims {
+            username: username.into(),
+            claims: [(claim.to_string(), serde_json::Value::Null)].into(),
+        };
+        assert!(validate_claims(&set("alice", "given_name")).is_ok());
+        for name in ["sub/123", "", "a\u{7}b", &"x".repeat(65)] {
+            assert!(validate_claims(&set(name, "name")).is_err(), "{name:?}");
+        }
+        let refused = validate_claims(&set("alice", "is_admin")).unwrap_err();
+        assert!(refused.contains("is_admin"));
+    }
+
+    #[test]
+    fn clients_are_checked_before_anything_is_proposed() {
+        let ok = CreateClient {
+            client_id: "app".into(),
+            secret: Some("long-enough".into()),
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            ..Default::default()
+        };
+        assert!(validate_client(&ok).is_ok());
+        let no_redirect = CreateClient {
+            redirect_uris: vec![],
+            ..ok.clone()
+        };
+        let short_secret = CreateClient {
+            secret: Some("short".into()),
+            ..ok.clone()
+        };
+        let bad_alg = CreateClient {
+            id_token_signed_response_alg: Some("none".into()),
+            ..ok.clone()
+        };
+        for bad in [no_redirect, short_secret, bad_alg] {
+            assert!(validate_client(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

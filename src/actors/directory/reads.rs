@@ -150,3 +150,68 @@ impl Directory {
         self.local.client_origins()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::testing::{apply, state_machine};
+    use super::super::{client_record, CreateClient};
+    use super::*;
+    use crate::state::{Command, CommandResult};
+
+    fn create_client(id: &str, redirect: &str) -> Command {
+        let msg = CreateClient {
+            client_id: id.into(),
+            redirect_uris: vec![redirect.into()],
+            grant_types: vec!["authorization_code".into()],
+            ..Default::default()
+        };
+        Command::CreateClient {
+            client: client_record(msg, None),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_created_after_a_miss_is_found_and_its_origin_listed() {
+        let (_dir, mut sm) = state_machine();
+        let cache = DirectoryCache::new(&sm);
+        assert!(cache.client("app").is_none());
+        assert!(cache.client_origins().is_empty());
+        let created = apply(&mut sm, vec![create_client("app", "https://rp.example/cb")]).await;
+        assert_eq!(created, [CommandResult::Done]);
+        let found = cache.client("app").expect("found once applied");
+        assert_eq!(found.redirect_uris, ["https://rp.example/cb"]);
+        assert_eq!(*cache.client_origins(), ["https://rp.example"]);
+        apply(
+            &mut sm,
+            vec![create_client("other", "http://127.0.0.1:9/cb")],
+        )
+        .await;
+        assert_eq!(
+            *cache.client_origins(),
+            ["http://127.0.0.1:9", "https://rp.example"],
+            "origins follow every write to the clients tree"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_user_read_after_an_update_has_the_new_claims_by_name_and_by_sub() {
+        let (_dir, mut sm) = state_machine();
+        let cache = DirectoryCache::new(&sm);
+        let user = UserRecord::new("sub-1".into(), "alice".into(), "phc".into(), 1);
+        apply(&mut sm, vec![Command::CreateUser { user }]).await;
+        assert_eq!(cache.user("alice").map(|u| u.sub), Some("sub-1".into()));
+        assert!(cache.user_by_sub("sub-1").unwrap().claims.is_empty());
+        let claims = BTreeMap::from([("name".to_string(), "Alice".into())]);
+        let set = Command::SetUserClaims {
+            username: "alice".into(),
+            claims,
+        };
+        assert_eq!(apply(&mut sm, vec![set]).await, [CommandResult::Done]);
+        for user in [cache.user("alice"), cache.user_by_sub("sub-1")] {
+            assert_eq!(user.unwrap().claims["name"], "Alice");
+        }
+        assert!(cache.user("bob").is_none());
+    }
+}
