@@ -16,6 +16,7 @@ use super::signin::{after_login, form_pairs, login_page, respond_error, respond_
 use super::AppState;
 use crate::actors::directory::ClientRecord;
 use crate::actors::now;
+use crate::actors::session::SessionRecord;
 use crate::oidc::authorize::{self as authz, AuthRequest, AuthorizeError, ClientView};
 use crate::oidc::error::ErrorCode;
 
@@ -98,61 +99,59 @@ async fn proceed(
         Ok(s) => s,
         Err(res) => return res,
     };
-    let mut need_login = areq.prompt.login;
-    match &session {
-        None => need_login = true,
-        Some(s) => {
-            let default_max_age = client
-                .metadata
-                .as_ref()
-                .and_then(|m| m.get("default_max_age"))
-                .and_then(|v| v.as_u64());
-            if areq
-                .max_age
-                .or(default_max_age)
-                // max_age=0 means "authenticate now", like prompt=login.
-                .is_some_and(|max| max == 0 || now() > s.auth_time.saturating_add(max))
-            {
-                need_login = true;
-            }
-            if let Some(hint) = &areq.id_token_hint {
-                match st.keys.get().verify(hint) {
-                    Ok((claims, _)) => {
-                        if claims.get("sub").and_then(|v| v.as_str()) != Some(s.sub.as_str()) {
-                            need_login = true;
-                        }
-                    }
-                    Err(_) => {
-                        return respond_error_for(
-                            st,
-                            &areq,
-                            ErrorCode::InvalidRequest,
-                            "id_token_hint is not an ID token of this issuer",
-                        )
-                    }
-                }
-            }
+    let session = match session
+        .map(|s| must_sign_in_again(st, &areq, &client, &s).map(|again| (s, again)))
+    {
+        Some(Err(res)) => return res,
+        Some(Ok((s, false))) if !areq.prompt.login => s,
+        _ if areq.prompt.none => {
+            return respond_error_for(st, &areq, ErrorCode::LoginRequired, "the user must sign in")
         }
-    }
-    if need_login {
-        if areq.prompt.none {
-            return respond_error_for(st, &areq, ErrorCode::LoginRequired, "the user must sign in");
+        _ => {
+            let hint = areq.login_hint.clone().unwrap_or_default();
+            return login_page(req, st, &areq, &hint, None);
         }
-        let hint = areq.login_hint.clone().unwrap_or_default();
-        return login_page(req, st, &areq, &hint, None);
-    }
+    };
     let bs = req
         .cookie(BROWSER_STATE_COOKIE)
         .map(|c| c.value().to_string())
         .unwrap_or_default();
-    after_login(
-        req,
-        st,
-        areq,
-        client,
-        session.expect("checked above"),
-        &bs,
-        vec![],
-    )
-    .await
+    after_login(req, st, areq, client, session, &bs, vec![]).await
+}
+
+/// Whether the user of a live session must sign in again for this request:
+/// the authentication is older than `max_age`, or `id_token_hint` names
+/// another user. `Err` answers a hint that is not our ID token.
+fn must_sign_in_again(
+    st: &AppState,
+    areq: &AuthRequest,
+    client: &ClientRecord,
+    session: &SessionRecord,
+) -> Result<bool, HttpResponse> {
+    let default_max_age = client
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("default_max_age"))
+        .and_then(|v| v.as_u64());
+    // max_age=0 means "authenticate now", like prompt=login.
+    let too_old = areq
+        .max_age
+        .or(default_max_age)
+        .is_some_and(|max| max == 0 || now() > session.auth_time.saturating_add(max));
+    let Some(hint) = &areq.id_token_hint else {
+        return Ok(too_old);
+    };
+    match st.keys.get().verify(hint) {
+        Ok((claims, _)) => {
+            let other_user =
+                claims.get("sub").and_then(|v| v.as_str()) != Some(session.sub.as_str());
+            Ok(too_old || other_user)
+        }
+        Err(_) => Err(respond_error_for(
+            st,
+            areq,
+            ErrorCode::InvalidRequest,
+            "id_token_hint is not an ID token of this issuer",
+        )),
+    }
 }
