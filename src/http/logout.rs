@@ -13,13 +13,12 @@
 //! The check-session page is the only page that may be framed: its
 //! `frame-ancestors` lists the origins of registered redirect URIs.
 
-use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::pages::{error_page, page};
+use super::pages::{error_page, found, page};
 use super::session_cookie::{
     csrf_matches, csrf_token, current_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE,
 };
@@ -239,11 +238,7 @@ fn finish(st: &AppState, logout: &Logout, ended: bool) -> HttpResponse {
             if let Some(s) = &logout.state {
                 pairs.push(("state".to_string(), s.clone()));
             }
-            let location = crate::oidc::form::append_query(uri, &pairs);
-            HttpResponse::Found()
-                .insert_header((header::LOCATION, location))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish()
+            found(&crate::oidc::form::append_query(uri, &pairs))
         }
         None => page(
             StatusCode::OK,
@@ -254,13 +249,8 @@ fn finish(st: &AppState, logout: &Logout, ended: bool) -> HttpResponse {
             },
         ),
     };
-    for name in [SESSION_COOKIE, BROWSER_STATE_COOKIE] {
-        let mut c: Cookie<'static> = st.cookie(name, String::new(), Some(0));
-        if name == BROWSER_STATE_COOKIE {
-            c.set_http_only(false);
-        }
-        let _ = res.add_cookie(&c);
-    }
+    let _ = res.add_cookie(&st.cookie(SESSION_COOKIE, String::new(), Some(0)));
+    let _ = res.add_cookie(&st.script_cookie(BROWSER_STATE_COOKIE, String::new(), Some(0)));
     res
 }
 

@@ -6,12 +6,12 @@
 //! client's redirect URI.
 
 use actix_web::cookie::Cookie;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::pages::{error_page, form_post, page_posting_to};
+use super::pages::{error_page, form_post, found, page_posting_to};
 use super::session_cookie::{csrf_token, unavailable};
 use super::AppState;
 use crate::actors::code::{Grant, IssueCode};
@@ -128,13 +128,6 @@ pub(super) fn respond_error_for(
         areq.state.as_deref(),
         &OAuthError::new(code, desc),
     )
-}
-
-fn found(location: &str) -> HttpResponse {
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 /// The user is signed in: ask for consent if needed, else issue a code.
