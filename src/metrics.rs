@@ -76,17 +76,20 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     };
     let gauge = |name: &str, help: &str| reg(&r, IntGauge::new(name, help).unwrap());
     let counter = |name: &str, help: &str| reg(&r, IntCounter::new(name, help).unwrap());
-    Metrics {
-        http_requests: reg(
+    let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+        reg(
             &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_http_requests_total",
-                    "HTTP requests by route, method and status",
-                ),
-                &["route", "method", "status"],
-            )
-            .unwrap(),
+            IntCounterVec::new(Opts::new(name, help), labels).unwrap(),
+        )
+    };
+    let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+        reg(&r, IntGaugeVec::new(Opts::new(name, help), labels).unwrap())
+    };
+    Metrics {
+        http_requests: counter_vec(
+            "tessera_http_requests_total",
+            "HTTP requests by route, method and status",
+            &["route", "method", "status"],
         ),
         http_duration: reg(
             &r,
@@ -132,84 +135,48 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_cluster_rpc_rejected_total",
             "Cluster RPCs refused for a missing or wrong cluster secret",
         ),
-        tokens_issued: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_tokens_issued_total",
-                    "Tokens issued by grant type and token type",
-                ),
-                &["grant_type", "token_type"],
-            )
-            .unwrap(),
+        tokens_issued: counter_vec(
+            "tessera_oidc_tokens_issued_total",
+            "Tokens issued by grant type and token type",
+            &["grant_type", "token_type"],
         ),
-        logins: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new("tessera_oidc_logins_total", "Login attempts by outcome"),
-                &["outcome"],
-            )
-            .unwrap(),
+        logins: counter_vec(
+            "tessera_oidc_logins_total",
+            "Login attempts by outcome",
+            &["outcome"],
         ),
-        consents: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new("tessera_oidc_consents_total", "Consent decisions"),
-                &["decision"],
-            )
-            .unwrap(),
+        consents: counter_vec(
+            "tessera_oidc_consents_total",
+            "Consent decisions",
+            &["decision"],
         ),
         codes_issued: counter(
             "tessera_oidc_codes_issued_total",
             "Authorization codes issued",
         ),
-        codes_redeemed: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_code_redemptions_total",
-                    "Authorization code redemptions by result (ok, replayed, rejected)",
-                ),
-                &["result"],
-            )
-            .unwrap(),
+        codes_redeemed: counter_vec(
+            "tessera_oidc_code_redemptions_total",
+            "Authorization code redemptions by result (ok, replayed, rejected)",
+            &["result"],
         ),
-        refreshes: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_refreshes_total",
-                    "Refresh-token grants by result (ok, reused, rejected)",
-                ),
-                &["result"],
-            )
-            .unwrap(),
+        refreshes: counter_vec(
+            "tessera_oidc_refreshes_total",
+            "Refresh-token grants by result (ok, reused, rejected)",
+            &["result"],
         ),
         swept: counter(
             "tessera_state_swept_records_total",
             "Expired records removed by sweeps this node proposed",
         ),
-        revocations: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_revocations_total",
-                    "Revocation requests by token type",
-                ),
-                &["token_type"],
-            )
-            .unwrap(),
+        revocations: counter_vec(
+            "tessera_oidc_revocations_total",
+            "Revocation requests by token type",
+            &["token_type"],
         ),
-        introspections: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_introspections_total",
-                    "Introspections by result (active, inactive)",
-                ),
-                &["result"],
-            )
-            .unwrap(),
+        introspections: counter_vec(
+            "tessera_oidc_introspections_total",
+            "Introspections by result (active, inactive)",
+            &["result"],
         ),
         registrations: counter(
             "tessera_oidc_registrations_total",
@@ -239,31 +206,19 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_raft_apply_lag_entries",
             "Entries in this node's log not yet applied to its state machine",
         ),
-        key_age: reg(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "tessera_keys_age_seconds",
-                    "Age of each signing key by algorithm and state",
-                ),
-                &["alg", "state", "kid"],
-            )
-            .unwrap(),
+        key_age: gauge_vec(
+            "tessera_keys_age_seconds",
+            "Age of each signing key by algorithm and state",
+            &["alg", "state", "kid"],
         ),
         active_sessions: gauge(
             "tessera_oidc_active_sessions",
             "Live login sessions in the replicated state",
         ),
-        build_info: reg(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "tessera_build_info",
-                    "Version and data format of this binary (value 1)",
-                ),
-                &["version", "format"],
-            )
-            .unwrap(),
+        build_info: gauge_vec(
+            "tessera_build_info",
+            "Version and data format of this binary (value 1)",
+            &["version", "format"],
         ),
         raft_term: gauge("tessera_raft_term", "Current Raft term"),
         raft_leader: gauge(
@@ -276,16 +231,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_raft_last_applied_index",
             "Index of the last applied entry",
         ),
-        raft_replication_lag: reg(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "tessera_raft_replication_lag_entries",
-                    "On the leader: entries each follower is behind the leader's last log index",
-                ),
-                &["follower"],
-            )
-            .unwrap(),
+        raft_replication_lag: gauge_vec(
+            "tessera_raft_replication_lag_entries",
+            "On the leader: entries each follower is behind the leader's last log index",
+            &["follower"],
         ),
         storage_size: gauge("tessera_storage_size_bytes", "Bytes sled uses on disk"),
         registry: r,
