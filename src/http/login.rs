@@ -69,10 +69,30 @@ pub(super) async fn login(
     st: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (form, areq) = match open_form(&req, &st, &body) {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    match open_form(&req, &st, &body) {
+        Ok((form, areq)) => sign_in(&req, &st, &form, areq).await,
+        Err(res) => res,
+    }
+}
+
+pub(super) async fn consent(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match open_form(&req, &st, &body) {
+        Ok((form, areq)) => decide(&req, &st, &form, areq).await,
+        Err(res) => res,
+    }
+}
+
+/// Check the password, start a session, go on with the authorization.
+async fn sign_in(
+    req: &HttpRequest,
+    st: &AppState,
+    form: &Pairs,
+    areq: AuthRequest,
+) -> HttpResponse {
     let client = match st.client(&areq.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -84,7 +104,7 @@ pub(super) async fn login(
         }
         Err(_) => return unavailable(),
     };
-    let params = Params::new(&form);
+    let params = Params::new(form);
     let username = params.get("username").unwrap_or("").trim().to_string();
     let check = CheckPassword {
         username: username.clone(),
@@ -97,7 +117,7 @@ pub(super) async fn login(
     let Some(user) = user else {
         count_login("failure");
         let wrong = Some("Wrong username or password.");
-        return login_page(&req, &st, &areq, &username, wrong);
+        return login_page(req, st, &areq, &username, wrong);
     };
     count_login("success");
     let start = StartSession {
@@ -114,24 +134,17 @@ pub(super) async fn login(
         st.cookie(SESSION_COOKIE, cookie, lifetime),
         st.script_cookie(BROWSER_STATE_COOKIE, bs.clone(), lifetime),
     ];
-    after_login(&req, &st, areq, client, session, &bs, cookies).await
+    after_login(req, st, areq, client, session, &bs, cookies).await
 }
 
-pub(super) async fn consent(
-    req: HttpRequest,
-    st: web::Data<AppState>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (form, areq) = match open_form(&req, &st, &body) {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
-    let session = match current_session(&req, &st).await {
+/// Record the consent and issue the code, or send `access_denied`.
+async fn decide(req: &HttpRequest, st: &AppState, form: &Pairs, areq: AuthRequest) -> HttpResponse {
+    let session = match current_session(req, st).await {
         Ok(Some(s)) => s,
-        Ok(None) => return login_page(&req, &st, &areq, "", Some("Please sign in again.")),
+        Ok(None) => return login_page(req, st, &areq, "", Some("Please sign in again.")),
         Err(res) => return res,
     };
-    match Params::new(&form).get("decision") {
+    match Params::new(form).get("decision") {
         Some("allow") => {
             let grant = GrantConsent {
                 sub: session.sub.clone(),
@@ -146,12 +159,12 @@ pub(super) async fn consent(
                 .cookie(BROWSER_STATE_COOKIE)
                 .map(|c| c.value().to_string())
                 .unwrap_or_default();
-            issue_code(&st, &areq, &session, &bs).await
+            issue_code(st, &areq, &session, &bs).await
         }
         Some("deny") => {
             count_consent("denied");
             let denied = "the user denied access";
-            respond_error_for(&st, &areq, ErrorCode::AccessDenied, denied)
+            respond_error_for(st, &areq, ErrorCode::AccessDenied, denied)
         }
         _ => error_page(
             StatusCode::BAD_REQUEST,
