@@ -11,6 +11,8 @@ mod reads;
 #[cfg(test)]
 pub(crate) mod testing;
 
+use std::collections::BTreeMap;
+
 use crate::clock::now;
 
 use actix::{
@@ -83,7 +85,7 @@ pub struct CreateUser {
     pub name: Option<String>,
     /// Further standard claims (OIDC Core §5.1), e.g. `given_name`.
     #[serde(default)]
-    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
+    pub claims: BTreeMap<String, serde_json::Value>,
 }
 
 /// Create a client; `secret: None` makes a public client.
@@ -119,7 +121,7 @@ pub struct CreateClient {
 #[rtype(result = "Result<UserRecord, DirectoryError>")]
 pub struct SetClaims {
     pub username: String,
-    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
+    pub claims: BTreeMap<String, serde_json::Value>,
 }
 
 /// Check a user's password; `None` for an unknown user or a wrong password
@@ -186,13 +188,8 @@ impl Handler<CreateUser> for DirectoryActor {
     type Result = ResponseActFuture<Self, Result<UserRecord, DirectoryError>>;
 
     fn handle(&mut self, msg: CreateUser, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = client_rules::validate_username(&msg.username) {
+        if let Err(e) = validate_user(&msg) {
             return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(e))));
-        }
-        if msg.password.chars().count() < 8 {
-            return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(
-                "a password has at least 8 characters".into(),
-            ))));
         }
         let username = msg.username.clone();
         hash_then_propose(
@@ -303,17 +300,30 @@ impl Handler<CreateClient> for DirectoryActor {
     }
 }
 
-/// Why these claims cannot be set on this user, if they cannot.
-fn validate_claims(msg: &SetClaims) -> Result<(), String> {
-    client_rules::validate_username(&msg.username)?;
-    match msg
-        .claims
+/// Refuses a claim name that is not a standard claim (OIDC Core §5.1).
+fn standard_claims_only(claims: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+    match claims
         .keys()
         .find(|k| !crate::oidc::claims::STANDARD_CLAIMS.contains(&k.as_str()))
     {
         Some(k) => Err(format!("`{k}` is not a standard claim")),
         None => Ok(()),
     }
+}
+
+/// Why this user cannot be created, if it cannot.
+fn validate_user(msg: &CreateUser) -> Result<(), String> {
+    client_rules::validate_username(&msg.username)?;
+    if msg.password.chars().count() < 8 {
+        return Err("a password has at least 8 characters".into());
+    }
+    standard_claims_only(&msg.claims)
+}
+
+/// Why these claims cannot be set on this user, if they cannot.
+fn validate_claims(msg: &SetClaims) -> Result<(), String> {
+    client_rules::validate_username(&msg.username)?;
+    standard_claims_only(&msg.claims)
 }
 
 impl Handler<SetClaims> for DirectoryActor {
@@ -437,6 +447,27 @@ mod tests {
         }
         let refused = validate_claims(&set("alice", "is_admin")).unwrap_err();
         assert!(refused.contains("is_admin"));
+        let user = CreateUser {
+            username: "alice".into(),
+            password: "long enough".into(),
+            claims: [("is_admin".to_string(), true.into())].into(),
+            ..Default::default()
+        };
+        assert!(
+            validate_user(&user).is_err(),
+            "non-standard claim at creation"
+        );
+        let short = CreateUser {
+            password: "short".into(),
+            claims: Default::default(),
+            ..user.clone()
+        };
+        assert!(validate_user(&short).is_err());
+        assert!(validate_user(&CreateUser {
+            password: "long enough".into(),
+            ..short
+        })
+        .is_ok());
     }
 
     #[test]
