@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use super::pages::{error_page, found, page};
 use super::session_cookie::{
-    csrf_matches, csrf_token, current_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE,
+    csrf_matches, current_session, unavailable, with_csrf, BROWSER_STATE_COOKIE, SESSION_COOKIE,
 };
 use super::AppState;
 use crate::actors::directory::ClientRecord;
@@ -177,20 +177,17 @@ fn confirm_page(
     session: &SessionRecord,
     logout: &Logout,
 ) -> HttpResponse {
-    let (csrf, cookie) = csrf_token(req, st);
-    let mut res = super::pages::page_posting_to(
-        StatusCode::OK,
-        "logout.html",
-        minijinja::context! {
-            lang => "en", username => session.username, client_id => logout.client_id,
-            req => st.seal_pending(logout), csrf => csrf,
-        },
-        logout.redirect.as_deref(),
-    );
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
+    with_csrf(req, st, |csrf| {
+        super::pages::page_posting_to(
+            StatusCode::OK,
+            "logout.html",
+            minijinja::context! {
+                lang => "en", username => session.username, client_id => logout.client_id,
+                req => st.seal_pending(logout), csrf => csrf,
+            },
+            logout.redirect.as_deref(),
+        )
+    })
 }
 
 async fn confirm(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {

@@ -19,8 +19,23 @@ pub const BROWSER_STATE_COOKIE: &str = "tessera_bs";
 /// The double-submit CSRF cookie of the sign-in and sign-out forms.
 pub const CSRF_COOKIE: &str = "tessera_csrf";
 
+/// A form page rendered with this browser's CSRF token (`render` gets it),
+/// setting the CSRF cookie if the browser has none yet.
+pub(super) fn with_csrf(
+    req: &HttpRequest,
+    st: &AppState,
+    render: impl FnOnce(&str) -> HttpResponse,
+) -> HttpResponse {
+    let (csrf, cookie) = csrf_token(req, st);
+    let mut res = render(&csrf);
+    if let Some(c) = cookie {
+        let _ = res.add_cookie(&c);
+    }
+    res
+}
+
 /// The CSRF token of this browser, and the cookie to set if it is new.
-pub(super) fn csrf_token(req: &HttpRequest, st: &AppState) -> (String, Option<Cookie<'static>>) {
+fn csrf_token(req: &HttpRequest, st: &AppState) -> (String, Option<Cookie<'static>>) {
     match req.cookie(CSRF_COOKIE) {
         Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
         _ => {

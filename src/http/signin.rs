@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::pages::{error_page, form_post, found, page_posting_to};
-use super::session_cookie::{csrf_token, unavailable};
+use super::session_cookie::{unavailable, with_csrf};
 use super::AppState;
 use crate::actors::code::{Grant, IssueCode};
 use crate::actors::directory::ClientRecord;
@@ -41,6 +41,7 @@ pub(super) fn form_pairs(req: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpRe
         .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description))
 }
 
+/// The login form for a validated authorization request.
 pub(super) fn login_page(
     req: &HttpRequest,
     st: &AppState,
@@ -48,44 +49,38 @@ pub(super) fn login_page(
     username: &str,
     error: Option<&str>,
 ) -> HttpResponse {
-    let (csrf, cookie) = csrf_token(req, st);
-    let sealed = st.seal_pending(areq);
-    let mut res = page_posting_to(
-        StatusCode::OK,
-        "login.html",
-        minijinja::context! {
-            lang => "en", client_id => areq.client_id, req => sealed, csrf => csrf,
-            username => username, error => error,
-        },
-        Some(&areq.redirect_uri),
-    );
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
+    with_csrf(req, st, |csrf| {
+        page_posting_to(
+            StatusCode::OK,
+            "login.html",
+            minijinja::context! {
+                lang => "en", client_id => areq.client_id, req => st.seal_pending(areq),
+                csrf => csrf, username => username, error => error,
+            },
+            Some(&areq.redirect_uri),
+        )
+    })
 }
 
+/// The consent form: which scopes the client asks for.
 pub(super) fn consent_page(
     req: &HttpRequest,
     st: &AppState,
     areq: &AuthRequest,
     username: &str,
 ) -> HttpResponse {
-    let (csrf, cookie) = csrf_token(req, st);
     let scopes: Vec<&str> = areq.scopes.iter().map(|s| scope_text(s)).collect();
-    let mut res = page_posting_to(
-        StatusCode::OK,
-        "consent.html",
-        minijinja::context! {
-            lang => "en", client_id => areq.client_id, username => username,
-            scopes => scopes, req => st.seal_pending(areq), csrf => csrf,
-        },
-        Some(&areq.redirect_uri),
-    );
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
+    with_csrf(req, st, |csrf| {
+        page_posting_to(
+            StatusCode::OK,
+            "consent.html",
+            minijinja::context! {
+                lang => "en", client_id => areq.client_id, username => username,
+                scopes => scopes, req => st.seal_pending(areq), csrf => csrf,
+            },
+            Some(&areq.redirect_uri),
+        )
+    })
 }
 
 fn scope_text(scope: &str) -> &'static str {
