@@ -23,7 +23,8 @@ use actix::{
 };
 
 use super::batcher::{propose, Batcher, Batching};
-use super::{now, result_of};
+use super::result_of;
+use crate::clock::now;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::config::{KeySettings, TokenSettings};
 use crate::crypto::jwt::{self, KeyInput, KeySet};

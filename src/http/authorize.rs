@@ -15,8 +15,8 @@ use super::session_cookie::{current_session, unavailable, BROWSER_STATE_COOKIE};
 use super::signin::{after_login, form_pairs, login_page, respond_error, respond_error_for, Pairs};
 use super::AppState;
 use crate::actors::directory::ClientRecord;
-use crate::actors::now;
 use crate::actors::session::SessionRecord;
+use crate::clock::now;
 use crate::oidc::authorize::{self as authz, AuthRequest, AuthorizeError, ClientView};
 use crate::oidc::error::ErrorCode;
 

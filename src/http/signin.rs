@@ -16,8 +16,8 @@ use super::session_cookie::{unavailable, with_csrf};
 use super::AppState;
 use crate::actors::code::{Grant, IssueCode};
 use crate::actors::directory::ClientRecord;
-use crate::actors::now;
 use crate::actors::session::{HasConsent, SessionRecord};
+use crate::clock::now;
 use crate::oidc::authorize::{self as authz, AuthRequest, ResponseMode};
 use crate::oidc::error::{ErrorCode, OAuthError};
 
