@@ -1,7 +1,8 @@
 //! The Prometheus registry and typed metric handles.
 //!
-//! Counters and histograms are updated where things happen; Raft gauges are
-//! refreshed from openraft's metrics at scrape time by [`render`]. Names
+//! Counters and histograms are updated where things happen; gauges are set
+//! at scrape time by [`render`] from a [`Scrape`], values the `/metrics`
+//! handler gathered from the actors (this module reads no state). Names
 //! follow Prometheus conventions: a `tessera_` prefix, base units in the name,
 //! `_total` on counters.
 
@@ -11,8 +12,6 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-
-use crate::cluster::ClusterHandle;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -77,17 +76,20 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     };
     let gauge = |name: &str, help: &str| reg(&r, IntGauge::new(name, help).unwrap());
     let counter = |name: &str, help: &str| reg(&r, IntCounter::new(name, help).unwrap());
-    Metrics {
-        http_requests: reg(
+    let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+        reg(
             &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_http_requests_total",
-                    "HTTP requests by route, method and status",
-                ),
-                &["route", "method", "status"],
-            )
-            .unwrap(),
+            IntCounterVec::new(Opts::new(name, help), labels).unwrap(),
+        )
+    };
+    let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+        reg(&r, IntGaugeVec::new(Opts::new(name, help), labels).unwrap())
+    };
+    Metrics {
+        http_requests: counter_vec(
+            "tessera_http_requests_total",
+            "HTTP requests by route, method and status",
+            &["route", "method", "status"],
         ),
         http_duration: reg(
             &r,
@@ -133,84 +135,48 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_cluster_rpc_rejected_total",
             "Cluster RPCs refused for a missing or wrong cluster secret",
         ),
-        tokens_issued: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_tokens_issued_total",
-                    "Tokens issued by grant type and token type",
-                ),
-                &["grant_type", "token_type"],
-            )
-            .unwrap(),
+        tokens_issued: counter_vec(
+            "tessera_oidc_tokens_issued_total",
+            "Tokens issued by grant type and token type",
+            &["grant_type", "token_type"],
         ),
-        logins: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new("tessera_oidc_logins_total", "Login attempts by outcome"),
-                &["outcome"],
-            )
-            .unwrap(),
+        logins: counter_vec(
+            "tessera_oidc_logins_total",
+            "Login attempts by outcome",
+            &["outcome"],
         ),
-        consents: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new("tessera_oidc_consents_total", "Consent decisions"),
-                &["decision"],
-            )
-            .unwrap(),
+        consents: counter_vec(
+            "tessera_oidc_consents_total",
+            "Consent decisions",
+            &["decision"],
         ),
         codes_issued: counter(
             "tessera_oidc_codes_issued_total",
             "Authorization codes issued",
         ),
-        codes_redeemed: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_code_redemptions_total",
-                    "Authorization code redemptions by result (ok, replayed, rejected)",
-                ),
-                &["result"],
-            )
-            .unwrap(),
+        codes_redeemed: counter_vec(
+            "tessera_oidc_code_redemptions_total",
+            "Authorization code redemptions by result (ok, replayed, rejected)",
+            &["result"],
         ),
-        refreshes: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_refreshes_total",
-                    "Refresh-token grants by result (ok, reused, rejected)",
-                ),
-                &["result"],
-            )
-            .unwrap(),
+        refreshes: counter_vec(
+            "tessera_oidc_refreshes_total",
+            "Refresh-token grants by result (ok, reused, rejected)",
+            &["result"],
         ),
         swept: counter(
             "tessera_state_swept_records_total",
             "Expired records removed by sweeps this node proposed",
         ),
-        revocations: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_revocations_total",
-                    "Revocation requests by token type",
-                ),
-                &["token_type"],
-            )
-            .unwrap(),
+        revocations: counter_vec(
+            "tessera_oidc_revocations_total",
+            "Revocation requests by token type",
+            &["token_type"],
         ),
-        introspections: reg(
-            &r,
-            IntCounterVec::new(
-                Opts::new(
-                    "tessera_oidc_introspections_total",
-                    "Introspections by result (active, inactive)",
-                ),
-                &["result"],
-            )
-            .unwrap(),
+        introspections: counter_vec(
+            "tessera_oidc_introspections_total",
+            "Introspections by result (active, inactive)",
+            &["result"],
         ),
         registrations: counter(
             "tessera_oidc_registrations_total",
@@ -240,31 +206,19 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_raft_apply_lag_entries",
             "Entries in this node's log not yet applied to its state machine",
         ),
-        key_age: reg(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "tessera_keys_age_seconds",
-                    "Age of each signing key by algorithm and state",
-                ),
-                &["alg", "state", "kid"],
-            )
-            .unwrap(),
+        key_age: gauge_vec(
+            "tessera_keys_age_seconds",
+            "Age of each signing key by algorithm and state",
+            &["alg", "state", "kid"],
         ),
         active_sessions: gauge(
             "tessera_oidc_active_sessions",
             "Live login sessions in the replicated state",
         ),
-        build_info: reg(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "tessera_build_info",
-                    "Version and data format of this binary (value 1)",
-                ),
-                &["version", "format"],
-            )
-            .unwrap(),
+        build_info: gauge_vec(
+            "tessera_build_info",
+            "Version and data format of this binary (value 1)",
+            &["version", "format"],
         ),
         raft_term: gauge("tessera_raft_term", "Current Raft term"),
         raft_leader: gauge(
@@ -277,16 +231,10 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_raft_last_applied_index",
             "Index of the last applied entry",
         ),
-        raft_replication_lag: reg(
-            &r,
-            IntGaugeVec::new(
-                Opts::new(
-                    "tessera_raft_replication_lag_entries",
-                    "On the leader: entries each follower is behind the leader's last log index",
-                ),
-                &["follower"],
-            )
-            .unwrap(),
+        raft_replication_lag: gauge_vec(
+            "tessera_raft_replication_lag_entries",
+            "On the leader: entries each follower is behind the leader's last log index",
+            &["follower"],
         ),
         storage_size: gauge("tessera_storage_size_bytes", "Bytes sled uses on disk"),
         registry: r,
@@ -316,66 +264,69 @@ pub fn init_labels() {
     }
 }
 
-/// Count leader changes seen by this node (runs for the life of Raft).
-pub async fn watch_leader(raft: crate::cluster::Raft) {
-    let mut rx = raft.metrics();
-    let mut leader = rx.borrow().current_leader;
-    while rx.changed().await.is_ok() {
-        let now = rx.borrow().current_leader;
-        if now != leader {
-            METRICS.leader_changes.inc();
-            leader = now;
-        }
-    }
+/// This node's Raft figures at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct RaftGauges {
+    pub node_id: u64,
+    pub term: u64,
+    pub leader: Option<u64>,
+    pub last_log_index: u64,
+    pub last_applied: u64,
+    /// On the leader: (follower id, index of its last matched entry).
+    pub replication: Vec<(u64, u64)>,
+    pub millis_since_quorum_ack: Option<u64>,
 }
 
-/// Refresh the Raft gauges and render the registry as Prometheus text.
-pub fn render(handle: &ClusterHandle) -> String {
-    let m = &*METRICS;
-    let rm = handle.metrics();
-    m.raft_term.set(rm.current_term as i64);
-    m.raft_leader.set(rm.current_leader.unwrap_or(0) as i64);
-    m.raft_is_leader
-        .set((rm.current_leader == Some(rm.id)) as i64);
-    let last = rm.last_log_index.unwrap_or(0);
-    m.raft_last_log_index.set(last as i64);
-    m.raft_last_applied
-        .set(rm.last_applied.map(|l| l.index).unwrap_or(0) as i64);
+/// The age of one signing key.
+#[derive(Debug, Clone)]
+pub struct KeyAge<'a> {
+    pub alg: &'a str,
+    pub state: &'a str,
+    pub kid: &'a str,
+    pub age_secs: u64,
+}
+
+/// Values sampled at scrape time, handed to [`render`].
+#[derive(Debug, Clone, Default)]
+pub struct Scrape<'a> {
+    pub raft: RaftGauges,
+    pub storage_bytes: u64,
+    pub keys: Vec<KeyAge<'a>>,
+    pub live_sessions: usize,
+}
+
+fn set_raft_gauges(m: &Metrics, r: &RaftGauges) {
+    m.raft_term.set(r.term as i64);
+    m.raft_leader.set(r.leader.unwrap_or(0) as i64);
+    m.raft_is_leader.set((r.leader == Some(r.node_id)) as i64);
+    m.raft_last_log_index.set(r.last_log_index as i64);
+    m.raft_last_applied.set(r.last_applied as i64);
     m.raft_replication_lag.reset();
-    if let Some(repl) = &rm.replication {
-        for (id, matched) in repl.iter().filter(|(id, _)| **id != rm.id) {
-            let matched = matched.map(|l| l.index).unwrap_or(0);
-            m.raft_replication_lag
-                .with_label_values(&[&id.to_string()])
-                .set(last.saturating_sub(matched) as i64);
-        }
+    for (id, matched) in &r.replication {
+        m.raft_replication_lag
+            .with_label_values(&[&id.to_string()])
+            .set(r.last_log_index.saturating_sub(*matched) as i64);
     }
     m.raft_quorum_ack_age.set(
-        rm.millis_since_quorum_ack
+        r.millis_since_quorum_ack
             .map_or(-1.0, |ms| ms as f64 / 1000.0),
     );
-    let applied = rm.last_applied.map(|l| l.index).unwrap_or(0);
-    m.raft_apply_lag.set(last.saturating_sub(applied) as i64);
-    m.storage_size.set(handle.storage.size_on_disk() as i64);
-    let now = crate::actors::now();
+    m.raft_apply_lag
+        .set(r.last_log_index.saturating_sub(r.last_applied) as i64);
+}
+
+/// Set the scrape-time gauges and render the registry as Prometheus text.
+pub fn render(scrape: &Scrape) -> String {
+    let m = &*METRICS;
+    set_raft_gauges(m, &scrape.raft);
+    m.storage_size.set(scrape.storage_bytes as i64);
     m.key_age.reset();
-    for k in crate::state::keys::all(&handle.sm.tree(crate::state::TreeId::Keys)) {
-        let state = format!("{:?}", k.state).to_lowercase();
+    for k in &scrape.keys {
         m.key_age
-            .with_label_values(&[k.alg.as_str(), state.as_str(), k.kid.as_str()])
-            .set(now.saturating_sub(k.created_at) as i64);
+            .with_label_values(&[k.alg, k.state, k.kid])
+            .set(k.age_secs as i64);
     }
-    // Counting sessions scans a tree: do it at most every 15 s.
-    static COUNTED: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
-    let mut counted = COUNTED.lock().expect("session count lock");
-    if counted.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(15)) {
-        *counted = Some(std::time::Instant::now());
-        m.active_sessions.set(crate::state::sessions::count_live(
-            &handle.sm.tree(crate::state::TreeId::Sessions),
-            now,
-        ) as i64);
-    }
-    drop(counted);
+    m.active_sessions.set(scrape.live_sessions as i64);
     m.build_info
         .with_label_values(&[crate::VERSION, &crate::state::FORMAT_VERSION.to_string()])
         .set(1);
@@ -384,4 +335,48 @@ pub fn render(handle: &ClusterHandle) -> String {
         .encode(&m.registry.gather(), &mut buf)
         .expect("text encoding");
     String::from_utf8(buf).expect("utf-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_exports_the_values_handed_to_it() {
+        let scrape = Scrape {
+            raft: RaftGauges {
+                node_id: 1,
+                term: 7,
+                leader: Some(1),
+                last_log_index: 40,
+                last_applied: 38,
+                replication: vec![(2, 35)],
+                millis_since_quorum_ack: Some(1500),
+            },
+            storage_bytes: 4096,
+            keys: vec![KeyAge {
+                alg: "RS256",
+                state: "current",
+                kid: "rs256-test",
+                age_secs: 12,
+            }],
+            live_sessions: 3,
+        };
+        let text = render(&scrape);
+        for line in [
+            "tessera_raft_term 7",
+            "tessera_raft_is_leader 1",
+            "tessera_raft_apply_lag_entries 2",
+            "tessera_raft_replication_lag_entries{follower=\"2\"} 5",
+            "tessera_raft_quorum_ack_age_seconds 1.5",
+            "tessera_storage_size_bytes 4096",
+            "tessera_keys_age_seconds{alg=\"RS256\",kid=\"rs256-test\",state=\"current\"} 12",
+            "tessera_oidc_active_sessions 3",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+    }
 }

@@ -9,13 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, SyncArbiter};
+use actix::{Actor, Addr, SyncArbiter};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
 use crate::actors::code::CodeActor;
-use crate::actors::directory::{CreateClient, CreateUser, DirectoryActor, DirectoryError};
+use crate::actors::directory::{
+    CreateClient, CreateUser, Directory, DirectoryActor, DirectoryError,
+};
 use crate::actors::keys::{KeyActor, Keys};
+use crate::actors::membership::Membership;
 use crate::actors::password::PasswordActor;
 use crate::actors::session::SessionActor;
 use crate::actors::token::TokenActor;
@@ -69,7 +72,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         log_store,
         sm.clone(),
     ))?;
-    raft_rt.spawn(crate::metrics::watch_leader(raft.clone()));
+    raft_rt.spawn(crate::actors::membership::watch_leader(raft.clone()));
     let handle = ClusterHandle::new(
         raft.clone(),
         config.node_id,
@@ -93,53 +96,45 @@ struct Listeners {
     cluster: std::net::TcpListener,
 }
 
-async fn serve(
-    config: Arc<Config>,
-    handle: ClusterHandle,
-    listeners: Listeners,
-) -> anyhow::Result<()> {
+/// Start the actors and the read handles they share with the handlers.
+fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     let passwords = SyncArbiter::start(threads, || PasswordActor);
-    let keys = Keys::default();
-    let actors = Actors {
-        directory: DirectoryActor::new(handle.clone(), passwords.clone()).start(),
-        sessions: SessionActor::new(
-            handle.clone(),
-            Duration::from_secs(config.tokens.session_lifetime),
-        )
-        .start(),
+    let directory_reads = Directory::new(handle);
+    let published_keys = Keys::new(handle);
+    let session_lifetime = Duration::from_secs(config.tokens.session_lifetime);
+    Actors {
+        directory: DirectoryActor::new(handle.clone(), passwords.clone(), directory_reads.clone())
+            .start(),
+        directory_reads,
+        sessions: SessionActor::new(handle.clone(), session_lifetime).start(),
         codes: CodeActor::new(handle.clone()).start(),
         tokens: TokenActor::new(handle.clone()).start(),
         keys: KeyActor::new(
             handle.clone(),
             &config.master_key,
-            keys.clone(),
+            published_keys.clone(),
             config.keys.clone(),
             &config.tokens,
         )
         .start(),
+        published_keys,
+        membership: Membership::new(handle),
         passwords,
-    };
-    let directory = actors.directory.clone();
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let state = web::Data::new(AppState::new(
-        handle.clone(),
-        actors,
-        keys,
-        config.clone(),
-        stopping.clone(),
-    ));
-    let rpc_state = web::Data::new(RpcState {
-        handle: handle.clone(),
-        secret: config.cluster_secret.clone(),
-    });
+    }
+}
 
-    let public_state = state.clone();
-    let public = HttpServer::new(move || {
+/// The public server: OIDC endpoints, health and metrics.
+fn public_server(
+    config: &Config,
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    Ok(HttpServer::new(move || {
         App::new()
-            .app_data(public_state.clone())
+            .app_data(state.clone())
             .app_data(http::json_config(64 * 1024))
             .app_data(web::PayloadConfig::new(64 * 1024))
             .wrap_fn(http::observe)
@@ -148,14 +143,24 @@ async fn serve(
     .workers(config.http_workers)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout)
-    .listen(listeners.public)?
-    .run();
+    .listen(listener)?
+    .run())
+}
 
-    let stopping = state.stopping.clone();
-    let admin_state = state.clone();
-    let cluster = HttpServer::new(move || {
+/// The cluster server: Raft RPC between nodes and the admin API.
+fn cluster_server(
+    config: &Config,
+    state: web::Data<AppState>,
+    handle: &ClusterHandle,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let rpc_state = web::Data::new(RpcState {
+        handle: handle.clone(),
+        secret: config.cluster_secret.clone(),
+    });
+    Ok(HttpServer::new(move || {
         App::new()
-            .app_data(admin_state.clone())
+            .app_data(state.clone())
             .app_data(rpc_state.clone())
             .app_data(http::json_config(1024 * 1024))
             .app_data(web::PayloadConfig::new(256 * 1024 * 1024))
@@ -166,9 +171,21 @@ async fn serve(
     .workers(2)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout)
-    .listen(listeners.cluster)?
-    .run();
+    .listen(listener)?
+    .run())
+}
 
+async fn serve(
+    config: Arc<Config>,
+    handle: ClusterHandle,
+    listeners: Listeners,
+) -> anyhow::Result<()> {
+    let actors = start_actors(&config, &handle);
+    let directory = actors.directory.clone();
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let state = web::Data::new(AppState::new(actors, config.clone(), stopping.clone()));
+    let public = public_server(&config, state.clone(), listeners.public)?;
+    let cluster = cluster_server(&config, state, &handle, listeners.cluster)?;
     tracing::info!(
         node = config.node_id,
         http = %config.http_listen,
@@ -176,35 +193,26 @@ async fn serve(
         "tessera {} listening",
         crate::VERSION
     );
-
     actix_web::rt::spawn(handle.clone().watch_members());
-    let boot_config = config.clone();
-    actix_web::rt::spawn(async move {
-        if let Err(e) = membership::bootstrap(&handle, &boot_config).await {
-            tracing::error!("bootstrap failed: {e:#}");
-            return;
-        }
-        if boot_config.dev_seed {
-            seed_dev(&handle, &directory).await;
-        }
-    });
-
+    actix_web::rt::spawn(bootstrap(config.clone(), handle.clone(), directory));
     let (public_handle, cluster_handle) = (public.handle(), cluster.handle());
-    let stop_config = config.clone();
-    let stop_cluster = state.cluster.clone();
     actix_web::rt::spawn(async move {
         wait_for_stop_signal().await;
-        graceful_stop(
-            &stop_config,
-            &stop_cluster,
-            &stopping,
-            public_handle,
-            cluster_handle,
-        )
-        .await;
+        graceful_stop(&config, &handle, &stopping, public_handle, cluster_handle).await;
     });
     futures::try_join!(public, cluster)?;
     Ok(())
+}
+
+/// Initialize the cluster if this node should, then seed `--dev` data.
+async fn bootstrap(config: Arc<Config>, handle: ClusterHandle, directory: Addr<DirectoryActor>) {
+    if let Err(e) = membership::bootstrap(&handle, &config).await {
+        tracing::error!("bootstrap failed: {e:#}");
+        return;
+    }
+    if config.dev_seed {
+        seed_dev(&handle, &directory).await;
+    }
 }
 
 async fn wait_for_stop_signal() {
@@ -248,7 +256,7 @@ async fn graceful_stop(
 }
 
 /// `serve --dev`: create the demo user and client if they are absent.
-async fn seed_dev(handle: &ClusterHandle, directory: &actix::Addr<DirectoryActor>) {
+async fn seed_dev(handle: &ClusterHandle, directory: &Addr<DirectoryActor>) {
     if handle
         .raft
         .wait(Some(Duration::from_secs(30)))

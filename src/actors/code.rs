@@ -13,7 +13,9 @@ use super::{now, result_of};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_secret, sha256_hex};
 use crate::state::codes::Redeem;
-use crate::state::{Authorization, CodeRecord, Command, CommandResult, FORMAT_VERSION};
+use crate::state::{CodeRecord, Command, CommandResult, FORMAT_VERSION};
+
+pub use crate::state::Authorization;
 
 /// How long a code may wait to be redeemed (seconds).
 pub const CODE_LIFETIME: u64 = 60;

@@ -2,10 +2,18 @@
 //!
 //! Writes hash the password or secret on the `PasswordActor` pool, build the
 //! record (id and timestamp chosen here, never in `apply`), and propose it
-//! through the actor's [`Batcher`]. Reads first pass read-index, so a user
-//! created through any node is visible here once the create has answered.
+//! through the actor's [`Batcher`]. Reads have one path, the [`Directory`]
+//! handle of [`reads`]: HTTP workers call it directly, and this actor uses
+//! the same handle. A user or client created through any node is visible
+//! through it once the create has answered.
 
-use crate::clock::{now, READ_TIMEOUT};
+mod reads;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::collections::BTreeMap;
+
+use crate::clock::now;
 
 use actix::{
     Actor, ActorFutureExt, Addr, Context, Handler, Message, ResponseActFuture, WrapFuture,
@@ -16,7 +24,10 @@ use super::batcher::{propose, Batcher, Batching};
 use super::password::{HashSecret, PasswordActor, VerifySecret};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::oidc::client_rules;
-use crate::state::{self, ClientRecord, Command, CommandResult, UserRecord, FORMAT_VERSION};
+use crate::state::{Command, CommandResult, FORMAT_VERSION};
+
+pub use crate::state::{ClientRecord, UserRecord};
+pub use reads::{Directory, DirectoryCache};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -34,20 +45,17 @@ pub struct DirectoryActor {
     cluster: ClusterHandle,
     passwords: Addr<PasswordActor>,
     batcher: Batcher,
-    users: sled::Tree,
-    clients: sled::Tree,
+    reads: Directory,
 }
 
 impl DirectoryActor {
-    pub fn new(cluster: ClusterHandle, passwords: Addr<PasswordActor>) -> Self {
-        let users = cluster.sm.tree(crate::state::TreeId::Users);
-        let clients = cluster.sm.tree(crate::state::TreeId::Clients);
+    /// The actor reads through `reads`, the handle HTTP workers use too.
+    pub fn new(cluster: ClusterHandle, passwords: Addr<PasswordActor>, reads: Directory) -> Self {
         DirectoryActor {
             cluster,
             passwords,
             batcher: Batcher::default(),
-            users,
-            clients,
+            reads,
         }
     }
 }
@@ -77,7 +85,7 @@ pub struct CreateUser {
     pub name: Option<String>,
     /// Further standard claims (OIDC Core §5.1), e.g. `given_name`.
     #[serde(default)]
-    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
+    pub claims: BTreeMap<String, serde_json::Value>,
 }
 
 /// Create a client; `secret: None` makes a public client.
@@ -113,7 +121,7 @@ pub struct CreateClient {
 #[rtype(result = "Result<UserRecord, DirectoryError>")]
 pub struct SetClaims {
     pub username: String,
-    pub claims: std::collections::BTreeMap<String, serde_json::Value>,
+    pub claims: BTreeMap<String, serde_json::Value>,
 }
 
 /// Check a user's password; `None` for an unknown user or a wrong password
@@ -138,16 +146,6 @@ pub struct Registered {
     pub client_secret: Option<String>,
     pub registration_access_token: String,
 }
-
-/// Read a user (linearizable).
-#[derive(Message)]
-#[rtype(result = "Result<Option<UserRecord>, DirectoryError>")]
-pub struct GetUser(pub String);
-
-/// Read a client (linearizable).
-#[derive(Message)]
-#[rtype(result = "Result<Option<ClientRecord>, DirectoryError>")]
-pub struct GetClient(pub String);
 
 /// Hash a secret on the pool, then propose the command it completes.
 fn hash_then_propose<T: 'static>(
@@ -174,10 +172,7 @@ fn hash_then_propose<T: 'static>(
         });
         async move {
             let (rx, value) = outcome?;
-            match rx
-                .await
-                .map_err(|e| DirectoryError::Internal(e.to_string()))??
-            {
+            match super::result_of(rx).await? {
                 CommandResult::Done => Ok(value),
                 CommandResult::UserExists | CommandResult::ClientExists => Err(exists()),
                 other => Err(DirectoryError::Internal(format!(
@@ -193,13 +188,8 @@ impl Handler<CreateUser> for DirectoryActor {
     type Result = ResponseActFuture<Self, Result<UserRecord, DirectoryError>>;
 
     fn handle(&mut self, msg: CreateUser, _: &mut Context<Self>) -> Self::Result {
-        if let Err(e) = client_rules::validate_username(&msg.username) {
+        if let Err(e) = validate_user(&msg) {
             return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(e))));
-        }
-        if msg.password.chars().count() < 8 {
-            return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(
-                "a password has at least 8 characters".into(),
-            ))));
         }
         let username = msg.username.clone();
         hash_then_propose(
@@ -229,93 +219,119 @@ impl Handler<CreateUser> for DirectoryActor {
     }
 }
 
+/// Why a client cannot be created as asked, if it cannot.
+fn validate_client(msg: &CreateClient) -> Result<(), String> {
+    client_rules::validate_client_id(&msg.client_id)?;
+    client_rules::validate_grant_types(&msg.grant_types)?;
+    if msg.redirect_uris.is_empty() && msg.grant_types.iter().any(|g| g == "authorization_code") {
+        return Err("an authorization_code client needs at least one redirect URI".into());
+    }
+    msg.redirect_uris
+        .iter()
+        .chain(&msg.post_logout_redirect_uris)
+        .try_for_each(|u| client_rules::validate_redirect_uri(u))?;
+    match &msg.secret {
+        Some(s) if s.len() < 8 => return Err("a client secret has at least 8 characters".into()),
+        None if msg.jwks.is_none() && msg.grant_types.iter().any(|g| g == "client_credentials") => {
+            return Err("a public client cannot use client_credentials".into())
+        }
+        _ => {}
+    }
+    if msg.jwks.as_ref().is_some_and(|j| !j["keys"].is_array()) {
+        return Err("jwks must be a JWK Set: {\"keys\": [...]}".into());
+    }
+    match msg.id_token_signed_response_alg.as_deref() {
+        None | Some("RS256") | Some("ES256") => Ok(()),
+        Some(other) => Err(format!(
+            "id_token_signed_response_alg `{other}` is not supported (RS256, ES256)"
+        )),
+    }
+}
+
+/// The record of a client to create (the one place it is built).
+fn client_record(msg: CreateClient, secret_hash: Option<String>) -> ClientRecord {
+    ClientRecord {
+        v: FORMAT_VERSION,
+        client_id: msg.client_id,
+        secret_hash,
+        redirect_uris: msg.redirect_uris,
+        post_logout_redirect_uris: msg.post_logout_redirect_uris,
+        grant_types: msg.grant_types,
+        first_party: msg.first_party,
+        jwks: msg.jwks,
+        id_token_signed_response_alg: msg.id_token_signed_response_alg,
+        jwks_uri: msg.jwks_uri,
+        token_endpoint_auth_method: msg.token_endpoint_auth_method,
+        metadata: msg.metadata,
+        registration_token_hash: msg.registration_token_hash,
+        created_at: now(),
+    }
+}
+
+/// Hash the client's secret, then propose the client.
+fn propose_client(
+    act: &DirectoryActor,
+    msg: CreateClient,
+) -> ResponseActFuture<DirectoryActor, Result<ClientRecord, DirectoryError>> {
+    let client_id = msg.client_id.clone();
+    let secret = msg.secret.clone();
+    hash_then_propose(
+        act,
+        secret,
+        move |secret_hash| {
+            let client = client_record(msg, secret_hash);
+            let cmd = Command::CreateClient {
+                client: client.clone(),
+            };
+            (cmd, client)
+        },
+        move || DirectoryError::Exists(format!("client `{client_id}`")),
+    )
+}
+
 impl Handler<CreateClient> for DirectoryActor {
     type Result = ResponseActFuture<Self, Result<ClientRecord, DirectoryError>>;
 
     fn handle(&mut self, msg: CreateClient, _: &mut Context<Self>) -> Self::Result {
-        let checks = client_rules::validate_client_id(&msg.client_id)
-            .and_then(|_| client_rules::validate_grant_types(&msg.grant_types))
-            .and_then(|_| {
-                if msg.redirect_uris.is_empty()
-                    && msg.grant_types.iter().any(|g| g == "authorization_code")
-                {
-                    return Err(
-                        "an authorization_code client needs at least one redirect URI".into(),
-                    );
-                }
-                msg.redirect_uris
-                    .iter()
-                    .chain(&msg.post_logout_redirect_uris)
-                    .try_for_each(|u| client_rules::validate_redirect_uri(u))
-            })
-            .and_then(|_| match &msg.secret {
-                Some(s) if s.len() < 8 => Err("a client secret has at least 8 characters".into()),
-                None if msg.jwks.is_none()
-                    && msg.grant_types.iter().any(|g| g == "client_credentials") =>
-                {
-                    Err("a public client cannot use client_credentials".into())
-                }
-                _ => Ok(()),
-            });
-        let checks = checks.and_then(|_| match &msg.jwks {
-            Some(j) if !j["keys"].is_array() => {
-                Err("jwks must be a JWK Set: {\"keys\": [...]}".to_string())
-            }
-            _ => Ok(()),
-        });
-        let checks = checks.and_then(|_| match msg.id_token_signed_response_alg.as_deref() {
-            None | Some("RS256") | Some("ES256") => Ok(()),
-            Some(other) => Err(format!(
-                "id_token_signed_response_alg `{other}` is not supported (RS256, ES256)"
-            )),
-        });
-        if let Err(e) = checks {
+        if let Err(e) = validate_client(&msg) {
             return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(e))));
         }
-        let client_id = msg.client_id.clone();
-        let secret = msg.secret.clone();
-        hash_then_propose(
-            self,
-            secret,
-            move |secret_hash| {
-                let client = ClientRecord {
-                    v: FORMAT_VERSION,
-                    client_id: msg.client_id,
-                    secret_hash,
-                    redirect_uris: msg.redirect_uris,
-                    post_logout_redirect_uris: msg.post_logout_redirect_uris,
-                    grant_types: msg.grant_types,
-                    first_party: msg.first_party,
-                    jwks: msg.jwks,
-                    id_token_signed_response_alg: msg.id_token_signed_response_alg,
-                    jwks_uri: msg.jwks_uri,
-                    token_endpoint_auth_method: msg.token_endpoint_auth_method,
-                    metadata: msg.metadata,
-                    registration_token_hash: msg.registration_token_hash,
-                    created_at: now(),
-                };
-                (
-                    Command::CreateClient {
-                        client: client.clone(),
-                    },
-                    client,
-                )
-            },
-            move || DirectoryError::Exists(format!("client `{client_id}`")),
-        )
+        propose_client(self, msg)
     }
+}
+
+/// Refuses a claim name that is not a standard claim (OIDC Core §5.1).
+fn standard_claims_only(claims: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+    match claims
+        .keys()
+        .find(|k| !crate::oidc::claims::STANDARD_CLAIMS.contains(&k.as_str()))
+    {
+        Some(k) => Err(format!("`{k}` is not a standard claim")),
+        None => Ok(()),
+    }
+}
+
+/// Why this user cannot be created, if it cannot.
+fn validate_user(msg: &CreateUser) -> Result<(), String> {
+    client_rules::validate_username(&msg.username)?;
+    if msg.password.chars().count() < 8 {
+        return Err("a password has at least 8 characters".into());
+    }
+    standard_claims_only(&msg.claims)
+}
+
+/// Why these claims cannot be set on this user, if they cannot.
+fn validate_claims(msg: &SetClaims) -> Result<(), String> {
+    client_rules::validate_username(&msg.username)?;
+    standard_claims_only(&msg.claims)
 }
 
 impl Handler<SetClaims> for DirectoryActor {
     type Result = ResponseActFuture<Self, Result<UserRecord, DirectoryError>>;
 
     fn handle(&mut self, msg: SetClaims, ctx: &mut Context<Self>) -> Self::Result {
-        for k in msg.claims.keys() {
-            if !crate::oidc::claims::STANDARD_CLAIMS.contains(&k.as_str()) {
-                return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(format!(
-                    "`{k}` is not a standard claim"
-                )))));
-            }
+        if let Err(e) = validate_claims(&msg) {
+            return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(e))));
         }
         let username = msg.username.clone();
         let rx = propose(
@@ -326,22 +342,19 @@ impl Handler<SetClaims> for DirectoryActor {
                 claims: msg.claims,
             },
         );
-        let cluster = self.cluster.clone();
-        let users = self.users.clone();
+        let reads = self.reads.clone();
         Box::pin(
             async move {
-                match rx
-                    .await
-                    .map_err(|e| DirectoryError::Internal(e.to_string()))??
-                {
+                match super::result_of(rx).await? {
                     CommandResult::Done => {}
                     CommandResult::NotFound => {
                         return Err(DirectoryError::Invalid(format!("no user `{username}`")))
                     }
                     other => return Err(DirectoryError::Internal(format!("{other:?}"))),
                 }
-                cluster.read_index(READ_TIMEOUT).await?;
-                state::users::get(&users, &username)
+                reads
+                    .user_latest(&username)
+                    .await?
                     .ok_or_else(|| DirectoryError::Internal("user vanished".into()))
             }
             .into_actor(self),
@@ -357,17 +370,11 @@ impl Handler<CheckPassword> for DirectoryActor {
     type Result = ResponseActFuture<Self, Result<Option<UserRecord>, DirectoryError>>;
 
     fn handle(&mut self, msg: CheckPassword, _: &mut Context<Self>) -> Self::Result {
-        let cluster = self.cluster.clone();
-        let users = self.users.clone();
+        let reads = self.reads.clone();
         let pool = self.passwords.clone();
         Box::pin(
             async move {
-                let mut user = state::users::get(&users, &msg.username);
-                if user.is_none() {
-                    // Created moments ago through another node?
-                    cluster.read_index(READ_TIMEOUT).await?;
-                    user = state::users::get(&users, &msg.username);
-                }
+                let user = reads.user(&msg.username).await?;
                 let phc = user
                     .as_ref()
                     .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());
@@ -385,46 +392,36 @@ impl Handler<CheckPassword> for DirectoryActor {
     }
 }
 
+/// The client a dynamic registration creates: id, secret and registration
+/// access token are chosen here; answers the secrets to show once.
+fn registered_client(
+    r: crate::oidc::registration::Registration,
+) -> (CreateClient, Option<String>, String) {
+    let client_secret = r.has_secret().then(crate::crypto::random_secret);
+    let token = crate::crypto::random_secret();
+    let client = CreateClient {
+        client_id: crate::crypto::random_id(),
+        secret: client_secret.clone(),
+        redirect_uris: r.redirect_uris,
+        post_logout_redirect_uris: r.post_logout_redirect_uris,
+        grant_types: r.grant_types,
+        first_party: false,
+        jwks: r.jwks,
+        id_token_signed_response_alg: r.id_token_signed_response_alg,
+        jwks_uri: r.jwks_uri,
+        token_endpoint_auth_method: Some(r.token_endpoint_auth_method),
+        metadata: Some(serde_json::Value::Object(r.metadata)),
+        registration_token_hash: Some(crate::crypto::sha256_hex(&token)),
+    };
+    (client, client_secret, token)
+}
+
 impl Handler<Register> for DirectoryActor {
     type Result = ResponseActFuture<Self, Result<Registered, DirectoryError>>;
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
-        let r = msg.0;
-        let client_secret = r.has_secret().then(crate::crypto::random_secret);
-        let token = crate::crypto::random_secret();
-        let token_hash = crate::crypto::sha256_hex(&token);
-        let client_id = crate::crypto::random_id();
-        let exists_id = client_id.clone();
-        let fut = hash_then_propose(
-            self,
-            client_secret.clone(),
-            move |secret_hash| {
-                let client = ClientRecord {
-                    v: FORMAT_VERSION,
-                    client_id,
-                    secret_hash,
-                    redirect_uris: r.redirect_uris,
-                    post_logout_redirect_uris: r.post_logout_redirect_uris,
-                    grant_types: r.grant_types,
-                    first_party: false,
-                    jwks: r.jwks,
-                    id_token_signed_response_alg: r.id_token_signed_response_alg,
-                    jwks_uri: r.jwks_uri,
-                    token_endpoint_auth_method: Some(r.token_endpoint_auth_method),
-                    metadata: Some(serde_json::Value::Object(r.metadata)),
-                    registration_token_hash: Some(token_hash),
-                    created_at: now(),
-                };
-                (
-                    Command::CreateClient {
-                        client: client.clone(),
-                    },
-                    client,
-                )
-            },
-            move || DirectoryError::Exists(format!("client `{exists_id}`")),
-        );
-        Box::pin(fut.map(move |res, _, _| {
+        let (client, client_secret, token) = registered_client(msg.0);
+        Box::pin(propose_client(self, client).map(move |res, _, _| {
             res.map(|client| Registered {
                 client,
                 client_secret,
@@ -434,34 +431,69 @@ impl Handler<Register> for DirectoryActor {
     }
 }
 
-impl Handler<GetUser> for DirectoryActor {
-    type Result = ResponseActFuture<Self, Result<Option<UserRecord>, DirectoryError>>;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    fn handle(&mut self, msg: GetUser, _: &mut Context<Self>) -> Self::Result {
-        let cluster = self.cluster.clone();
-        let users = self.users.clone();
-        Box::pin(
-            async move {
-                cluster.read_index(READ_TIMEOUT).await?;
-                Ok(state::users::get(&users, &msg.0))
-            }
-            .into_actor(self),
-        )
+    #[test]
+    fn claims_are_refused_for_a_malformed_username_or_a_non_standard_claim() {
+        let set = |username: &str, claim: &str| SetClaims {
+            username: username.into(),
+            claims: [(claim.to_string(), serde_json::Value::Null)].into(),
+        };
+        assert!(validate_claims(&set("alice", "given_name")).is_ok());
+        for name in ["sub/123", "", "a\u{7}b", &"x".repeat(65)] {
+            assert!(validate_claims(&set(name, "name")).is_err(), "{name:?}");
+        }
+        let refused = validate_claims(&set("alice", "is_admin")).unwrap_err();
+        assert!(refused.contains("is_admin"));
+        let user = CreateUser {
+            username: "alice".into(),
+            password: "long enough".into(),
+            claims: [("is_admin".to_string(), true.into())].into(),
+            ..Default::default()
+        };
+        assert!(
+            validate_user(&user).is_err(),
+            "non-standard claim at creation"
+        );
+        let short = CreateUser {
+            password: "short".into(),
+            claims: Default::default(),
+            ..user.clone()
+        };
+        assert!(validate_user(&short).is_err());
+        assert!(validate_user(&CreateUser {
+            password: "long enough".into(),
+            ..short
+        })
+        .is_ok());
     }
-}
 
-impl Handler<GetClient> for DirectoryActor {
-    type Result = ResponseActFuture<Self, Result<Option<ClientRecord>, DirectoryError>>;
-
-    fn handle(&mut self, msg: GetClient, _: &mut Context<Self>) -> Self::Result {
-        let cluster = self.cluster.clone();
-        let clients = self.clients.clone();
-        Box::pin(
-            async move {
-                cluster.read_index(READ_TIMEOUT).await?;
-                Ok(state::clients::get(&clients, &msg.0))
-            }
-            .into_actor(self),
-        )
+    #[test]
+    fn clients_are_checked_before_anything_is_proposed() {
+        let ok = CreateClient {
+            client_id: "app".into(),
+            secret: Some("long-enough".into()),
+            redirect_uris: vec!["https://rp.example/cb".into()],
+            grant_types: vec!["authorization_code".into()],
+            ..Default::default()
+        };
+        assert!(validate_client(&ok).is_ok());
+        let no_redirect = CreateClient {
+            redirect_uris: vec![],
+            ..ok.clone()
+        };
+        let short_secret = CreateClient {
+            secret: Some("short".into()),
+            ..ok.clone()
+        };
+        let bad_alg = CreateClient {
+            id_token_signed_response_alg: Some("none".into()),
+            ..ok.clone()
+        };
+        for bad in [no_redirect, short_secret, bad_alg] {
+            assert!(validate_client(&bad).is_err(), "{bad:?}");
+        }
     }
 }

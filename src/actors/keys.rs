@@ -2,8 +2,9 @@
 //!
 //! Every node's KeyActor watches the replicated key records and publishes
 //! them as one immutable [`KeySet`] in [`Keys`], which HTTP workers read to
-//! sign and verify without an actor hop. On the leader, a timer drives the
-//! lifecycle of DESIGN.md invariant 3, each step a Raft command so no two
+//! sign and verify without an actor hop; the actor reads the records through
+//! that same handle. On the leader, a timer drives the lifecycle of
+//! docs/ARCHITECTURE.md invariant 3, each step a Raft command so no two
 //! nodes disagree: create the first keys; when the current key of an
 //! algorithm is older than the rotation period (or an operator asked),
 //! publish a `next` key; once it has been published for `publish_before_use`
@@ -12,8 +13,9 @@
 //! Key pairs are generated off the actor thread; private parts are sealed
 //! with the master key before they enter the log.
 
+mod view;
+
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use actix::{
@@ -21,31 +23,20 @@ use actix::{
 };
 
 use super::batcher::{propose, Batcher, Batching};
-use super::{now, result_of};
+use super::result_of;
+use crate::clock::now;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::config::{KeySettings, TokenSettings};
 use crate::crypto::jwt::{self, KeyInput, KeySet};
 use crate::crypto::seal::SealKey;
-use crate::state::{self, Command, KeyRecord, KeyState, FORMAT_VERSION};
+use crate::state::{Command, KeyRecord, KeyState, FORMAT_VERSION};
 
-/// The published key set, shared with HTTP workers.
-#[derive(Clone, Default)]
-pub struct Keys(Arc<RwLock<Arc<KeySet>>>);
-
-impl Keys {
-    pub fn get(&self) -> Arc<KeySet> {
-        self.0.read().expect("keys lock").clone()
-    }
-    fn set(&self, k: KeySet) {
-        *self.0.write().expect("keys lock") = Arc::new(k);
-    }
-}
+pub use view::{key_views, KeyRecords, KeyView, Keys};
 
 pub struct KeyActor {
     cluster: ClusterHandle,
     seal: SealKey,
     keys: Keys,
-    tree: sled::Tree,
     batcher: Batcher,
     settings: KeySettings,
     /// A retired key is dropped this long after it stopped signing.
@@ -64,13 +55,11 @@ impl KeyActor {
         settings: KeySettings,
         tokens: &TokenSettings,
     ) -> Self {
-        let tree = cluster.sm.tree(crate::state::TreeId::Keys);
         let longest = tokens.access_token_lifetime.max(tokens.id_token_lifetime);
         KeyActor {
             cluster,
             seal: signing_seal(master_key),
             keys,
-            tree,
             batcher: Batcher::default(),
             retire_after: longest + settings.retired_grace,
             settings,
@@ -133,7 +122,7 @@ impl KeyActor {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        let records = state::keys::all(&self.tree);
+        let records = self.keys.records();
         self.reload(&records);
         let m = self.cluster.metrics();
         if self.busy || m.current_leader != Some(m.id) {
@@ -261,7 +250,7 @@ impl Handler<Rotate> for KeyActor {
     type Result = ResponseActFuture<Self, Result<Vec<String>, ClusterError>>;
 
     fn handle(&mut self, msg: Rotate, _: &mut Context<Self>) -> Self::Result {
-        let records = state::keys::all(&self.tree);
+        let records = self.keys.records();
         let pending: BTreeSet<&str> = records
             .iter()
             .filter(|r| r.state == KeyState::Next)

@@ -6,6 +6,7 @@
 //! * [`token::TokenActor`] — refresh rotation, assertion replay, revocation checks.
 //! * [`keys::KeyActor`] — signing keys, published to workers as [`keys::Keys`].
 //! * [`password::PasswordActor`] — argon2 on a `SyncArbiter` thread pool.
+//! * [`membership::Membership`] — cluster status, readiness, node changes.
 //! * [`batcher`] — group commit shared by the domain actors: commands that
 //!   arrive while a proposal is in flight are sent together as one log entry.
 
@@ -13,13 +14,14 @@ pub mod batcher;
 pub mod code;
 pub mod directory;
 pub mod keys;
+pub mod membership;
 pub mod password;
 pub mod session;
 pub mod token;
 
 use tokio::sync::oneshot;
 
-use crate::cluster::ClusterError;
+pub use crate::cluster::ClusterError;
 use crate::state::CommandResult;
 
 pub use crate::clock::now;

@@ -3,9 +3,12 @@
 //! A session is created after a successful login: the actor picks the cookie
 //! value, the public `sid` and the timestamps, and proposes the record keyed
 //! by the cookie's hash. Lookups pass read-index first, so a session created
-//! (or, later, ended) through any node is seen here at once.
+//! (or, later, ended) through any node is seen here at once
+//! (docs/ARCHITECTURE.md invariant 2); they then read through an exact cache
+//! that `apply` invalidates (invariant 9), so a hot session is not
+//! deserialized on every request.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
@@ -15,26 +18,51 @@ use crate::clock::now;
 use crate::clock::READ_TIMEOUT;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_id, random_secret, sha256_hex};
-use crate::state::{self, Command, SessionRecord, FORMAT_VERSION};
+use crate::state::{self, Command, TreeCache, TreeId, FORMAT_VERSION};
+
+pub use crate::state::SessionRecord;
+
+/// Sessions cached by cookie hash (bounded).
+const CACHE_CAPACITY: usize = 10_000;
+/// Counting live sessions scans a tree: at most this often.
+const COUNT_EVERY: Duration = Duration::from_secs(15);
 
 pub struct SessionActor {
     cluster: ClusterHandle,
     batcher: Batcher,
     sessions: sled::Tree,
     consents: sled::Tree,
+    cache: TreeCache<SessionRecord>,
     lifetime: u64,
+    /// The last live-session count and when it was taken.
+    counted: Option<(Instant, usize)>,
 }
 
 impl SessionActor {
     pub fn new(cluster: ClusterHandle, lifetime: Duration) -> Self {
+        let generations = cluster.sm.generations();
         SessionActor {
-            sessions: cluster.sm.tree(crate::state::TreeId::Sessions),
-            consents: cluster.sm.tree(crate::state::TreeId::Consents),
+            sessions: cluster.sm.tree(TreeId::Sessions),
+            consents: cluster.sm.tree(TreeId::Consents),
+            cache: TreeCache::new(TreeId::Sessions, generations, CACHE_CAPACITY),
             cluster,
             batcher: Batcher::default(),
             lifetime: lifetime.as_secs(),
+            counted: None,
         }
     }
+}
+
+/// The live session stored under `key`, through the cache.
+fn live_session(
+    cache: &TreeCache<SessionRecord>,
+    sessions: &sled::Tree,
+    key: &str,
+    now: u64,
+) -> Option<SessionRecord> {
+    cache
+        .get_or_load(key, || state::sessions::get(sessions, key, now))
+        .filter(|s| !s.ended && s.expires_at > now)
 }
 
 impl Actor for SessionActor {
@@ -140,10 +168,12 @@ impl Handler<FindSession> for SessionActor {
     fn handle(&mut self, msg: FindSession, _: &mut Context<Self>) -> Self::Result {
         let cluster = self.cluster.clone();
         let sessions = self.sessions.clone();
+        let cache = self.cache.clone();
         Box::pin(
             async move {
                 cluster.read_index(READ_TIMEOUT).await?;
-                Ok(state::sessions::get(&sessions, &sha256_hex(&msg.0), now()))
+                let key = sha256_hex(&msg.0);
+                Ok(live_session(&cache, &sessions, &key, now()))
             }
             .into_actor(self),
         )
@@ -192,5 +222,65 @@ impl Handler<HasConsent> for SessionActor {
             }
             .into_actor(self),
         )
+    }
+}
+
+/// How many sessions are live (for `/metrics`); counted at most every 15 s.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountLive;
+
+impl Handler<CountLive> for SessionActor {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountLive, _: &mut Context<Self>) -> usize {
+        match self.counted {
+            Some((at, n)) if at.elapsed() < COUNT_EVERY => n,
+            _ => {
+                let n = state::sessions::count_live(&self.sessions, now());
+                self.counted = Some((Instant::now(), n));
+                n
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::directory::testing::{apply, state_machine};
+
+    fn session(sid: &str, expires_at: u64) -> SessionRecord {
+        SessionRecord {
+            v: FORMAT_VERSION,
+            sid: sid.into(),
+            sub: "sub-1".into(),
+            username: "alice".into(),
+            auth_time: 1,
+            expires_at,
+            ended: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cached_session_stops_being_live_when_ended_or_expired() {
+        let (_dir, mut sm) = state_machine();
+        let tree = sm.tree(TreeId::Sessions);
+        let cache = TreeCache::new(TreeId::Sessions, sm.generations(), 10);
+        let create = |sid: &str| Command::CreateSession {
+            key: format!("key-{sid}"),
+            session: session(sid, 100),
+        };
+        apply(&mut sm, vec![create("a"), create("b")]).await;
+        assert_eq!(
+            live_session(&cache, &tree, "key-a", 50).map(|s| s.sid),
+            Some("a".into())
+        );
+        assert!(
+            live_session(&cache, &tree, "key-b", 100).is_none(),
+            "expired"
+        );
+        apply(&mut sm, vec![Command::EndSession { sid: "a".into() }]).await;
+        assert!(live_session(&cache, &tree, "key-a", 50).is_none(), "ended");
     }
 }

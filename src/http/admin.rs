@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AdminError;
 use super::AppState;
-use crate::actors::directory::{CreateClient, CreateUser, GetClient, GetUser, SetClaims};
-use crate::cluster::rpc::secret_matches;
-use crate::cluster::{membership, NodeAddr, NodeId};
-use crate::state::{ClientRecord, UserRecord};
+use crate::actors::directory::{ClientRecord, CreateClient, CreateUser, SetClaims, UserRecord};
+use crate::actors::membership::{secret_matches, NodeId};
+use crate::oidc::client_rules::validate_username;
+
+pub use crate::actors::keys::KeyView;
+pub use crate::actors::membership::{AddNode, ClusterStatus, MemberStatus};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users", web::post().to(create_user))
@@ -37,6 +39,14 @@ fn check(req: &HttpRequest, st: &AppState) -> Result<(), AdminError> {
     } else {
         Err(AdminError::Unauthorized)
     }
+}
+
+/// A username from the path, checked before it reaches an actor (a name
+/// such as `sub/<sub>` names no user and is refused here with a 400).
+fn username(path: web::Path<String>) -> Result<String, AdminError> {
+    let name = path.into_inner();
+    validate_username(&name).map_err(AdminError::BadRequest)?;
+    Ok(name)
 }
 
 /// A user as the admin API shows it (no password hash).
@@ -113,8 +123,8 @@ async fn get_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
-    let name = path.into_inner();
-    match st.directory.send(GetUser(name.clone())).await?? {
+    let name = username(path)?;
+    match st.directory_reads.user_latest(&name).await? {
         Some(u) => Ok(HttpResponse::Ok().json(UserView::from(u))),
         None => Err(AdminError::NotFound(format!("no user `{name}`"))),
     }
@@ -127,7 +137,7 @@ async fn set_claims(
     body: web::Json<std::collections::BTreeMap<String, serde_json::Value>>,
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
-    let username = path.into_inner();
+    let username = username(path)?;
     let user = st
         .directory
         .send(SetClaims {
@@ -155,43 +165,15 @@ async fn get_client(
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
     let id = path.into_inner();
-    match st.directory.send(GetClient(id.clone())).await?? {
+    match st.directory_reads.client_latest(&id).await? {
         Some(c) => Ok(HttpResponse::Ok().json(ClientView::from(c))),
         None => Err(AdminError::NotFound(format!("no client `{id}`"))),
     }
 }
 
-/// A signing key as `tessera keys list` shows it (never the private part).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct KeyView {
-    pub kid: String,
-    pub alg: String,
-    pub state: String,
-    pub created_at: u64,
-    pub activated_at: Option<u64>,
-    pub retired_at: Option<u64>,
-    pub age_secs: u64,
-}
-
 async fn list_keys(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
-    st.cluster.read_index(crate::clock::READ_TIMEOUT).await?;
-    let now = crate::actors::now();
-    let mut keys: Vec<KeyView> =
-        crate::state::keys::all(&st.cluster.sm.tree(crate::state::TreeId::Keys))
-            .into_iter()
-            .map(|k| KeyView {
-                state: format!("{:?}", k.state).to_lowercase(),
-                age_secs: now.saturating_sub(k.created_at),
-                kid: k.kid,
-                alg: k.alg,
-                created_at: k.created_at,
-                activated_at: k.activated_at,
-                retired_at: k.retired_at,
-            })
-            .collect();
-    keys.sort_by(|a, b| (&a.alg, a.created_at).cmp(&(&b.alg, b.created_at)));
-    Ok(HttpResponse::Ok().json(keys))
+    Ok(HttpResponse::Ok().json(st.keys.list().await?))
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -224,77 +206,9 @@ async fn rotate_keys(
     })))
 }
 
-/// `cluster status` as JSON.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ClusterStatus {
-    pub node_id: NodeId,
-    pub version: String,
-    pub state: String,
-    pub term: u64,
-    pub leader_id: Option<NodeId>,
-    pub last_log_index: Option<u64>,
-    pub last_applied: Option<u64>,
-    pub members: Vec<MemberStatus>,
-    /// The lowest data format all members know: what may be proposed.
-    #[serde(default)]
-    pub cluster_format: u32,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct MemberStatus {
-    pub id: NodeId,
-    pub role: String,
-    pub leader: bool,
-    pub http_addr: String,
-    pub rpc_addr: String,
-    /// The member's release and data format, as it last reported them.
-    #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
-    pub format_version: Option<u32>,
-}
-
 async fn status(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
-    let m = st.cluster.metrics();
-    let membership = m.membership_config.membership();
-    let voters: std::collections::BTreeSet<NodeId> = membership.voter_ids().collect();
-    let infos = st.cluster.member_info();
-    let members = membership
-        .nodes()
-        .map(|(id, addr)| MemberStatus {
-            id: *id,
-            role: if voters.contains(id) {
-                "voter"
-            } else {
-                "learner"
-            }
-            .into(),
-            leader: m.current_leader == Some(*id),
-            http_addr: addr.http_addr.clone(),
-            rpc_addr: addr.rpc_addr.clone(),
-            version: infos.get(id).map(|i| i.version.clone()),
-            format_version: infos.get(id).map(|i| i.format_version),
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(ClusterStatus {
-        node_id: m.id,
-        version: crate::VERSION.into(),
-        state: format!("{:?}", m.state),
-        term: m.current_term,
-        leader_id: m.current_leader,
-        last_log_index: m.last_log_index,
-        last_applied: m.last_applied.map(|l| l.index),
-        members,
-        cluster_format: st.cluster.cluster_format(),
-    }))
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AddNode {
-    pub id: NodeId,
-    pub http_addr: String,
-    pub rpc_addr: String,
+    Ok(HttpResponse::Ok().json(st.membership.status()))
 }
 
 /// Run a membership change here if leader, else replay the call on the leader.
@@ -303,15 +217,14 @@ async fn on_leader(
     st: &AppState,
     body: Option<&AddNode>,
 ) -> Result<Option<HttpResponse>, AdminError> {
-    let m = st.cluster.metrics();
-    if m.current_leader == Some(m.id) {
+    if st.membership.is_leader() {
         return Ok(None);
     }
     let leader = st
-        .cluster
-        .leader_addr()
+        .membership
+        .leader_rpc_addr()
         .ok_or_else(|| AdminError::Unavailable("no leader is known".into()))?;
-    let url = format!("http://{}{}", leader.rpc_addr, req.path());
+    let url = format!("http://{}{}", leader, req.path());
     let client = reqwest::Client::new();
     let call = match body {
         Some(b) => client.post(url).json(b),
@@ -341,26 +254,14 @@ async fn add_node(
     body: web::Json<AddNode>,
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
-    for (key, addr) in [("http_addr", &body.http_addr), ("rpc_addr", &body.rpc_addr)] {
-        addr.parse::<std::net::SocketAddr>().map_err(|_| {
-            AdminError::BadRequest(format!(
-                "{key} `{addr}` is not an address like 10.0.0.4:9080"
-            ))
-        })?;
-    }
-    if body.id == 0 {
-        return Err(AdminError::BadRequest("node id must be positive".into()));
-    }
+    body.validate().map_err(AdminError::BadRequest)?;
     if let Some(forwarded) = on_leader(&req, &st, Some(&body)).await? {
         return Ok(forwarded);
     }
-    let addr = NodeAddr {
-        http_addr: body.http_addr.clone(),
-        rpc_addr: body.rpc_addr.clone(),
-    };
-    membership::add_node(&st.cluster, body.id, addr)
+    st.membership
+        .add_node(&body)
         .await
-        .map_err(|e| AdminError::Unavailable(e.to_string()))?;
+        .map_err(AdminError::Unavailable)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"added": body.id})))
 }
 
@@ -374,8 +275,9 @@ async fn remove_node(
         return Ok(forwarded);
     }
     let id = path.into_inner();
-    membership::remove_node(&st.cluster, id)
+    st.membership
+        .remove_node(id)
         .await
-        .map_err(|e| AdminError::BadRequest(e.to_string()))?;
+        .map_err(AdminError::BadRequest)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"removed": id})))
 }

@@ -2,11 +2,12 @@
 //! leader's commit index, quorum reachable) and `/metrics` (Prometheus text).
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
 
 use super::AppState;
+use crate::actors::session::CountLive;
+use crate::metrics::{KeyAge, Scrape};
 
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
@@ -21,25 +22,30 @@ pub async fn readyz(st: web::Data<AppState>) -> HttpResponse {
     if st.stopping.load(Ordering::SeqCst) {
         return not_ready("shutting down".into());
     }
-    let m = st.cluster.metrics();
-    if m.membership_config.membership().get_node(&m.id).is_none() {
-        return not_ready("not a member of the cluster (yet)".into());
+    match st.membership.readiness().await {
+        Ok(ready) => HttpResponse::Ok().json(ready),
+        Err(reason) => not_ready(reason),
     }
-    // Read-index proves a quorum confirms the leader and that this node has
-    // applied everything the leader had committed when asked.
-    if let Err(e) = st.cluster.read_index(Duration::from_secs(1)).await {
-        return not_ready(format!("not caught up with a quorum: {e}"));
-    }
-    HttpResponse::Ok().json(serde_json::json!({
-        "ready": true,
-        "node_id": m.id,
-        "leader_id": m.current_leader,
-        "last_applied": m.last_applied.map(|l| l.index),
-    }))
 }
 
+/// Prometheus text: the actors hand over the scrape-time values.
 pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
+    let keys = st.keys.list_local();
+    let scrape = Scrape {
+        raft: st.membership.raft_gauges(),
+        storage_bytes: st.membership.storage_bytes(),
+        keys: keys
+            .iter()
+            .map(|k| KeyAge {
+                alg: &k.alg,
+                state: &k.state,
+                kid: &k.kid,
+                age_secs: k.age_secs,
+            })
+            .collect(),
+        live_sessions: st.sessions.send(CountLive).await.unwrap_or(0),
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render(&st.cluster))
+        .body(crate::metrics::render(&scrape))
 }

@@ -1,117 +1,28 @@
 //! The login form (`POST /login`) and the consent form (`POST /consent`)
-//! of the authorization flow, and how the pending request travels between
-//! pages.
+//! of the authorization flow.
 //!
-//! The validated authorization request is sealed (encrypted and
-//! authenticated with a key derived from the master key) into a hidden
-//! field, so any node can continue a flow another node started without a
-//! Raft write. Both forms are protected by a double-submit CSRF cookie. A
-//! wrong password gets the same message whether the user exists or not.
+//! Both forms carry the sealed authorization request (see [`super::signin`])
+//! and are protected by a double-submit CSRF cookie. A wrong password gets
+//! the same message whether the user exists or not.
 
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
-use super::authorize::{
-    after_login, current_session, field, form_pairs, issue_code, respond_error_for, unavailable,
-    Pairs, BROWSER_STATE_COOKIE, SESSION_COOKIE,
+use super::pages::error_page;
+use super::session_cookie::{
+    csrf_matches, current_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE,
 };
-use super::pages::{error_page, page_posting_to};
+use super::signin::{after_login, form_pairs, issue_code, login_page, respond_error_for, Pairs};
 use super::AppState;
 use crate::actors::directory::CheckPassword;
-use crate::actors::now;
 use crate::actors::session::{GrantConsent, StartSession};
 use crate::oidc::authorize::AuthRequest;
 use crate::oidc::error::ErrorCode;
+use crate::oidc::form::Params;
 
-const CSRF_COOKIE: &str = "tessera_csrf";
-/// How long a user may take on the login and consent pages (seconds).
-const PENDING_LIFETIME: u64 = 1800;
-
-/// The authorization request while the user is on our pages.
-#[derive(Serialize, Deserialize)]
-struct Pending {
-    req: AuthRequest,
-    at: u64,
-}
-
-/// The CSRF token of this browser, and the cookie to set if it is new.
-fn csrf_token(req: &HttpRequest, st: &AppState) -> (String, Option<Cookie<'static>>) {
-    match req.cookie(CSRF_COOKIE) {
-        Some(c) if c.value().len() >= 32 => (c.value().to_string(), None),
-        _ => {
-            let v = crate::crypto::random_secret();
-            (v.clone(), Some(st.cookie(CSRF_COOKIE, v, None)))
-        }
-    }
-}
-
-fn csrf_ok(req: &HttpRequest, form: &Pairs) -> bool {
-    match (req.cookie(CSRF_COOKIE), field(form, "csrf")) {
-        (Some(c), Some(f)) => bool::from(c.value().as_bytes().ct_eq(f.as_bytes())),
-        _ => false,
-    }
-}
-
-pub(super) fn login_page(
-    req: &HttpRequest,
-    st: &AppState,
-    areq: &AuthRequest,
-    username: &str,
-    error: Option<&str>,
-) -> HttpResponse {
-    let (csrf, cookie) = csrf_token(req, st);
-    let sealed = st.seal_pending(areq);
-    let mut res = page_posting_to(
-        StatusCode::OK,
-        "login.html",
-        minijinja::context! {
-            lang => "en", client_id => areq.client_id, req => sealed, csrf => csrf,
-            username => username, error => error,
-        },
-        Some(&areq.redirect_uri),
-    );
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
-}
-
-pub(super) fn consent_page(
-    req: &HttpRequest,
-    st: &AppState,
-    areq: &AuthRequest,
-    username: &str,
-) -> HttpResponse {
-    let (csrf, cookie) = csrf_token(req, st);
-    let scopes: Vec<&str> = areq.scopes.iter().map(|s| scope_text(s)).collect();
-    let mut res = page_posting_to(
-        StatusCode::OK,
-        "consent.html",
-        minijinja::context! {
-            lang => "en", client_id => areq.client_id, username => username,
-            scopes => scopes, req => st.seal_pending(areq), csrf => csrf,
-        },
-        Some(&areq.redirect_uri),
-    );
-    if let Some(c) = cookie {
-        let _ = res.add_cookie(&c);
-    }
-    res
-}
-
-fn scope_text(scope: &str) -> &'static str {
-    match scope {
-        "openid" => "Sign you in with your account",
-        "profile" => "See your name and profile",
-        "email" => "See your email address",
-        "address" => "See your postal address",
-        "phone" => "See your phone number",
-        "offline_access" => "Keep access while you are away",
-        _ => "Other access",
-    }
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::post().to(login))
+        .route("/consent", web::post().to(consent));
 }
 
 /// Check CSRF and open the pending request of a login or consent form.
@@ -121,17 +32,17 @@ fn open_form(
     body: &[u8],
 ) -> Result<(Pairs, AuthRequest), HttpResponse> {
     let form = form_pairs(req, body)?;
-    if !csrf_ok(req, &form) {
+    let params = Params::new(&form);
+    if !csrf_matches(req, params.get("csrf")) {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
             "Form expired",
             "This form is no longer valid. Go back to the application and sign in again.",
         ));
     }
-    let pending = field(&form, "req").and_then(|r| st.open_pending(r));
-    match pending {
-        Some(p) if p.at + PENDING_LIFETIME > now() => Ok((form, p.req)),
-        _ => Err(error_page(
+    match params.get("req").and_then(|r| st.open_pending(r)) {
+        Some(areq) => Ok((form, areq)),
+        None => Err(error_page(
             StatusCode::BAD_REQUEST,
             "Sign-in expired",
             "This sign-in took too long or was altered. Go back to the application and start again.",
@@ -139,15 +50,49 @@ fn open_form(
     }
 }
 
+fn count_login(outcome: &str) {
+    crate::metrics::METRICS
+        .logins
+        .with_label_values(&[outcome])
+        .inc();
+}
+
+fn count_consent(decision: &str) {
+    crate::metrics::METRICS
+        .consents
+        .with_label_values(&[decision])
+        .inc();
+}
+
 pub(super) async fn login(
     req: HttpRequest,
     st: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (form, areq) = match open_form(&req, &st, &body) {
-        Ok(x) => x,
-        Err(res) => return res,
-    };
+    match open_form(&req, &st, &body) {
+        Ok((form, areq)) => sign_in(&req, &st, &form, areq).await,
+        Err(res) => res,
+    }
+}
+
+pub(super) async fn consent(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match open_form(&req, &st, &body) {
+        Ok((form, areq)) => decide(&req, &st, &form, areq).await,
+        Err(res) => res,
+    }
+}
+
+/// Check the password, start a session, go on with the authorization.
+async fn sign_in(
+    req: &HttpRequest,
+    st: &AppState,
+    form: &Pairs,
+    areq: AuthRequest,
+) -> HttpResponse {
     let client = match st.client(&areq.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -159,33 +104,22 @@ pub(super) async fn login(
         }
         Err(_) => return unavailable(),
     };
-    let username = field(&form, "username").unwrap_or("").trim().to_string();
-    let password = field(&form, "password").unwrap_or("").to_string();
+    let params = Params::new(form);
+    let username = params.get("username").unwrap_or("").trim().to_string();
     let check = CheckPassword {
         username: username.clone(),
-        password,
+        password: params.get("password").unwrap_or("").to_string(),
     };
     let user = match st.directory.send(check).await {
         Ok(Ok(u)) => u,
         _ => return unavailable(),
     };
     let Some(user) = user else {
-        crate::metrics::METRICS
-            .logins
-            .with_label_values(&["failure"])
-            .inc();
-        return login_page(
-            &req,
-            &st,
-            &areq,
-            &username,
-            Some("Wrong username or password."),
-        );
+        count_login("failure");
+        let wrong = Some("Wrong username or password.");
+        return login_page(req, st, &areq, &username, wrong);
     };
-    crate::metrics::METRICS
-        .logins
-        .with_label_values(&["success"])
-        .inc();
+    count_login("success");
     let start = StartSession {
         sub: user.sub.clone(),
         username: user.username.clone(),
@@ -200,26 +134,17 @@ pub(super) async fn login(
         st.cookie(SESSION_COOKIE, cookie, lifetime),
         st.script_cookie(BROWSER_STATE_COOKIE, bs.clone(), lifetime),
     ];
-    after_login(&req, &st, areq, client, session, &bs, cookies).await
+    after_login(req, st, areq, client, session, &bs, cookies).await
 }
 
-pub(super) async fn consent(
-    req: HttpRequest,
-    st: web::Data<AppState>,
-    body: web::Bytes,
-) -> HttpResponse {
-    let (form, areq) = match open_form(&req, &st, &body) {
-        Ok(x) => x,
+/// Record the consent and issue the code, or send `access_denied`.
+async fn decide(req: &HttpRequest, st: &AppState, form: &Pairs, areq: AuthRequest) -> HttpResponse {
+    let session = match current_session(req, st).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return login_page(req, st, &areq, "", Some("Please sign in again.")),
         Err(res) => return res,
     };
-    let session = match current_session(&req, &st).await {
-        Ok(s) => s,
-        Err(res) => return res,
-    };
-    let Some(session) = session else {
-        return login_page(&req, &st, &areq, "", Some("Please sign in again."));
-    };
-    match field(&form, "decision") {
+    match Params::new(form).get("decision") {
         Some("allow") => {
             let grant = GrantConsent {
                 sub: session.sub.clone(),
@@ -229,79 +154,22 @@ pub(super) async fn consent(
             if !matches!(st.sessions.send(grant).await, Ok(Ok(()))) {
                 return unavailable();
             }
-            crate::metrics::METRICS
-                .consents
-                .with_label_values(&["granted"])
-                .inc();
+            count_consent("granted");
             let bs = req
                 .cookie(BROWSER_STATE_COOKIE)
                 .map(|c| c.value().to_string())
                 .unwrap_or_default();
-            issue_code(&st, &areq, &session, &bs).await
+            issue_code(st, &areq, &session, &bs).await
         }
         Some("deny") => {
-            crate::metrics::METRICS
-                .consents
-                .with_label_values(&["denied"])
-                .inc();
-            respond_error_for(
-                &st,
-                &areq,
-                ErrorCode::AccessDenied,
-                "the user denied access",
-            )
+            count_consent("denied");
+            let denied = "the user denied access";
+            respond_error_for(st, &areq, ErrorCode::AccessDenied, denied)
         }
         _ => error_page(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "Choose Allow or Deny.",
         ),
-    }
-}
-
-impl AppState {
-    fn seal_pending(&self, areq: &AuthRequest) -> String {
-        let p = Pending {
-            req: areq.clone(),
-            at: now(),
-        };
-        self.pending_seal
-            .seal(&serde_json::to_vec(&p).expect("json"))
-    }
-
-    fn open_pending(&self, sealed: &str) -> Option<Pending> {
-        let bytes = self.pending_seal.open(sealed)?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// A cookie page scripts may read (the browser state), otherwise like [`Self::cookie`].
-    pub fn script_cookie(
-        &self,
-        name: &'static str,
-        value: String,
-        max_age: Option<u64>,
-    ) -> Cookie<'static> {
-        let mut c = self.cookie(name, value, max_age);
-        c.set_http_only(false);
-        c
-    }
-
-    /// A cookie with the attributes this issuer needs.
-    pub fn cookie(
-        &self,
-        name: &'static str,
-        value: String,
-        max_age: Option<u64>,
-    ) -> Cookie<'static> {
-        let mut c = Cookie::build(name, value)
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.config.issuer.scheme() == "https")
-            .finish();
-        if let Some(secs) = max_age {
-            c.set_max_age(actix_web::cookie::time::Duration::seconds(secs as i64));
-        }
-        c
     }
 }

@@ -13,23 +13,23 @@
 //! The check-session page is the only page that may be framed: its
 //! `frame-ancestors` lists the origins of registered redirect URIs.
 
-use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use subtle::ConstantTimeEq;
+use serde_json::{Map, Value};
 
-use super::authorize::{current_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE};
-use super::pages::{error_page, page};
+use super::pages::{error_page, found, page};
+use super::session_cookie::{
+    csrf_matches, current_session, unavailable, with_csrf, BROWSER_STATE_COOKIE, SESSION_COOKIE,
+};
 use super::AppState;
-use crate::actors::now;
-use crate::actors::session::EndSession;
+use crate::actors::directory::ClientRecord;
+use crate::actors::session::{EndSession, SessionRecord};
 use crate::metrics::METRICS;
 use crate::oidc::form::Params;
-use crate::state::{ClientRecord, SessionRecord};
 
-const CSRF_COOKIE: &str = "tessera_csrf";
+/// The claims of a verified `id_token_hint`.
+type Claims = Map<String, Value>;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/end_session", web::get().to(end_session_get))
@@ -45,7 +45,6 @@ struct Logout {
     /// Only set when it exactly matches a registered one.
     redirect: Option<String>,
     state: Option<String>,
-    at: u64,
 }
 
 fn bad(message: &str) -> HttpResponse {
@@ -75,89 +74,120 @@ async fn end_session(
     st: &AppState,
     pairs: Vec<(String, String)>,
 ) -> HttpResponse {
-    let params = Params::new(&pairs);
-    if let Some(p) = params.first_repeated() {
-        return bad(&format!("the parameter `{p}` was given more than once"));
-    }
-    // The hint: our signature, any age.
-    let hint = match params.get("id_token_hint") {
-        Some(h) => match st.keys.get().verify(h) {
-            Ok((claims, typ)) if typ.as_deref() != Some("at+jwt") => Some(claims),
-            _ => return bad("id_token_hint is not an ID token issued here"),
-        },
-        None => None,
-    };
-    let hint_client = hint.as_ref().and_then(|c| match c.get("aud") {
-        Some(Value::String(a)) => Some(a.clone()),
-        Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(String::from),
-        _ => None,
-    });
-    let client_id = match (params.get("client_id"), &hint_client) {
-        (Some(a), Some(b)) if a != b => return bad("client_id does not match the id_token_hint"),
-        (Some(a), _) => Some(a.to_string()),
-        (None, b) => b.clone(),
-    };
-    let client: Option<ClientRecord> = match &client_id {
-        Some(id) => match st.client(id).await {
-            Ok(Some(c)) => Some(c),
-            Ok(None) => return bad("unknown client_id"),
-            Err(_) => return unavailable(),
-        },
-        None => None,
-    };
-    let redirect = match params.get("post_logout_redirect_uri") {
-        Some(uri) => match &client {
-            Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => {
-                Some(uri.to_string())
-            }
-            Some(_) => return bad("post_logout_redirect_uri is not registered for this client"),
-            None => return bad("post_logout_redirect_uri needs client_id or id_token_hint"),
-        },
-        None => None,
-    };
-    let logout = Logout {
-        client_id,
-        redirect,
-        state: params.get("state").map(String::from),
-        at: now(),
+    let (logout, hint) = match validate(st, &Params::new(&pairs)).await {
+        Ok(x) => x,
+        Err(res) => return res,
     };
     let session = match current_session(req, st).await {
         Ok(s) => s,
         Err(res) => return res,
     };
-    let Some(session) = session else {
+    match session {
         // Nothing to end here; still honour a valid redirect.
-        return finish(st, &logout, false);
+        None => finish(st, &logout, false),
+        Some(s) if proves_session(hint.as_ref(), &s) => end_and_finish(st, &s, &logout).await,
+        Some(s) => confirm_page(req, st, &s, &logout),
+    }
+}
+
+/// The logout request's parameters checked against the client they name;
+/// answers the request and the verified hint's claims.
+async fn validate(
+    st: &AppState,
+    params: &Params<'_>,
+) -> Result<(Logout, Option<Claims>), HttpResponse> {
+    if let Some(p) = params.first_repeated() {
+        return Err(bad(&format!(
+            "the parameter `{p}` was given more than once"
+        )));
+    }
+    let hint = hint_claims(st, params.get("id_token_hint"))?;
+    let client_id = match (params.get("client_id"), hint.as_ref().and_then(audience)) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(bad("client_id does not match the id_token_hint"))
+        }
+        (Some(a), _) => Some(a.to_string()),
+        (None, b) => b,
     };
-    // The hint proves the request comes from the session's relying party.
-    let proven = hint.as_ref().is_some_and(|c| {
+    let client: Option<ClientRecord> = match &client_id {
+        Some(id) => match st.client(id).await {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => return Err(bad("unknown client_id")),
+            Err(_) => return Err(unavailable()),
+        },
+        None => None,
+    };
+    let redirect = registered_redirect(client.as_ref(), params.get("post_logout_redirect_uri"))?;
+    let logout = Logout {
+        client_id,
+        redirect,
+        state: params.get("state").map(String::from),
+    };
+    Ok((logout, hint))
+}
+
+/// The claims of an ID token hint: our signature, any age.
+fn hint_claims(st: &AppState, hint: Option<&str>) -> Result<Option<Claims>, HttpResponse> {
+    match hint.map(|h| st.keys.get().verify(h)) {
+        None => Ok(None),
+        Some(Ok((claims, typ))) if typ.as_deref() != Some("at+jwt") => Ok(Some(claims)),
+        Some(_) => Err(bad("id_token_hint is not an ID token issued here")),
+    }
+}
+
+/// The client an ID token was issued to.
+fn audience(claims: &Claims) -> Option<String> {
+    match claims.get("aud") {
+        Some(Value::String(a)) => Some(a.clone()),
+        Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(String::from),
+        _ => None,
+    }
+}
+
+/// The post-logout redirect URI, only if registered for the client.
+fn registered_redirect(
+    client: Option<&ClientRecord>,
+    uri: Option<&str>,
+) -> Result<Option<String>, HttpResponse> {
+    let Some(uri) = uri else { return Ok(None) };
+    match client {
+        Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Ok(Some(uri.into())),
+        Some(_) => Err(bad(
+            "post_logout_redirect_uri is not registered for this client",
+        )),
+        None => Err(bad(
+            "post_logout_redirect_uri needs client_id or id_token_hint",
+        )),
+    }
+}
+
+/// Whether the hint proves the request comes from the session's relying party.
+fn proves_session(hint: Option<&Claims>, session: &SessionRecord) -> bool {
+    hint.is_some_and(|c| {
         let sid_ok = c.get("sid").and_then(Value::as_str) == Some(session.sid.as_str());
         let sub_ok = c.get("sub").and_then(Value::as_str) == Some(session.sub.as_str());
         sid_ok || (sub_ok && c.get("sid").is_none())
-    });
-    if proven {
-        return end_and_finish(st, &session, &logout).await;
-    }
-    // Ask the user.
-    let csrf = req
-        .cookie(CSRF_COOKIE)
-        .map(|c| c.value().to_string())
-        .filter(|v| v.len() >= 32)
-        .unwrap_or_else(crate::crypto::random_secret);
-    let sealed = st
-        .pending_seal
-        .seal(&serde_json::to_vec(&logout).expect("json"));
-    let mut res = super::pages::page_posting_to(
-        StatusCode::OK,
-        "logout.html",
-        minijinja::context! {
-            lang => "en", username => session.username, client_id => logout.client_id,
-            req => sealed, csrf => csrf,
-        },
-        logout.redirect.as_deref(),
-    );
-    let _ = res.add_cookie(&st.cookie(CSRF_COOKIE, csrf, None));
-    res
+    })
+}
+
+/// Ask the user to confirm (a CSRF-protected form carrying the sealed request).
+fn confirm_page(
+    req: &HttpRequest,
+    st: &AppState,
+    session: &SessionRecord,
+    logout: &Logout,
+) -> HttpResponse {
+    with_csrf(req, st, |csrf| {
+        super::pages::page_posting_to(
+            StatusCode::OK,
+            "logout.html",
+            minijinja::context! {
+                lang => "en", username => session.username, client_id => logout.client_id,
+                req => st.seal_pending(logout), csrf => csrf,
+            },
+            logout.redirect.as_deref(),
+        )
+    })
 }
 
 async fn confirm(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
@@ -166,18 +196,11 @@ async fn confirm(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) ->
         Err(e) => return bad(&e.description),
     };
     let params = Params::new(&form);
-    let csrf_ok = match (req.cookie(CSRF_COOKIE), params.get("csrf")) {
-        (Some(c), Some(f)) => bool::from(c.value().as_bytes().ct_eq(f.as_bytes())),
-        _ => false,
-    };
-    if !csrf_ok {
+    if !csrf_matches(&req, params.get("csrf")) {
         return bad("This form is no longer valid. Go back and try again.");
     }
-    let logout: Option<Logout> = params
-        .get("req")
-        .and_then(|r| st.pending_seal.open(r))
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let Some(logout) = logout.filter(|l| l.at + 1800 > now()) else {
+    let logout: Option<Logout> = params.get("req").and_then(|r| st.open_pending(r));
+    let Some(logout) = logout else {
         return bad("This sign-out request expired or was altered.");
     };
     if params.get("decision") != Some("logout") {
@@ -212,11 +235,7 @@ fn finish(st: &AppState, logout: &Logout, ended: bool) -> HttpResponse {
             if let Some(s) = &logout.state {
                 pairs.push(("state".to_string(), s.clone()));
             }
-            let location = crate::oidc::form::append_query(uri, &pairs);
-            HttpResponse::Found()
-                .insert_header((header::LOCATION, location))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish()
+            found(&crate::oidc::form::append_query(uri, &pairs))
         }
         None => page(
             StatusCode::OK,
@@ -227,19 +246,14 @@ fn finish(st: &AppState, logout: &Logout, ended: bool) -> HttpResponse {
             },
         ),
     };
-    for name in [SESSION_COOKIE, BROWSER_STATE_COOKIE] {
-        let mut c: Cookie<'static> = st.cookie(name, String::new(), Some(0));
-        if name == BROWSER_STATE_COOKIE {
-            c.set_http_only(false);
-        }
-        let _ = res.add_cookie(&c);
-    }
+    let _ = res.add_cookie(&st.cookie(SESSION_COOKIE, String::new(), Some(0)));
+    let _ = res.add_cookie(&st.script_cookie(BROWSER_STATE_COOKIE, String::new(), Some(0)));
     res
 }
 
 async fn check_session(st: web::Data<AppState>) -> HttpResponse {
     let nonce = crate::crypto::random_id();
-    let origins = st.client_origins();
+    let origins = st.directory_reads.client_origins();
     let ancestors = if origins.is_empty() {
         "'none'".to_string()
     } else {

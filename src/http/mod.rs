@@ -4,7 +4,9 @@
 //! errors are mapped to HTTP in [`error`] only.
 //!
 //! * [`discovery`] — `/.well-known/openid-configuration`, `/.well-known/jwks.json`.
-//! * [`authorize`] — `/authorize`; [`login`] — the login and consent forms.
+//! * [`authorize`] — `/authorize`; [`login`] — the login and consent forms;
+//!   [`signin`] — what both share: the sign-in pages, consent, issuing the
+//!   code; [`session_cookie`] — the browser's session and CSRF cookies.
 //! * [`token`] — `/token`; [`client_auth`] authenticates clients.
 //! * [`userinfo`] — `/userinfo`.
 //! * [`introspect`] — `/introspect`, `/revoke`.
@@ -26,6 +28,8 @@ pub mod login;
 pub mod logout;
 pub mod pages;
 pub mod register;
+pub mod session_cookie;
+pub mod signin;
 pub mod token;
 pub mod userinfo;
 
@@ -38,32 +42,37 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::web;
 
 use crate::actors::code::CodeActor;
-use crate::actors::directory::DirectoryActor;
+use crate::actors::directory::{ClientRecord, Directory, DirectoryActor, UserRecord};
 use crate::actors::keys::{KeyActor, Keys};
+use crate::actors::membership::Membership;
 use crate::actors::password::PasswordActor;
 use crate::actors::session::SessionActor;
 use crate::actors::token::TokenActor;
-use crate::cluster::{ClusterError, ClusterHandle};
+use crate::actors::ClusterError;
 use crate::config::{Config, TokenSettings};
 use crate::crypto::seal::SealKey;
 use crate::metrics::METRICS;
-use crate::state::{self, ClientRecord, UserRecord};
 
-/// The actors a node runs, as handlers reach them.
+/// The actors a node runs, and the read handles they share with handlers.
 #[derive(Clone)]
 pub struct Actors {
     pub directory: Addr<DirectoryActor>,
+    /// The directory's read path (users, clients).
+    pub directory_reads: Directory,
     pub sessions: Addr<SessionActor>,
     pub codes: Addr<CodeActor>,
     pub tokens: Addr<TokenActor>,
     pub passwords: Addr<PasswordActor>,
     pub keys: Addr<KeyActor>,
+    /// The published signing keys and the key records.
+    pub published_keys: Keys,
+    pub membership: Membership,
 }
 
 /// Shared by every handler of both servers.
 pub struct AppState {
-    pub cluster: ClusterHandle,
     pub directory: Addr<DirectoryActor>,
+    pub directory_reads: Directory,
     pub sessions: Addr<SessionActor>,
     pub codes: Addr<CodeActor>,
     pub tokens: Addr<TokenActor>,
@@ -71,6 +80,8 @@ pub struct AppState {
     pub key_actor: Addr<KeyActor>,
     /// The published signing keys.
     pub keys: Keys,
+    /// Cluster status, readiness and membership changes.
+    pub membership: Membership,
     pub config: Arc<Config>,
     pub settings: TokenSettings,
     /// Seals authorization requests carried through the login pages.
@@ -78,34 +89,25 @@ pub struct AppState {
     pub secret_cache: client_auth::SecretCache,
     /// Set when the node starts shutting down; `/readyz` then fails.
     pub stopping: Arc<AtomicBool>,
-    clients: sled::Tree,
-    users: sled::Tree,
 }
 
 impl AppState {
-    pub fn new(
-        cluster: ClusterHandle,
-        actors: Actors,
-        keys: Keys,
-        config: Arc<Config>,
-        stopping: Arc<AtomicBool>,
-    ) -> AppState {
+    pub fn new(actors: Actors, config: Arc<Config>, stopping: Arc<AtomicBool>) -> AppState {
         AppState {
-            clients: cluster.sm.tree(crate::state::TreeId::Clients),
-            users: cluster.sm.tree(crate::state::TreeId::Users),
             pending_seal: SealKey::derive(
                 &config.master_key,
                 "tessera pending authorization requests v1",
             ),
             settings: config.tokens.clone(),
-            cluster,
             directory: actors.directory,
+            directory_reads: actors.directory_reads,
             sessions: actors.sessions,
             codes: actors.codes,
             tokens: actors.tokens,
             passwords: actors.passwords,
             key_actor: actors.keys,
-            keys,
+            keys: actors.published_keys,
+            membership: actors.membership,
             config,
             secret_cache: Default::default(),
             stopping,
@@ -117,37 +119,17 @@ impl AppState {
         crate::oidc::discovery::issuer_string(&self.config.issuer)
     }
 
-    /// A client by id: local first; if absent, after read-index (it may have
-    /// been registered through another node a moment ago).
+    /// A client by id (the directory's read path: cached; if absent, again
+    /// after read-index, as it may have been registered through another
+    /// node a moment ago).
     pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, ClusterError> {
-        if let Some(c) = state::clients::get(&self.clients, id) {
-            return Ok(Some(c));
-        }
-        self.cluster.read_index(crate::clock::READ_TIMEOUT).await?;
-        Ok(state::clients::get(&self.clients, id))
-    }
-
-    /// Origins of every registered redirect URI (for the check-session
-    /// iframe's `frame-ancestors`).
-    pub fn client_origins(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .clients
-            .iter()
-            .values()
-            .filter_map(|v| v.ok())
-            .filter_map(|v| serde_json::from_slice::<ClientRecord>(&v).ok())
-            .flat_map(|c| c.redirect_uris)
-            .filter_map(|u| crate::oidc::session::origin_of(&u))
-            .collect();
-        out.sort();
-        out.dedup();
-        out
+        self.directory_reads.client(id).await
     }
 
     /// A user by subject, from local state (callers hold a token or code that
     /// was applied here, so the user is too).
     pub fn user_by_sub(&self, sub: &str) -> Option<UserRecord> {
-        state::users::by_sub(&self.users, sub)
+        self.directory_reads.user_by_sub(sub)
     }
 }
 
@@ -160,6 +142,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .route("/favicon.ico", web::get().to(pages::favicon))
         .configure(discovery::routes)
         .configure(authorize::routes)
+        .configure(login::routes)
         .configure(token::routes)
         .configure(userinfo::routes)
         .configure(introspect::routes)

@@ -147,6 +147,14 @@ pub async fn stylesheet() -> HttpResponse {
         .body(CSS)
 }
 
+/// A 302 to `location` that no cache keeps.
+pub fn found(location: &str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -15,11 +15,11 @@ use subtle::ConstantTimeEq;
 
 use super::error::{BearerError, TokenError};
 use super::AppState;
+use crate::actors::directory::ClientRecord;
 use crate::actors::directory::{DirectoryError, Register};
 use crate::config::RegistrationMode;
 use crate::metrics::METRICS;
 use crate::oidc::error::{ErrorCode, OAuthError};
-use crate::state::ClientRecord;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/register", web::post().to(register))
@@ -57,29 +57,30 @@ fn metadata(st: &AppState, c: &ClientRecord) -> Value {
     out
 }
 
-async fn register(
-    req: HttpRequest,
-    st: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, TokenError> {
+/// Whether this request may register a client (`Err` is the refusal).
+fn may_register(req: &HttpRequest, st: &AppState) -> Result<(), HttpResponse> {
     match &st.config.registration {
-        RegistrationMode::Open => {}
-        RegistrationMode::Closed => {
-            return Ok(HttpResponse::Forbidden().json(json!({
-                "error": "access_denied",
-                "error_description": "dynamic registration is disabled on this provider",
-            })))
-        }
+        RegistrationMode::Open => Ok(()),
+        RegistrationMode::Closed => Err(HttpResponse::Forbidden().json(json!({
+            "error": "access_denied",
+            "error_description": "dynamic registration is disabled on this provider",
+        }))),
         RegistrationMode::Token(expected) => {
             let ok =
-                bearer(&req).is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected.as_bytes())));
-            if !ok {
-                return Ok(actix_web::ResponseError::error_response(
+                bearer(req).is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected.as_bytes())));
+            if ok {
+                Ok(())
+            } else {
+                Err(actix_web::ResponseError::error_response(
                     &BearerError::invalid_token("a valid initial access token is required"),
-                ));
+                ))
             }
         }
     }
+}
+
+/// The JSON body of a registration request.
+fn json_body(req: &HttpRequest, body: &[u8]) -> Result<Value, TokenError> {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -91,13 +92,23 @@ async fn register(
             "the body must be application/json",
         )));
     }
-    let body: Value = serde_json::from_slice(&body).map_err(|e| {
-        OAuthError::new(
+    serde_json::from_slice(body).map_err(|e| {
+        TokenError(OAuthError::new(
             ErrorCode::InvalidClientMetadata,
             format!("malformed JSON: {e}"),
-        )
-    })?;
-    let reg = crate::oidc::registration::validate(&body)?;
+        ))
+    })
+}
+
+async fn register(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    if let Err(refused) = may_register(&req, &st) {
+        return Ok(refused);
+    }
+    let reg = crate::oidc::registration::validate(&json_body(&req, &body)?)?;
     let done = st
         .directory
         .send(Register(reg))
