@@ -110,8 +110,8 @@ async fn serve(
             Duration::from_secs(config.tokens.session_lifetime),
         )
         .start(),
-        codes: CodeActor::new(handle.clone()).start(),
-        tokens: TokenActor::new(handle.clone()).start(),
+        codes: CodeActor::new(handle.clone(), &config.tokens).start(),
+        tokens: TokenActor::new(handle.clone(), &config.tokens).start(),
         keys: KeyActor::new(
             handle.clone(),
             &config.master_key,

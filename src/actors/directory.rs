@@ -16,7 +16,9 @@ use super::batcher::{propose, Batcher, Batching};
 use super::password::{HashSecret, PasswordActor, VerifySecret};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::oidc::client_rules;
-use crate::state::{self, ClientRecord, Command, CommandResult, UserRecord, FORMAT_VERSION};
+use crate::state::{self, Command, CommandResult, FORMAT_VERSION};
+
+pub use crate::state::{ClientRecord, UserRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {

@@ -5,7 +5,8 @@
 //!
 //! * [`discovery`] — `/.well-known/openid-configuration`, `/.well-known/jwks.json`.
 //! * [`authorize`] — `/authorize`; [`login`] — the login and consent forms.
-//! * [`token`] — `/token`; [`client_auth`] authenticates clients.
+//! * [`token`] — `/token`; [`issue`] signs its tokens; [`client_auth`] authenticates clients.
+//! * [`form`] — form request bodies.
 //! * [`userinfo`] — `/userinfo`.
 //! * [`introspect`] — `/introspect`, `/revoke`.
 //! * [`logout`] — `/end_session`, `/check_session`.
@@ -20,8 +21,10 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod form;
 pub mod health;
 pub mod introspect;
+pub mod issue;
 pub mod login;
 pub mod logout;
 pub mod pages;
