@@ -26,6 +26,9 @@ pub mod password;
 pub mod session;
 pub mod token;
 
+#[cfg(test)]
+mod testing;
+
 use tokio::sync::oneshot;
 
 use crate::state::CommandResult;

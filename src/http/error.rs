@@ -253,3 +253,106 @@ fn challenge(e: &OAuthError) -> String {
         e.wire_description()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    /// Status, a header and the JSON body of an error response.
+    fn render(e: &impl ResponseError, name: header::HeaderName) -> (u16, Option<String>, String) {
+        let res = e.error_response();
+        let h = res
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = res.into_body().try_into_bytes().unwrap_or_default();
+        (res_status(e), h, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn res_status(e: &impl ResponseError) -> u16 {
+        e.status_code().as_u16()
+    }
+
+    fn token_error(code: ErrorCode, d: &str) -> TokenError {
+        TokenError(OAuthError::new(code, d))
+    }
+
+    #[test]
+    fn token_errors_map_to_rfc_6749_statuses_and_headers() {
+        let (s, h, body) = render(
+            &token_error(ErrorCode::InvalidClient, "unknown client"),
+            header::WWW_AUTHENTICATE,
+        );
+        assert_eq!((s, h.as_deref()), (401, Some("Basic realm=\"tessera\"")));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"error": "invalid_client", "error_description": "unknown client"})
+        );
+        let (s, h, _) = render(
+            &TokenError::from(ClusterError::NoLeader),
+            header::RETRY_AFTER,
+        );
+        assert_eq!((s, h.as_deref()), (503, Some("1")));
+        assert_eq!(res_status(&token_error(ErrorCode::ServerError, "x")), 500);
+        assert_eq!(res_status(&token_error(ErrorCode::InvalidGrant, "x")), 400);
+        let (_, cache, _) = render(
+            &token_error(ErrorCode::InvalidGrant, "x"),
+            header::CACHE_CONTROL,
+        );
+        assert_eq!(cache.as_deref(), Some("no-store"));
+    }
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_characters() {
+        let e = token_error(ErrorCode::InvalidGrant, "bad \"code\" \\ é");
+        let (_, _, body) = render(&e, header::CACHE_CONTROL);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error_description"], "bad ?code? ? ?");
+        let b = BearerError::invalid_token("no \"quotes\" here");
+        let (s, challenge, _) = render(&b, header::WWW_AUTHENTICATE);
+        assert_eq!(s, 401);
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                "Bearer realm=\"tessera\", error=\"invalid_token\", \
+                 error_description=\"no ?quotes? here\""
+            )
+        );
+    }
+
+    #[test]
+    fn bearer_errors_map_to_rfc_6750_statuses() {
+        let (s, challenge, body) = render(&BearerError(None), header::WWW_AUTHENTICATE);
+        assert_eq!(
+            (s, challenge.as_deref()),
+            (401, Some("Bearer realm=\"tessera\""))
+        );
+        assert!(body.is_empty());
+        let scope = BearerError(Some(OAuthError::new(ErrorCode::InsufficientScope, "x")));
+        assert_eq!(res_status(&scope), 403);
+        let down = BearerError::from(ClusterError::Timeout);
+        let (s, challenge, _) = render(&down, header::WWW_AUTHENTICATE);
+        assert_eq!((s, challenge), (503, None));
+        assert_eq!(render(&down, header::RETRY_AFTER).1.as_deref(), Some("1"));
+    }
+
+    #[actix_web::test]
+    async fn ask_flattens_both_failure_layers() {
+        let answered: Result<Result<u8, ClusterError>, MailboxError> = Ok(Ok(7));
+        assert_eq!(ask(async { answered }).await.unwrap(), 7);
+        let failed: Result<Result<u8, ClusterError>, MailboxError> =
+            Ok(Err(ClusterError::NoLeader));
+        let e = ask(async { failed }).await.unwrap_err();
+        assert!(matches!(e, Unanswered::Failed(ClusterError::NoLeader)));
+        assert_eq!(res_status(&TokenError::from(e)), 503);
+        let gone: Result<Result<u8, ClusterError>, MailboxError> = Err(MailboxError::Closed);
+        let e = ask(async { gone }).await.unwrap_err();
+        assert!(matches!(e, Unanswered::Mailbox(MailboxError::Closed)));
+        assert_eq!(res_status(&BearerError::from(e)), 503);
+        let dir: Result<Result<u8, DirectoryError>, MailboxError> =
+            Ok(Err(DirectoryError::Invalid("bad name".into())));
+        let admin = AdminError::from(ask(async { dir }).await.unwrap_err());
+        assert_eq!(res_status(&admin), 400);
+    }
+}
