@@ -5,16 +5,18 @@
 //! reflects every revocation and logout that finished before the request
 //! began, whichever node handled it; without a quorum it answers 503 rather
 //! than a possibly stale `active: true` (docs/ARCHITECTURE.md invariant 2).
-//! Revocation
-//! answers only once the revocation is committed by a quorum.
+//! Revocation answers only once the revocation is committed by a quorum.
+//! Each asks the token actor one question ([`AccessTokenLive`],
+//! [`RefreshTokenLive`], [`RevokeAccessToken`], [`RevokeRefreshToken`]) with
+//! the token as the client sent it.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::client_auth::authenticate;
 use super::error::{ask, TokenError};
 use super::form::{authorization, form_body};
+use super::issue::no_store;
 use super::AppState;
 use crate::actors::directory::ClientRecord;
 use crate::actors::token::{
@@ -57,19 +59,21 @@ fn our_jwt(st: &AppState, token: &str) -> Option<(Map<String, Value>, Option<Str
         .then_some((claims, typ))
 }
 
-fn no_store(body: Value) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
-}
-
 fn inactive() -> HttpResponse {
     METRICS
         .introspections
         .with_label_values(&["inactive"])
         .inc();
     no_store(json!({"active": false}))
+}
+
+/// An `active: true` answer, with the subject's username if it still exists.
+fn active(st: &AppState, sub: &str, mut out: Value) -> HttpResponse {
+    if let Some(u) = st.user_by_sub(sub) {
+        out["username"] = u.username.into();
+    }
+    METRICS.introspections.with_label_values(&["active"]).inc();
+    no_store(out)
 }
 
 async fn introspect(
@@ -139,11 +143,7 @@ async fn introspect_access(st: &AppState, token: &str) -> Result<Option<HttpResp
     if let Some(iat) = claims.get("iat") {
         out["nbf"] = iat.clone();
     }
-    if let Some(u) = st.user_by_sub(sub) {
-        out["username"] = u.username.into();
-    }
-    METRICS.introspections.with_label_values(&["active"]).inc();
-    Ok(Some(no_store(out)))
+    Ok(Some(active(st, sub, out)))
 }
 
 /// `None` if `token` is not a live refresh token of this client.
@@ -172,11 +172,7 @@ async fn introspect_refresh(
     if let Some(sid) = &rec.grant.sid {
         out["sid"] = sid.clone().into();
     }
-    if let Some(u) = st.user_by_sub(&rec.grant.sub) {
-        out["username"] = u.username.into();
-    }
-    METRICS.introspections.with_label_values(&["active"]).inc();
-    Ok(Some(no_store(out)))
+    Ok(Some(active(st, &rec.grant.sub, out)))
 }
 
 async fn revoke(

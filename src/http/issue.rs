@@ -7,6 +7,8 @@
 //! grant, the scopes, the access token's `jti` and the time of issue, so the
 //! `jti` and expiry recorded in the state are the ones in the token.
 
+use actix_web::http::header;
+use actix_web::HttpResponse;
 use serde_json::{Map, Value};
 
 use super::error::TokenError;
@@ -217,6 +219,15 @@ fn count(grant_type: GrantType, token: &str) {
         .tokens_issued
         .with_label_values(&[grant_type.as_str(), token])
         .inc();
+}
+
+/// A JSON answer that must not be cached: tokens (RFC 6749 §5.1) and
+/// introspection results (RFC 7662 §2.2).
+pub fn no_store(body: Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
 }
 
 /// The successful response (RFC 6749 §5.1).

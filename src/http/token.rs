@@ -8,14 +8,13 @@
 //! [`super::issue`]. `client_credentials` changes no state and needs no
 //! actor. Every answer carries `Cache-Control: no-store`.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::client_auth::authenticate;
 use super::error::{ask, TokenError};
 use super::form::authorization;
-use super::issue::{client_token, issue, GrantType, TokenSet};
+use super::issue::{client_token, issue, no_store, GrantType, TokenSet};
 use super::AppState;
 use crate::actors::code::ExchangeCode;
 use crate::actors::directory::ClientRecord;
@@ -46,13 +45,14 @@ async fn token(
     let auth = client_auth(authorization(&req), &form)?;
     let grant_req = parse_grant(&form)?;
     let client = authenticate(&st, auth).await?;
-    let res = match grant_req {
+    let grant_type = grant_type_of(&grant_req);
+    require_grant_type(&client, grant_type)?;
+    let exchange = match grant_req {
         GrantRequest::AuthorizationCode {
             code,
             redirect_uri,
             code_verifier,
         } => {
-            require_grant_type(&client, GrantType::AuthorizationCode)?;
             let msg = ExchangeCode {
                 code,
                 client_id: client.client_id.clone(),
@@ -60,28 +60,32 @@ async fn token(
                 code_verifier,
                 refreshable: client.allows_grant(GrantType::RefreshToken.as_str()),
             };
-            let exchange = ask(st.codes.send(msg)).await?;
-            exchanged(&st, &client, GrantType::AuthorizationCode, exchange)
+            ask(st.codes.send(msg)).await?
         }
         GrantRequest::RefreshToken {
             refresh_token,
             scope,
         } => {
-            require_grant_type(&client, GrantType::RefreshToken)?;
             let msg = ExchangeRefreshToken {
                 refresh_token,
                 client_id: client.client_id.clone(),
                 scope,
             };
-            let exchange = ask(st.tokens.send(msg)).await?;
-            exchanged(&st, &client, GrantType::RefreshToken, exchange)
+            ask(st.tokens.send(msg)).await?
         }
-        GrantRequest::ClientCredentials { scope } => client_credentials(&st, &client, scope),
-    }?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(res))
+        GrantRequest::ClientCredentials { scope } => {
+            return client_credentials(&st, &client, scope).map(no_store)
+        }
+    };
+    exchanged(&st, &client, grant_type, exchange).map(no_store)
+}
+
+fn grant_type_of(g: &GrantRequest) -> GrantType {
+    match g {
+        GrantRequest::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+        GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+        GrantRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
+    }
 }
 
 fn require_grant_type(client: &ClientRecord, grant_type: GrantType) -> Result<(), TokenError> {
@@ -151,7 +155,6 @@ fn client_credentials(
     client: &ClientRecord,
     scope: Option<Vec<String>>,
 ) -> Result<Value, TokenError> {
-    require_grant_type(client, GrantType::ClientCredentials)?;
     if client.secret_hash.is_none() && client.jwks.is_none() {
         return Err(bad(
             ErrorCode::UnauthorizedClient,
