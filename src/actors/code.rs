@@ -11,13 +11,14 @@
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
 use super::batcher::{propose, propose_then, Batcher, Batching};
+pub use super::exchange::Authorization;
 use super::exchange::{Exchange, Minted, TokenLifetimes};
 use super::{now, result_of, ClusterError};
 use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::state::codes::{NewRefresh, Redeem};
-use crate::state::{CodeRecord, Command, Grant, FORMAT_VERSION};
+use crate::state::{CodeRecord, Command, FORMAT_VERSION};
 
 /// How long a code may wait to be redeemed (seconds).
 pub const CODE_LIFETIME: u64 = 60;
@@ -51,11 +52,11 @@ impl Batching for CodeActor {
     }
 }
 
-/// Issue a code for a grant; answers the code value.
+/// Issue a code for an authorization the user gave; answers the code value.
 #[derive(Message)]
 #[rtype(result = "Result<String, ClusterError>")]
 pub struct IssueCode {
-    pub grant: Grant,
+    pub grant: Authorization,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
 }
