@@ -27,7 +27,7 @@ pub mod session;
 pub mod token;
 
 #[cfg(test)]
-mod testing;
+mod one_node_tests;
 
 use tokio::sync::oneshot;
 
