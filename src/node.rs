@@ -110,8 +110,8 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
             .start(),
         directory_reads,
         sessions: SessionActor::new(handle.clone(), session_lifetime).start(),
-        codes: CodeActor::new(handle.clone()).start(),
-        tokens: TokenActor::new(handle.clone()).start(),
+        codes: CodeActor::new(handle.clone(), &config.tokens).start(),
+        tokens: TokenActor::new(handle.clone(), &config.tokens).start(),
         keys: KeyActor::new(
             handle.clone(),
             &config.master_key,

@@ -1,6 +1,7 @@
 //! Group commit for domain actors.
 //!
-//! A domain actor owns a [`Batcher`] and calls [`propose`] for each command.
+//! A domain actor owns a [`Batcher`] and calls [`propose`] (or
+//! [`propose_then`]) for each command.
 //! While fewer than `max_in_flight` proposals are outstanding, pending
 //! commands are sent at once as one [`Proposal`] (one Raft entry); commands
 //! that arrive meanwhile wait and leave together with the next proposal. Under
@@ -62,15 +63,21 @@ pub fn propose<A: Batching>(
     rx
 }
 
-/// Propose `cmd` and answer with its result: the whole handler of a
-/// message that is exactly one command.
-pub fn proposed<A: Batching>(
+/// Propose `cmd` and answer with `then` of its result once applied: the
+/// whole handler of a message that builds exactly one command.
+pub fn propose_then<A, T, F>(
     act: &mut A,
     ctx: &mut Context<A>,
     cmd: Command,
-) -> actix::ResponseActFuture<A, Result<CommandResult, ClusterError>> {
+    then: F,
+) -> actix::ResponseActFuture<A, Result<T, ClusterError>>
+where
+    A: Batching,
+    T: 'static,
+    F: FnOnce(CommandResult) -> Result<T, ClusterError> + 'static,
+{
     let rx = propose(act, ctx, cmd);
-    Box::pin(async move { super::result_of(rx).await }.into_actor(act))
+    Box::pin(async move { then(super::result_of(rx).await?) }.into_actor(act))
 }
 
 fn flush<A: Batching>(act: &mut A, ctx: &mut Context<A>) {

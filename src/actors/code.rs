@@ -1,21 +1,24 @@
 //! `CodeActor`: authorization codes.
 //!
-//! Creates a code (random value, stored as its hash, valid 60 s) and redeems
-//! one. Redemption is a single Raft command whose `apply` decides, so a code
-//! is redeemed at most once cluster-wide even when two nodes receive it at
-//! the same instant; the loser gets `CodeReplayed` and the winner's tokens
-//! are revoked (DESIGN.md invariant 1).
+//! Creates a code (random value, stored as its hash, valid 60 s) and
+//! exchanges one for tokens. The exchange is a single Raft command whose
+//! `apply` decides, so a code is redeemed at most once cluster-wide even when
+//! two nodes receive it at the same instant; the loser gets
+//! [`Exchange::Replayed`] and the winner's tokens are revoked
+//! (docs/ARCHITECTURE.md invariant 1). The actor hashes the code, reads the
+//! clock and mints the new tokens' ids before proposing.
 
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
-use super::batcher::{propose, proposed, Batcher, Batching};
-use super::{now, result_of};
-use crate::cluster::{ClusterError, ClusterHandle};
-use crate::crypto::{random_secret, sha256_hex};
-use crate::state::codes::Redeem;
-use crate::state::{CodeRecord, Command, CommandResult, FORMAT_VERSION};
-
-pub use crate::state::Authorization;
+use super::batcher::{propose, propose_then, Batcher, Batching};
+pub use super::exchange::Authorization;
+use super::exchange::{Exchange, Minted, TokenLifetimes};
+use super::{now, result_of, ClusterError};
+use crate::cluster::ClusterHandle;
+use crate::config::TokenSettings;
+use crate::crypto::{random_id, random_secret, sha256_hex};
+use crate::state::codes::{NewRefresh, Redeem};
+use crate::state::{CodeRecord, Command, FORMAT_VERSION};
 
 /// How long a code may wait to be redeemed (seconds).
 pub const CODE_LIFETIME: u64 = 60;
@@ -23,13 +26,15 @@ pub const CODE_LIFETIME: u64 = 60;
 pub struct CodeActor {
     cluster: ClusterHandle,
     batcher: Batcher,
+    lifetimes: TokenLifetimes,
 }
 
 impl CodeActor {
-    pub fn new(cluster: ClusterHandle) -> Self {
+    pub fn new(cluster: ClusterHandle, tokens: &TokenSettings) -> Self {
         CodeActor {
             cluster,
             batcher: Batcher::default(),
+            lifetimes: tokens.into(),
         }
     }
 }
@@ -47,7 +52,7 @@ impl Batching for CodeActor {
     }
 }
 
-/// Issue a code for a grant; answers the code value.
+/// Issue a code for an authorization the user gave; answers the code value.
 #[derive(Message)]
 #[rtype(result = "Result<String, ClusterError>")]
 pub struct IssueCode {
@@ -56,14 +61,40 @@ pub struct IssueCode {
     pub code_challenge: Option<String>,
 }
 
-/// Redeem a code (see [`Redeem`]); `code` is the value the client sent.
-#[derive(Message)]
-#[rtype(result = "Result<CommandResult, ClusterError>")]
-pub struct RedeemCode(pub Redeem);
+/// A client exchanges an authorization code for tokens (RFC 6749 §4.1.3,
+/// RFC 7636 §4.5): the values exactly as the token request carried them.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Exchange, ClusterError>")]
+pub struct ExchangeCode {
+    /// The code as the client sent it (never stored nor proposed in clear).
+    pub code: String,
+    /// The authenticated client.
+    pub client_id: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    /// The client may use refresh tokens: one is created if the grant also
+    /// has `offline_access` (which `apply` checks).
+    pub refreshable: bool,
+}
 
-impl RedeemCode {
-    pub fn hash(code: &str) -> String {
-        sha256_hex(code)
+impl ExchangeCode {
+    /// The `RedeemCode` command for this exchange with the minted values.
+    fn command(self, minted: &Minted) -> Command {
+        let refresh = self.refreshable.then(|| NewRefresh {
+            hash: minted.refresh_hash(),
+            family: random_id(),
+            expires_at: minted.refresh_exp,
+        });
+        Command::RedeemCode(Box::new(Redeem {
+            hash: sha256_hex(&self.code),
+            client_id: self.client_id,
+            redirect_uri: self.redirect_uri,
+            code_verifier: self.code_verifier,
+            now: minted.now,
+            access_jti: minted.access_jti.clone(),
+            access_exp: minted.access_exp,
+            refresh,
+        }))
     }
 }
 
@@ -98,10 +129,82 @@ impl Handler<IssueCode> for CodeActor {
     }
 }
 
-impl Handler<RedeemCode> for CodeActor {
-    type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
+impl Handler<ExchangeCode> for CodeActor {
+    type Result = ResponseActFuture<Self, Result<Exchange, ClusterError>>;
 
-    fn handle(&mut self, msg: RedeemCode, ctx: &mut Context<Self>) -> Self::Result {
-        proposed(self, ctx, Command::RedeemCode(Box::new(msg.0)))
+    fn handle(&mut self, msg: ExchangeCode, ctx: &mut Context<Self>) -> Self::Result {
+        let minted = Minted::new(self.lifetimes);
+        let cmd = msg.command(&minted);
+        propose_then(self, ctx, cmd, move |r| minted.outcome(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(refreshable: bool) -> ExchangeCode {
+        ExchangeCode {
+            code: "the-code-value".into(),
+            client_id: "rp".into(),
+            redirect_uri: Some("https://rp.example/cb".into()),
+            code_verifier: Some("v".repeat(43)),
+            refreshable,
+        }
+    }
+
+    fn minted() -> Minted {
+        Minted::new(TokenLifetimes {
+            access: 300,
+            refresh: 3600,
+        })
+    }
+
+    fn redeem(cmd: Command) -> Redeem {
+        match cmd {
+            Command::RedeemCode(r) => *r,
+            other => panic!("expected RedeemCode, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_carries_the_code_hash_never_the_code() {
+        let m = minted();
+        let cmd = exchange(true).command(&m);
+        let wire = serde_json::to_string(&cmd).unwrap();
+        assert!(!wire.contains("the-code-value"), "{wire}");
+        assert!(!wire.contains(&m.refresh_token), "{wire}");
+        let r = redeem(cmd);
+        assert_eq!(r.hash, sha256_hex("the-code-value"));
+        assert_eq!(r.client_id, "rp");
+        assert_eq!(r.redirect_uri.as_deref(), Some("https://rp.example/cb"));
+        assert_eq!(r.code_verifier, Some("v".repeat(43)));
+    }
+
+    #[test]
+    fn the_command_carries_the_minted_token_values() {
+        let m = minted();
+        let r = redeem(exchange(true).command(&m));
+        assert_eq!(r.now, m.now);
+        assert_eq!(r.access_jti, m.access_jti);
+        assert_eq!(r.access_exp, m.now + 300);
+        let refresh = r
+            .refresh
+            .expect("a refreshable client gets a refresh token");
+        assert_eq!(refresh.hash, sha256_hex(&m.refresh_token));
+        assert_eq!(refresh.expires_at, m.now + 3600);
+        assert!(!refresh.family.is_empty());
+    }
+
+    #[test]
+    fn no_refresh_token_for_a_client_that_may_not_refresh() {
+        assert_eq!(redeem(exchange(false).command(&minted())).refresh, None);
+    }
+
+    #[test]
+    fn every_exchange_gets_its_own_family() {
+        let family = |m: &Minted| redeem(exchange(true).command(m)).refresh.unwrap().family;
+        let m = minted();
+        assert_ne!(family(&m), family(&m));
     }
 }

@@ -1,30 +1,42 @@
-//! Actix actors, one per domain; the only code that proposes Raft commands.
+//! Actix actors, one per domain; the only code that builds and proposes Raft
+//! commands. Handlers send them messages phrased in the request's terms (the
+//! code or token the client sent); the actor hashes secrets, reads the clock,
+//! generates ids and builds the [`crate::state::Command`], and answers in the
+//! request's terms too (e.g. [`exchange::Exchange`]).
 //!
 //! * [`directory::DirectoryActor`] — users and clients: writes, reads, password checks.
 //! * [`session::SessionActor`] — login sessions and consents.
-//! * [`code::CodeActor`] — authorization codes (issue, single-use redemption).
-//! * [`token::TokenActor`] — refresh rotation, assertion replay, revocation checks.
+//! * [`code::CodeActor`] — authorization codes (issue, single-use exchange).
+//! * [`token::TokenActor`] — refresh rotation, assertion replay, revocation, liveness.
+//! * [`exchange`] — what a code or refresh-token exchange answers.
 //! * [`keys::KeyActor`] — signing keys, published to workers as [`keys::Keys`].
 //! * [`password::PasswordActor`] — argon2 on a `SyncArbiter` thread pool.
 //! * [`membership::Membership`] — cluster status, readiness, node changes.
 //! * [`batcher`] — group commit shared by the domain actors: commands that
 //!   arrive while a proposal is in flight are sent together as one log entry.
+//!
+//! [`ClusterError`] is the actors' error for "the cluster cannot decide now"
+//! (no leader, no quorum, timeout): handlers map it to 503.
 
 pub mod batcher;
 pub mod code;
 pub mod directory;
+pub mod exchange;
 pub mod keys;
 pub mod membership;
 pub mod password;
 pub mod session;
 pub mod token;
 
+#[cfg(test)]
+mod one_node_tests;
+
 use tokio::sync::oneshot;
 
-pub use crate::cluster::ClusterError;
 use crate::state::CommandResult;
 
 pub use crate::clock::now;
+pub use crate::cluster::ClusterError;
 
 /// Await a proposed command's result.
 pub(crate) async fn result_of(

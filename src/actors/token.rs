@@ -1,12 +1,15 @@
-//! `TokenActor`: refresh-token rotation, revocation, client-assertion replay
-//! protection, token liveness checks and the expiry sweep.
+//! `TokenActor`: refresh-token exchange (rotation), revocation,
+//! client-assertion replay protection, token liveness checks and the expiry
+//! sweep.
 //!
+//! Messages carry tokens as the client sent them; the actor hashes them,
+//! reads the clock, mints the next tokens' values and builds the command.
 //! Rotation, revocation and assertion use are Raft commands decided in
 //! `apply`. Liveness checks pass read-index first, so a token revoked (or a
 //! session ended) through any node is dead here once that call has answered
-//! (DESIGN.md invariant 2); without a quorum they fail rather than guess. On
-//! the leader, a timer proposes `Sweep` commands that remove expired codes,
-//! sessions, refresh tokens, revoked ids and assertion ids.
+//! (docs/ARCHITECTURE.md invariant 2); without a quorum they fail rather than
+//! guess. On the leader, a timer proposes `Sweep` commands that remove
+//! expired codes, sessions, refresh tokens, revoked ids and assertion ids.
 
 use std::time::Duration;
 
@@ -14,12 +17,16 @@ use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseActFuture, WrapFuture,
 };
 
-use super::batcher::{propose, proposed, Batcher, Batching};
+use super::batcher::{propose, propose_then, Batcher, Batching};
+use super::exchange::{scope_beyond, Authorization, Exchange, Minted, TokenLifetimes};
+use super::ClusterError;
 use crate::clock::READ_TIMEOUT;
-use crate::cluster::{ClusterError, ClusterHandle};
+use crate::cluster::ClusterHandle;
+use crate::config::TokenSettings;
+use crate::crypto::sha256_hex;
 use crate::state::sweep::{self, Sweep};
 use crate::state::tokens::Rotate;
-use crate::state::{self, Command, CommandResult, RefreshRecord, TreeId};
+use crate::state::{self, Command, CommandResult, TreeId};
 
 /// How often the leader looks for expired records.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -29,18 +36,30 @@ const SWEEP_LIMIT: usize = 500;
 pub struct TokenActor {
     cluster: ClusterHandle,
     batcher: Batcher,
+    lifetimes: TokenLifetimes,
     revoked: sled::Tree,
+    refresh: sled::Tree,
+    families: sled::Tree,
     sweeping: bool,
 }
 
 impl TokenActor {
-    pub fn new(cluster: ClusterHandle) -> Self {
+    pub fn new(cluster: ClusterHandle, tokens: &TokenSettings) -> Self {
         TokenActor {
+            lifetimes: tokens.into(),
             revoked: cluster.sm.tree(TreeId::RevokedJti),
+            refresh: cluster.sm.tree(TreeId::Refresh),
+            families: cluster.sm.tree(TreeId::Families),
             cluster,
             batcher: Batcher::default(),
             sweeping: false,
         }
+    }
+
+    /// A live refresh token (by hash) as this node's state has it, without
+    /// read-index: only for checks whose answer cannot change (its scopes).
+    fn local_refresh(&self, hash: &str) -> Option<state::RefreshRecord> {
+        state::tokens::live_refresh(&self.refresh, &self.families, hash, super::now())
     }
 
     fn sweep(&mut self, ctx: &mut Context<Self>) {
@@ -98,15 +117,39 @@ impl Batching for TokenActor {
     }
 }
 
-/// Rotate a refresh token.
-#[derive(Message)]
-#[rtype(result = "Result<CommandResult, ClusterError>")]
-pub struct RotateRefresh(pub Rotate);
+/// A client exchanges a refresh token for new tokens (RFC 6749 §6); the
+/// token is rotated: it is spent and a new one is handed out.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<Exchange, ClusterError>")]
+pub struct ExchangeRefreshToken {
+    /// The refresh token as the client sent it (never proposed in clear).
+    pub refresh_token: String,
+    /// The authenticated client.
+    pub client_id: String,
+    /// A narrower scope than the grant's, if the request asked for one.
+    pub scope: Option<Vec<String>>,
+}
 
-/// Record a client assertion `jti`; answers `Done` or `Replayed`.
+impl ExchangeRefreshToken {
+    /// The `RotateRefresh` command for this exchange with the minted values.
+    fn command(&self, minted: &Minted) -> Command {
+        Command::RotateRefresh(Box::new(Rotate {
+            hash: sha256_hex(&self.refresh_token),
+            client_id: self.client_id.clone(),
+            now: minted.now,
+            new_hash: minted.refresh_hash(),
+            new_expires_at: minted.refresh_exp,
+            access_jti: minted.access_jti.clone(),
+            access_exp: minted.access_exp,
+        }))
+    }
+}
+
+/// Spend a client assertion's `jti` (RFC 7523 §3): answers `true` the first
+/// time, `false` if it was used before (a replay).
 #[derive(Message)]
-#[rtype(result = "Result<CommandResult, ClusterError>")]
-pub struct UseAssertion {
+#[rtype(result = "Result<bool, ClusterError>")]
+pub struct SpendAssertion {
     pub client_id: String,
     pub jti: String,
     pub exp: u64,
@@ -145,94 +188,140 @@ impl AccessTokenLive {
     }
 }
 
-/// A refresh token that can still be used (linearizable), by hash.
+/// A refresh token of `client_id` that can still be used (linearizable);
+/// `None` if it is unknown, spent, expired, revoked or another client's.
 #[derive(Message)]
-#[rtype(result = "Result<Option<RefreshRecord>, ClusterError>")]
-pub struct LiveRefresh(pub String);
+#[rtype(result = "Result<Option<LiveRefreshToken>, ClusterError>")]
+pub struct RefreshTokenLive {
+    /// The token as the client sent it.
+    pub refresh_token: String,
+    pub client_id: String,
+}
 
-/// Revoke an access token until it expires.
+/// What introspection tells about a live refresh token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRefreshToken {
+    pub grant: Authorization,
+    pub expires_at: u64,
+}
+
+/// Revoke an access token (by `jti`) until it expires at `exp`.
 #[derive(Message)]
-#[rtype(result = "Result<CommandResult, ClusterError>")]
-pub struct RevokeAccess {
+#[rtype(result = "Result<(), ClusterError>")]
+pub struct RevokeAccessToken {
     pub jti: String,
     pub exp: u64,
 }
 
-/// Revoke a refresh token's family if `client_id` owns it.
+/// Revoke a refresh token's whole family if `client_id` owns the token;
+/// answers whether it did.
 #[derive(Message)]
-#[rtype(result = "Result<CommandResult, ClusterError>")]
-pub struct RevokeRefresh {
-    pub hash: String,
+#[rtype(result = "Result<bool, ClusterError>")]
+pub struct RevokeRefreshToken {
+    /// The token as the client sent it.
+    pub refresh_token: String,
     pub client_id: String,
 }
 
-impl Handler<RevokeAccess> for TokenActor {
-    type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
-
-    fn handle(&mut self, msg: RevokeAccess, ctx: &mut Context<Self>) -> Self::Result {
-        let cmd = Command::RevokeAccess {
-            jti: msg.jti,
-            exp: msg.exp,
-        };
-        proposed(self, ctx, cmd)
-    }
+/// Any result but `Done` means the command did not take effect.
+fn done(r: CommandResult) -> Result<bool, ClusterError> {
+    Ok(r == CommandResult::Done)
 }
 
-impl Handler<RevokeRefresh> for TokenActor {
-    type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
-
-    fn handle(&mut self, msg: RevokeRefresh, ctx: &mut Context<Self>) -> Self::Result {
-        let cmd = Command::RevokeRefresh {
-            hash: msg.hash,
-            client_id: msg.client_id,
-        };
-        proposed(self, ctx, cmd)
-    }
-}
-
-impl Handler<LiveRefresh> for TokenActor {
-    type Result = ResponseActFuture<Self, Result<Option<RefreshRecord>, ClusterError>>;
-
-    fn handle(&mut self, msg: LiveRefresh, _: &mut Context<Self>) -> Self::Result {
+impl TokenActor {
+    /// Answer `read` after read-index: state at least as new as every write
+    /// acknowledged before the request (docs/ARCHITECTURE.md invariant 2).
+    fn read_linearizable<T: 'static>(
+        &self,
+        read: impl FnOnce(&TokenActor) -> T + 'static,
+    ) -> ResponseActFuture<Self, Result<T, ClusterError>> {
         let cluster = self.cluster.clone();
         Box::pin(
-            async move {
-                cluster.read_index(READ_TIMEOUT).await?;
-                let (refresh, families) = (
-                    cluster.sm.tree(TreeId::Refresh),
-                    cluster.sm.tree(TreeId::Families),
-                );
-                Ok(state::tokens::live_refresh(
-                    &refresh,
-                    &families,
-                    &msg.0,
-                    super::now(),
-                ))
-            }
-            .into_actor(self),
+            async move { cluster.read_index(READ_TIMEOUT).await }
+                .into_actor(self)
+                .map(move |res, act, _| res.map(|_| read(act))),
         )
     }
-}
 
-impl Handler<RotateRefresh> for TokenActor {
-    type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
-
-    fn handle(&mut self, msg: RotateRefresh, ctx: &mut Context<Self>) -> Self::Result {
-        proposed(self, ctx, Command::RotateRefresh(Box::new(msg.0)))
+    /// The scope a refresh request asks for beyond its grant, if this node
+    /// already holds the token: refused before rotating, so the refusal does
+    /// not spend the token. (A grant's scopes never change, so no read-index
+    /// is needed; a token not yet here is checked after the rotation.)
+    fn scope_refused(&self, msg: &ExchangeRefreshToken) -> Option<String> {
+        let asked = msg.scope.as_ref()?;
+        let rec = self.local_refresh(&sha256_hex(&msg.refresh_token))?;
+        if rec.grant.client_id != msg.client_id {
+            return None;
+        }
+        scope_beyond(&rec.grant.scopes, asked)
     }
 }
 
-impl Handler<UseAssertion> for TokenActor {
-    type Result = ResponseActFuture<Self, Result<CommandResult, ClusterError>>;
+impl Handler<ExchangeRefreshToken> for TokenActor {
+    type Result = ResponseActFuture<Self, Result<Exchange, ClusterError>>;
 
-    fn handle(&mut self, msg: UseAssertion, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ExchangeRefreshToken, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(extra) = self.scope_refused(&msg) {
+            return Box::pin(actix::fut::ready(Ok(Exchange::ScopeNotGranted(extra))));
+        }
+        let minted = Minted::new(self.lifetimes);
+        let cmd = msg.command(&minted);
+        propose_then(self, ctx, cmd, move |r| {
+            Ok(minted.outcome(r)?.narrowed(msg.scope))
+        })
+    }
+}
+
+impl Handler<SpendAssertion> for TokenActor {
+    type Result = ResponseActFuture<Self, Result<bool, ClusterError>>;
+
+    fn handle(&mut self, msg: SpendAssertion, ctx: &mut Context<Self>) -> Self::Result {
         let cmd = Command::UseAssertion {
             client_id: msg.client_id,
             jti: msg.jti,
             exp: msg.exp,
             now: super::now(),
         };
-        proposed(self, ctx, cmd)
+        propose_then(self, ctx, cmd, done)
+    }
+}
+
+impl Handler<RevokeAccessToken> for TokenActor {
+    type Result = ResponseActFuture<Self, Result<(), ClusterError>>;
+
+    fn handle(&mut self, msg: RevokeAccessToken, ctx: &mut Context<Self>) -> Self::Result {
+        let cmd = Command::RevokeAccess {
+            jti: msg.jti,
+            exp: msg.exp,
+        };
+        propose_then(self, ctx, cmd, |_| Ok(()))
+    }
+}
+
+impl Handler<RevokeRefreshToken> for TokenActor {
+    type Result = ResponseActFuture<Self, Result<bool, ClusterError>>;
+
+    fn handle(&mut self, msg: RevokeRefreshToken, ctx: &mut Context<Self>) -> Self::Result {
+        let cmd = Command::RevokeRefresh {
+            hash: sha256_hex(&msg.refresh_token),
+            client_id: msg.client_id,
+        };
+        propose_then(self, ctx, cmd, done)
+    }
+}
+
+impl Handler<RefreshTokenLive> for TokenActor {
+    type Result = ResponseActFuture<Self, Result<Option<LiveRefreshToken>, ClusterError>>;
+
+    fn handle(&mut self, msg: RefreshTokenLive, _: &mut Context<Self>) -> Self::Result {
+        let hash = sha256_hex(&msg.refresh_token);
+        self.read_linearizable(move |act| {
+            let rec = act.local_refresh(&hash)?;
+            (rec.grant.client_id == msg.client_id).then_some(LiveRefreshToken {
+                grant: rec.grant,
+                expires_at: rec.expires_at,
+            })
+        })
     }
 }
 
@@ -240,24 +329,80 @@ impl Handler<AccessTokenLive> for TokenActor {
     type Result = ResponseActFuture<Self, Result<bool, ClusterError>>;
 
     fn handle(&mut self, msg: AccessTokenLive, _: &mut Context<Self>) -> Self::Result {
-        let cluster = self.cluster.clone();
-        let revoked = self.revoked.clone();
-        Box::pin(
-            async move {
-                cluster.read_index(READ_TIMEOUT).await?;
-                if state::tokens::is_revoked(&revoked, &msg.jti) {
-                    return Ok(false);
-                }
-                Ok(match &msg.bound_sid {
-                    Some(sid) => state::sessions::sid_live(
-                        &cluster.sm.tree(TreeId::Sessions),
-                        sid,
-                        super::now(),
-                    ),
-                    None => true,
-                })
+        self.read_linearizable(move |act| {
+            if state::tokens::is_revoked(&act.revoked, &msg.jti) {
+                return false;
             }
-            .into_actor(self),
-        )
+            match &msg.bound_sid {
+                Some(sid) => state::sessions::sid_live(
+                    &act.cluster.sm.tree(TreeId::Sessions),
+                    sid,
+                    super::now(),
+                ),
+                None => true,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotate(cmd: Command) -> Rotate {
+        match cmd {
+            Command::RotateRefresh(r) => *r,
+            other => panic!("expected RotateRefresh, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rotation_proposes_hashes_and_a_new_refresh_hash() {
+        let msg = ExchangeRefreshToken {
+            refresh_token: "the-old-refresh-token".into(),
+            client_id: "rp".into(),
+            scope: None,
+        };
+        let m = Minted::new(TokenLifetimes {
+            access: 300,
+            refresh: 3600,
+        });
+        let cmd = msg.command(&m);
+        let wire = serde_json::to_string(&cmd).unwrap();
+        assert!(!wire.contains("the-old-refresh-token"), "{wire}");
+        assert!(!wire.contains(&m.refresh_token), "{wire}");
+        let r = rotate(cmd);
+        assert_eq!(r.hash, sha256_hex("the-old-refresh-token"));
+        assert_eq!(r.new_hash, sha256_hex(&m.refresh_token));
+        assert_ne!(r.new_hash, r.hash);
+        assert_eq!(r.client_id, "rp");
+        assert_eq!((r.now, r.new_expires_at), (m.now, m.now + 3600));
+        assert_eq!((r.access_jti, r.access_exp), (m.access_jti, m.now + 300));
+    }
+
+    #[test]
+    fn only_done_counts_as_done() {
+        assert!(done(CommandResult::Done).unwrap());
+        assert!(!done(CommandResult::Replayed).unwrap());
+        assert!(!done(CommandResult::NotFound).unwrap());
+    }
+
+    #[test]
+    fn session_bound_unless_offline() {
+        let claims = |scope: &str| {
+            serde_json::json!({"jti": "j1", "sid": "s1", "scope": scope})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        let bound = AccessTokenLive::of(&claims("openid profile"));
+        assert_eq!(
+            (bound.jti.as_str(), bound.bound_sid.as_deref()),
+            ("j1", Some("s1"))
+        );
+        let offline = AccessTokenLive::of(&claims("openid offline_access"));
+        assert_eq!(offline.bound_sid, None);
+        let empty = AccessTokenLive::of(&serde_json::Map::new());
+        assert_eq!((empty.jti.as_str(), empty.bound_sid), ("", None));
     }
 }

@@ -1,4 +1,4 @@
-//! Client authentication for `/token` (and later `/introspect`, `/revoke`):
+//! Client authentication for `/token`, `/introspect` and `/revoke`:
 //! `client_secret_basic`, `client_secret_post`, `private_key_jwt` and `none`.
 //!
 //! A secret is checked with argon2 only the first time on a node; after that
@@ -14,12 +14,13 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::error::ask;
 use super::AppState;
+use crate::actors::directory::ClientRecord;
 use crate::actors::password::VerifySecret;
-use crate::actors::token::UseAssertion;
+use crate::actors::token::SpendAssertion;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::token_request::{check_assertion_claims, ClientAuth};
-use crate::state::{ClientRecord, CommandResult};
 
 /// Per-node memory of secrets that passed argon2: client id → SHA-256(secret).
 #[derive(Default)]
@@ -56,82 +57,107 @@ async fn fetch_jwks(uri: &str) -> Result<serde_json::Value, String> {
         .map_err(|e| format!("the client's jwks_uri is not a JWK Set: {e}"))
 }
 
+fn unavailable(e: impl std::fmt::Display) -> OAuthError {
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
+}
+
 /// Authenticate the caller; the client record on success.
 pub async fn authenticate(st: &AppState, auth: ClientAuth) -> Result<ClientRecord, OAuthError> {
-    let unavailable = |e: String| OAuthError::new(ErrorCode::TemporarilyUnavailable, e);
-    let client_id = match &auth {
+    let client = st
+        .client(&claimed_client_id(&auth)?)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| invalid("unknown client"))?;
+    match auth {
+        ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => {
+            check_secret(st, &client, secret).await?
+        }
+        ClientAuth::JwtAssertion { assertion, .. } => {
+            check_assertion(st, &client, &assertion).await?
+        }
+        ClientAuth::None { .. } if !client.is_public() => {
+            return Err(invalid("this client must authenticate"))
+        }
+        ClientAuth::None { .. } => {}
+    }
+    Ok(client)
+}
+
+/// The client the caller claims to be; an assertion without `client_id`
+/// names it in its `sub`.
+fn claimed_client_id(auth: &ClientAuth) -> Result<String, OAuthError> {
+    match auth {
         ClientAuth::JwtAssertion {
             client_id: None,
             assertion,
         } => crate::crypto::jwt::peek_claims(assertion)
             .and_then(|c| c.get("sub").and_then(|v| v.as_str()).map(String::from))
-            .ok_or_else(|| invalid("the client assertion names no client"))?,
-        other => other.client_id_hint().unwrap_or_default().to_string(),
+            .ok_or_else(|| invalid("the client assertion names no client")),
+        other => Ok(other.client_id_hint().unwrap_or_default().to_string()),
+    }
+}
+
+/// `client_secret_basic` / `client_secret_post`: argon2 the first time on
+/// this node, then the remembered digest.
+async fn check_secret(
+    st: &AppState,
+    client: &ClientRecord,
+    secret: String,
+) -> Result<(), OAuthError> {
+    let Some(phc) = client.secret_hash.clone() else {
+        return Err(invalid("this client does not authenticate with a secret"));
     };
-    let client = st
-        .client(&client_id)
+    let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    if st.secret_cache.matches(&client.client_id, &digest) {
+        return Ok(());
+    }
+    let ok = st
+        .passwords
+        .send(VerifySecret { secret, phc })
         .await
-        .map_err(|e| unavailable(e.to_string()))?
-        .ok_or_else(|| invalid("unknown client"))?;
-    match auth {
-        ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => {
-            let Some(phc) = client.secret_hash.clone() else {
-                return Err(invalid("this client does not authenticate with a secret"));
-            };
-            let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-            if st.secret_cache.matches(&client.client_id, &digest) {
-                return Ok(client);
-            }
-            let ok = st
-                .passwords
-                .send(VerifySecret { secret, phc })
-                .await
-                .map_err(|e| unavailable(e.to_string()))?;
-            if !ok {
-                return Err(invalid("wrong client secret"));
-            }
-            st.secret_cache.remember(&client.client_id, digest);
-            Ok(client)
+        .map_err(unavailable)?;
+    if !ok {
+        return Err(invalid("wrong client secret"));
+    }
+    st.secret_cache.remember(&client.client_id, digest);
+    Ok(())
+}
+
+/// `private_key_jwt` (RFC 7523 §3): signature against the client's keys,
+/// claims, then the `jti` spent cluster-wide.
+async fn check_assertion(
+    st: &AppState,
+    client: &ClientRecord,
+    assertion: &str,
+) -> Result<(), OAuthError> {
+    let jwks = match (&client.jwks, &client.jwks_uri) {
+        (Some(j), _) => j.clone(),
+        (None, Some(uri)) => fetch_jwks(uri).await.map_err(|e| invalid(&e))?,
+        (None, None) => {
+            return Err(invalid(
+                "this client has no registered keys for private_key_jwt",
+            ))
         }
-        ClientAuth::JwtAssertion { assertion, .. } => {
-            let jwks = match (&client.jwks, &client.jwks_uri) {
-                (Some(j), _) => j.clone(),
-                (None, Some(uri)) => fetch_jwks(uri).await.map_err(|e| invalid(&e))?,
-                (None, None) => {
-                    return Err(invalid(
-                        "this client has no registered keys for private_key_jwt",
-                    ))
-                }
-            };
-            let claims = crate::crypto::jwt::verify_with_jwks(&assertion, &jwks)
-                .map_err(|e| invalid(&format!("client assertion: {e}")))?;
-            let issuer = st.issuer();
-            let (jti, exp) = check_assertion_claims(
-                &claims,
-                &client.client_id,
-                &format!("{issuer}/token"),
-                &issuer,
-                crate::actors::now(),
-            )
-            .map_err(|e| invalid(&e.description))?;
-            let used = UseAssertion {
-                client_id: client.client_id.clone(),
-                jti,
-                exp,
-            };
-            match st.tokens.send(used).await {
-                Ok(Ok(CommandResult::Done)) => Ok(client),
-                Ok(Ok(_)) => Err(invalid("client assertion already used")),
-                Ok(Err(e)) => Err(unavailable(e.to_string())),
-                Err(e) => Err(unavailable(e.to_string())),
-            }
-        }
-        ClientAuth::None { .. } => {
-            if client.is_public() {
-                Ok(client)
-            } else {
-                Err(invalid("this client must authenticate"))
-            }
-        }
+    };
+    let claims = crate::crypto::jwt::verify_with_jwks(assertion, &jwks)
+        .map_err(|e| invalid(&format!("client assertion: {e}")))?;
+    let issuer = st.issuer();
+    let (jti, exp) = check_assertion_claims(
+        &claims,
+        &client.client_id,
+        &format!("{issuer}/token"),
+        &issuer,
+        crate::clock::now(),
+    )
+    .map_err(|e| invalid(&e.description))?;
+    let spend = SpendAssertion {
+        client_id: client.client_id.clone(),
+        jti,
+        exp,
+    };
+    if ask(st.tokens.send(spend)).await.map_err(unavailable)? {
+        Ok(())
+    } else {
+        Err(invalid("client assertion already used"))
     }
 }

@@ -1,17 +1,75 @@
-//! Error enums mapped to HTTP, in one place.
+//! Error enums mapped to HTTP, in one place: one per protocol.
 //!
 //! * [`AdminError`] — the admin API: JSON `{"error", "error_description"}`.
-//! * [`TokenError`] — `/token` (and later `/introspect`, `/revoke`): RFC 6749 §5.2.
+//! * [`TokenError`] — `/token`, `/introspect`, `/revoke`: RFC 6749 §5.2.
 //! * [`BearerError`] — `/userinfo`: RFC 6750 §3 `WWW-Authenticate` challenges.
 //!
+//! OAuth error bodies are written by [`OAuthError::to_json`], which keeps
+//! `error_description` to the characters RFC 6749 §5.2 allows.
 //! Authorization-endpoint errors are redirects or pages, built in `authorize`.
+//!
+//! [`ask`] folds an actor's two failure layers (mailbox, actor error) into
+//! one [`Unanswered`], which converts into each of these enums.
 
+use std::future::Future;
+
+use actix::MailboxError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::actors::directory::DirectoryError;
-use crate::cluster::ClusterError;
+use crate::actors::ClusterError;
 use crate::oidc::error::{ErrorCode, OAuthError};
+
+/// Why an actor gave no answer: its mailbox failed (the actor stopped or
+/// its queue is full) or it answered with its own error `E`.
+#[derive(Debug, thiserror::Error)]
+pub enum Unanswered<E> {
+    #[error("the actor did not answer: {0}")]
+    Mailbox(#[from] MailboxError),
+    #[error("{0}")]
+    Failed(E),
+}
+
+/// Await a message sent to an actor whose answer is a `Result`, flattening
+/// `Result<Result<T, E>, MailboxError>` into `Result<T, Unanswered<E>>`:
+///
+/// ```ignore
+/// let exchange = ask(st.codes.send(msg)).await?;          // into TokenError
+/// let Ok(session) = ask(st.sessions.send(find)).await else {
+///     return unavailable();                                 // one failure case
+/// };
+/// ```
+pub async fn ask<T, E>(
+    sent: impl Future<Output = Result<Result<T, E>, MailboxError>>,
+) -> Result<T, Unanswered<E>> {
+    sent.await?.map_err(Unanswered::Failed)
+}
+
+/// `From<Unanswered<E>>` for an error enum that has `From<E>` and
+/// `From<MailboxError>`, so `ask(..).await?` works in its handlers.
+macro_rules! from_unanswered {
+    ($($target:ty),*) => {$(
+        impl<E> From<Unanswered<E>> for $target
+        where
+            $target: From<E>,
+        {
+            fn from(e: Unanswered<E>) -> Self {
+                match e {
+                    Unanswered::Mailbox(m) => m.into(),
+                    Unanswered::Failed(e) => e.into(),
+                }
+            }
+        }
+    )*};
+}
+
+from_unanswered!(AdminError, TokenError, BearerError);
+
+/// The cluster or an actor cannot answer now: 503 with `Retry-After`.
+fn unavailable(e: impl std::fmt::Display) -> OAuthError {
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, e.to_string())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -46,8 +104,8 @@ impl From<ClusterError> for AdminError {
     }
 }
 
-impl From<actix::MailboxError> for AdminError {
-    fn from(e: actix::MailboxError) -> Self {
+impl From<MailboxError> for AdminError {
+    fn from(e: MailboxError) -> Self {
         AdminError::Internal(e.to_string())
     }
 }
@@ -98,24 +156,14 @@ impl From<OAuthError> for TokenError {
 
 impl From<ClusterError> for TokenError {
     fn from(e: ClusterError) -> Self {
-        TokenError(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            e.to_string(),
-        ))
+        TokenError(unavailable(e))
     }
 }
 
-impl From<actix::MailboxError> for TokenError {
-    fn from(e: actix::MailboxError) -> Self {
-        TokenError(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            e.to_string(),
-        ))
+impl From<MailboxError> for TokenError {
+    fn from(e: MailboxError) -> Self {
+        TokenError(unavailable(e))
     }
-}
-
-fn oauth_json(e: &OAuthError) -> serde_json::Value {
-    serde_json::json!({"error": e.code.as_str(), "error_description": e.description})
 }
 
 impl ResponseError for TokenError {
@@ -138,7 +186,7 @@ impl ResponseError for TokenError {
         if self.0.code == ErrorCode::TemporarilyUnavailable {
             res.insert_header((header::RETRY_AFTER, "1"));
         }
-        res.json(oauth_json(&self.0))
+        res.json(self.0.to_json())
     }
 }
 
@@ -156,19 +204,13 @@ impl BearerError {
 
 impl From<ClusterError> for BearerError {
     fn from(e: ClusterError) -> Self {
-        BearerError(Some(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            e.to_string(),
-        )))
+        BearerError(Some(unavailable(e)))
     }
 }
 
-impl From<actix::MailboxError> for BearerError {
-    fn from(e: actix::MailboxError) -> Self {
-        BearerError(Some(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            e.to_string(),
-        )))
+impl From<MailboxError> for BearerError {
+    fn from(e: MailboxError) -> Self {
+        BearerError(Some(unavailable(e)))
     }
 }
 
@@ -191,20 +233,126 @@ impl ResponseError for BearerError {
                 res.finish()
             }
             Some(e) => {
-                let desc = e.description.replace(['"', '\\'], "'");
                 if e.code != ErrorCode::TemporarilyUnavailable {
-                    res.insert_header((
-                        header::WWW_AUTHENTICATE,
-                        format!(
-                            "Bearer realm=\"tessera\", error=\"{}\", error_description=\"{desc}\"",
-                            e.code.as_str()
-                        ),
-                    ));
+                    res.insert_header((header::WWW_AUTHENTICATE, challenge(e)));
                 } else {
                     res.insert_header((header::RETRY_AFTER, "1"));
                 }
-                res.json(oauth_json(e))
+                res.json(e.to_json())
             }
         }
+    }
+}
+
+/// The RFC 6750 §3 challenge naming `e`; its description keeps to the
+/// RFC 6749 §5.2 characters, so it has no quote or backslash to escape.
+fn challenge(e: &OAuthError) -> String {
+    format!(
+        "Bearer realm=\"tessera\", error=\"{}\", error_description=\"{}\"",
+        e.code.as_str(),
+        e.wire_description()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    /// Status, a header and the JSON body of an error response.
+    fn render(e: &impl ResponseError, name: header::HeaderName) -> (u16, Option<String>, String) {
+        let res = e.error_response();
+        let h = res
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = res.into_body().try_into_bytes().unwrap_or_default();
+        (res_status(e), h, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn res_status(e: &impl ResponseError) -> u16 {
+        e.status_code().as_u16()
+    }
+
+    fn token_error(code: ErrorCode, d: &str) -> TokenError {
+        TokenError(OAuthError::new(code, d))
+    }
+
+    #[test]
+    fn token_errors_map_to_rfc_6749_statuses_and_headers() {
+        let (s, h, body) = render(
+            &token_error(ErrorCode::InvalidClient, "unknown client"),
+            header::WWW_AUTHENTICATE,
+        );
+        assert_eq!((s, h.as_deref()), (401, Some("Basic realm=\"tessera\"")));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"error": "invalid_client", "error_description": "unknown client"})
+        );
+        let (s, h, _) = render(
+            &TokenError::from(ClusterError::NoLeader),
+            header::RETRY_AFTER,
+        );
+        assert_eq!((s, h.as_deref()), (503, Some("1")));
+        assert_eq!(res_status(&token_error(ErrorCode::ServerError, "x")), 500);
+        assert_eq!(res_status(&token_error(ErrorCode::InvalidGrant, "x")), 400);
+        let (_, cache, _) = render(
+            &token_error(ErrorCode::InvalidGrant, "x"),
+            header::CACHE_CONTROL,
+        );
+        assert_eq!(cache.as_deref(), Some("no-store"));
+    }
+
+    #[test]
+    fn descriptions_keep_to_the_rfc_characters() {
+        let e = token_error(ErrorCode::InvalidGrant, "bad \"code\" \\ é");
+        let (_, _, body) = render(&e, header::CACHE_CONTROL);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error_description"], "bad ?code? ? ?");
+        let b = BearerError::invalid_token("no \"quotes\" here");
+        let (s, challenge, _) = render(&b, header::WWW_AUTHENTICATE);
+        assert_eq!(s, 401);
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                "Bearer realm=\"tessera\", error=\"invalid_token\", \
+                 error_description=\"no ?quotes? here\""
+            )
+        );
+    }
+
+    #[test]
+    fn bearer_errors_map_to_rfc_6750_statuses() {
+        let (s, challenge, body) = render(&BearerError(None), header::WWW_AUTHENTICATE);
+        assert_eq!(
+            (s, challenge.as_deref()),
+            (401, Some("Bearer realm=\"tessera\""))
+        );
+        assert!(body.is_empty());
+        let scope = BearerError(Some(OAuthError::new(ErrorCode::InsufficientScope, "x")));
+        assert_eq!(res_status(&scope), 403);
+        let down = BearerError::from(ClusterError::Timeout);
+        let (s, challenge, _) = render(&down, header::WWW_AUTHENTICATE);
+        assert_eq!((s, challenge), (503, None));
+        assert_eq!(render(&down, header::RETRY_AFTER).1.as_deref(), Some("1"));
+    }
+
+    #[actix_web::test]
+    async fn ask_flattens_both_failure_layers() {
+        let answered: Result<Result<u8, ClusterError>, MailboxError> = Ok(Ok(7));
+        assert_eq!(ask(async { answered }).await.unwrap(), 7);
+        let failed: Result<Result<u8, ClusterError>, MailboxError> =
+            Ok(Err(ClusterError::NoLeader));
+        let e = ask(async { failed }).await.unwrap_err();
+        assert!(matches!(e, Unanswered::Failed(ClusterError::NoLeader)));
+        assert_eq!(res_status(&TokenError::from(e)), 503);
+        let gone: Result<Result<u8, ClusterError>, MailboxError> = Err(MailboxError::Closed);
+        let e = ask(async { gone }).await.unwrap_err();
+        assert!(matches!(e, Unanswered::Mailbox(MailboxError::Closed)));
+        assert_eq!(res_status(&BearerError::from(e)), 503);
+        let dir: Result<Result<u8, DirectoryError>, MailboxError> =
+            Ok(Err(DirectoryError::Invalid("bad name".into())));
+        let admin = AdminError::from(ask(async { dir }).await.unwrap_err());
+        assert_eq!(res_status(&admin), 400);
     }
 }

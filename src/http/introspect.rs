@@ -4,25 +4,29 @@
 //! Introspection answers from this node's state after read-index, so it
 //! reflects every revocation and logout that finished before the request
 //! began, whichever node handled it; without a quorum it answers 503 rather
-//! than a possibly stale `active: true` (DESIGN.md invariant 2). Revocation
-//! answers only once the revocation is committed by a quorum.
+//! than a possibly stale `active: true` (docs/ARCHITECTURE.md invariant 2).
+//! Revocation answers only once the revocation is committed by a quorum.
+//! Each asks the token actor one question ([`AccessTokenLive`],
+//! [`RefreshTokenLive`], [`RevokeAccessToken`], [`RevokeRefreshToken`]) with
+//! the token as the client sent it.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::client_auth::authenticate;
-use super::error::TokenError;
-use super::token::form_body;
+use super::error::{ask, TokenError};
+use super::form::{authorization, form_body};
+use super::issue::no_store;
 use super::AppState;
-use crate::actors::now;
-use crate::actors::token::{AccessTokenLive, LiveRefresh, RevokeAccess, RevokeRefresh};
-use crate::crypto::sha256_hex;
+use crate::actors::directory::ClientRecord;
+use crate::actors::token::{
+    AccessTokenLive, RefreshTokenLive, RevokeAccessToken, RevokeRefreshToken,
+};
+use crate::clock::now;
 use crate::metrics::METRICS;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::form::Params;
 use crate::oidc::token_request::client_auth;
-use crate::state::ClientRecord;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/introspect", web::post().to(introspect))
@@ -36,11 +40,7 @@ async fn admit(
     body: &[u8],
 ) -> Result<(ClientRecord, String, Option<String>), TokenError> {
     let form = form_body(req, body)?;
-    let authz = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let auth = client_auth(authz, &form)?;
+    let auth = client_auth(authorization(req), &form)?;
     let params = Params::new(&form);
     params.reject_repeated()?;
     let token = params
@@ -59,19 +59,21 @@ fn our_jwt(st: &AppState, token: &str) -> Option<(Map<String, Value>, Option<Str
         .then_some((claims, typ))
 }
 
-fn no_store(body: Value) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
-}
-
 fn inactive() -> HttpResponse {
     METRICS
         .introspections
         .with_label_values(&["inactive"])
         .inc();
     no_store(json!({"active": false}))
+}
+
+/// An `active: true` answer, with the subject's username if it still exists.
+fn active(st: &AppState, sub: &str, mut out: Value) -> HttpResponse {
+    if let Some(u) = st.user_by_sub(sub) {
+        out["username"] = u.username.into();
+    }
+    METRICS.introspections.with_label_values(&["active"]).inc();
+    no_store(out)
 }
 
 async fn introspect(
@@ -115,7 +117,7 @@ async fn introspect_access(st: &AppState, token: &str) -> Result<Option<HttpResp
     if exp <= now() {
         return Ok(Some(inactive()));
     }
-    if !st.tokens.send(AccessTokenLive::of(&claims)).await?? {
+    if !ask(st.tokens.send(AccessTokenLive::of(&claims))).await? {
         return Ok(Some(inactive()));
     }
     let sub = claims
@@ -141,11 +143,7 @@ async fn introspect_access(st: &AppState, token: &str) -> Result<Option<HttpResp
     if let Some(iat) = claims.get("iat") {
         out["nbf"] = iat.clone();
     }
-    if let Some(u) = st.user_by_sub(sub) {
-        out["username"] = u.username.into();
-    }
-    METRICS.introspections.with_label_values(&["active"]).inc();
-    Ok(Some(no_store(out)))
+    Ok(Some(active(st, sub, out)))
 }
 
 /// `None` if `token` is not a live refresh token of this client.
@@ -154,12 +152,13 @@ async fn introspect_refresh(
     client: &ClientRecord,
     token: &str,
 ) -> Result<Option<HttpResponse>, TokenError> {
-    let Some(rec) = st.tokens.send(LiveRefresh(sha256_hex(token))).await?? else {
+    let live = RefreshTokenLive {
+        refresh_token: token.to_string(),
+        client_id: client.client_id.clone(),
+    };
+    let Some(rec) = ask(st.tokens.send(live)).await? else {
         return Ok(None);
     };
-    if rec.grant.client_id != client.client_id {
-        return Ok(None);
-    }
     let mut out = json!({
         "active": true,
         "token_type": "refresh_token",
@@ -173,11 +172,7 @@ async fn introspect_refresh(
     if let Some(sid) = &rec.grant.sid {
         out["sid"] = sid.clone().into();
     }
-    if let Some(u) = st.user_by_sub(&rec.grant.sub) {
-        out["username"] = u.username.into();
-    }
-    METRICS.introspections.with_label_values(&["active"]).inc();
-    Ok(Some(no_store(out)))
+    Ok(Some(active(st, &rec.grant.sub, out)))
 }
 
 async fn revoke(
@@ -202,12 +197,11 @@ async fn revoke(
         // Another client's token, or one already expired: nothing to do
         // (RFC 7009 §2.2: answer 200 all the same).
         if owner == Some(client.client_id.as_str()) && exp > now() && !jti.is_empty() {
-            st.tokens
-                .send(RevokeAccess {
-                    jti: jti.to_string(),
-                    exp,
-                })
-                .await??;
+            let revoke = RevokeAccessToken {
+                jti: jti.to_string(),
+                exp,
+            };
+            ask(st.tokens.send(revoke)).await?;
             METRICS
                 .revocations
                 .with_label_values(&["access_token"])
@@ -215,11 +209,11 @@ async fn revoke(
         }
         return Ok(no_store(json!({})));
     }
-    let revoked = RevokeRefresh {
-        hash: sha256_hex(&token),
+    let revoke = RevokeRefreshToken {
+        refresh_token: token,
         client_id: client.client_id.clone(),
     };
-    if st.tokens.send(revoked).await?? == crate::state::CommandResult::Done {
+    if ask(st.tokens.send(revoke)).await? {
         METRICS
             .revocations
             .with_label_values(&["refresh_token"])

@@ -63,7 +63,7 @@ async fn end_session_post(
     st: web::Data<AppState>,
     body: web::Bytes,
 ) -> HttpResponse {
-    match super::token::form_body(&req, &body) {
+    match super::form::form_body(&req, &body) {
         Ok(pairs) => end_session(&req, &st, pairs).await,
         Err(e) => bad(&e.description),
     }
@@ -191,7 +191,7 @@ fn confirm_page(
 }
 
 async fn confirm(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let form = match super::token::form_body(&req, &body) {
+    let form = match super::form::form_body(&req, &body) {
         Ok(f) => f,
         Err(e) => return bad(&e.description),
     };

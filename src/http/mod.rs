@@ -7,7 +7,8 @@
 //! * [`authorize`] — `/authorize`; [`login`] — the login and consent forms;
 //!   [`signin`] — what both share: the sign-in pages, consent, issuing the
 //!   code; [`session_cookie`] — the browser's session and CSRF cookies.
-//! * [`token`] — `/token`; [`client_auth`] authenticates clients.
+//! * [`token`] — `/token`; [`issue`] signs its tokens; [`client_auth`] authenticates clients.
+//! * [`form`] — form request bodies.
 //! * [`userinfo`] — `/userinfo`.
 //! * [`introspect`] — `/introspect`, `/revoke`.
 //! * [`logout`] — `/end_session`, `/check_session`.
@@ -22,8 +23,10 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod form;
 pub mod health;
 pub mod introspect;
+pub mod issue;
 pub mod login;
 pub mod logout;
 pub mod pages;

@@ -37,7 +37,7 @@ pub(super) type Pairs = Vec<(String, String)>;
 
 /// Form pairs of a POST body, or a 400 page for another content type.
 pub(super) fn form_pairs(req: &HttpRequest, body: &[u8]) -> Result<Pairs, HttpResponse> {
-    super::token::form_body(req, body)
+    super::form::form_body(req, body)
         .map_err(|e| error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description))
 }
 
