@@ -1,22 +1,31 @@
 //! Tessera: an OpenID Connect Provider that runs as a Raft-replicated cluster.
 //!
 //! Every piece of state lives in a Raft log (openraft) stored in sled on each
-//! node; there is no external database. The crate is layered, each layer only
-//! calling the one below it:
+//! node; there is no external database. The architecture — layers, the
+//! numbered invariants the code cites, the path of every request from handler
+//! to `apply`, and how to add an endpoint or a command — is described in
+//! `docs/ARCHITECTURE.md` at the root of the repository. In short, the crate
+//! is layered, each layer only calling the one below it:
 //!
-//! * [`http`] — actix-web handlers: parse, authenticate, render. Owns every
-//!   status code, header and page.
-//! * [`actors`] — one actix actor per domain; the only code that proposes Raft
-//!   commands. Concurrent proposals are batched into one log entry.
+//! * [`http`] — actix-web handlers: parse, send one actor message, render.
+//!   Owns every status code, header and page; imports neither `state` nor
+//!   `cluster`.
+//! * [`actors`] — one actix actor per domain; the only code that builds and
+//!   proposes Raft commands (ids, hashes and time are chosen here). Concurrent
+//!   proposals are batched into one log entry; hot records are read through
+//!   caches that `apply` keeps exact.
 //! * [`cluster`] — openraft plumbing: type config, sled log store, state-machine
 //!   adapter, snapshots, network, RPC handlers, forwarding and read-index.
 //! * [`state`] — the replicated data model: the versioned [`state::Command`]
 //!   enum and a deterministic [`state::apply`].
+//! * [`oidc`] — protocol rules (validation, claims, discovery, errors); no
+//!   framework, no other layer.
 //! * [`crypto`] — password hashing (argon2id) and other primitives.
 //!
 //! [`config`] turns `cluster.toml` into a validated [`config::Config`];
 //! [`node`] assembles one node; [`metrics`] owns the Prometheus registry;
-//! [`cli`] is the command line; [`admin_client`] the HTTP client it uses.
+//! [`cli`] is the command line; [`admin_client`] the HTTP client it uses;
+//! [`clock`] holds the node's clock and the read timeout.
 //! [`outbound`] fetches client-supplied URLs (`jwks_uri`) safe against SSRF;
 //! [`throttle`] limits password and client-secret guesses and argon2 admission.
 
