@@ -7,6 +7,7 @@
 //! * [`rpc`] — inbound Raft, forwarding and read-index handlers.
 //! * [`membership`] — bootstrap from configuration, add and remove nodes.
 //! * [`handle`] — [`ClusterHandle`]: write with leader forwarding, read-index.
+//! * [`read_batch`] — concurrent linearizable reads share one read-index round.
 //! * [`handover`] — a stopping leader hands leadership to a follower.
 //! * [`storage`] — opens the sled database and checks its format version.
 
@@ -15,6 +16,7 @@ pub mod handover;
 pub mod log_store;
 pub mod membership;
 pub mod network;
+pub mod read_batch;
 pub mod rpc;
 pub mod state_machine;
 pub mod storage;
