@@ -357,11 +357,24 @@ impl ClusterHandle {
     }
 }
 
-/// One leadership confirmation: a heartbeat round to a quorum.
+/// Attempts of one leadership confirmation before a read fails.
+const CONFIRM_ATTEMPTS: usize = 3;
+
+/// One leadership confirmation: a heartbeat round to a quorum. openraft
+/// gives each follower one heartbeat interval to answer; under a burst of
+/// load an answer can be late, so a failed round is tried again (each try
+/// is a complete round started after every caller arrived). A leader cut off
+/// from the quorum fails every try and the read fails (503).
 async fn confirm_leadership(raft: &Raft) -> ReadIndex {
-    match raft.get_read_log_id().await {
-        Ok((read_log_id, _)) => ReadIndex::Index(read_log_id.map(|l| l.index)),
-        Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => ReadIndex::NotLeader,
-        Err(e) => ReadIndex::Failed(e.to_string()),
+    let mut answer = ReadIndex::NotLeader;
+    for _ in 0..CONFIRM_ATTEMPTS {
+        answer = match raft.get_read_log_id().await {
+            Ok((read_log_id, _)) => return ReadIndex::Index(read_log_id.map(|l| l.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
+                return ReadIndex::NotLeader
+            }
+            Err(e) => ReadIndex::Failed(e.to_string()),
+        };
     }
+    answer
 }

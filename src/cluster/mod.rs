@@ -10,6 +10,16 @@
 //! * [`read_batch`] — concurrent linearizable reads share one read-index round.
 //! * [`handover`] — a stopping leader hands leadership to a follower.
 //! * [`storage`] — opens the sled database and checks its format version.
+//!
+//! Timing (`[raft]`, defaults for a LAN: heartbeat 100 ms, election timeout
+//! 200-350 ms). openraft 0.9 lets a follower that has seen a leader start an
+//! election only after the leader lease (`election_timeout_max`) plus a random
+//! election timeout, checked on a tick of 1.5 heartbeats: 550-850 ms after the
+//! last heartbeat of a killed leader, so the first write through a follower
+//! commits within about a second. Shorter timeouts would cost needless
+//! elections whenever a node stalls briefly (a busy CPU, a slow fsync); the
+//! leadership check of a linearizable read also gives followers only one
+//! heartbeat interval to answer (see [`handle`] for the retry).
 
 pub mod handle;
 pub mod handover;
