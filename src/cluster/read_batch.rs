@@ -212,6 +212,8 @@ mod tests {
             })
             .await;
         assert_eq!(panicked, None);
+        // (A caller arriving before that driver stops would get its round.)
+        until(|| !b.state.lock().unwrap().running).await;
         g.open.add_permits(1);
         assert_eq!(b.run(g.round()).await, Some(2));
     }
