@@ -1,8 +1,8 @@
 //! [`ClusterHandle`]: how actors write to and read from the replicated state.
 //!
-//! * `write` proposes a [`Proposal`]. On a follower openraft answers
-//!   `ForwardToLeader`; the handle then posts the proposal to the leader's
-//!   `/cluster/write`. It retries only when the proposal certainly was not
+//! * `write` proposes a [`Proposal`]. A node that knows another node leads
+//!   posts the proposal to the leader's `/cluster/write` (so does a node
+//!   whose proposal openraft answers with `ForwardToLeader`). It retries only when the proposal certainly was not
 //!   taken (no leader known yet, connection refused, "not leader"), so a write
 //!   is never applied twice by a retry.
 //! * `read_index` makes a following local read linearizable: the leader
@@ -28,6 +28,8 @@ use crate::state::{Proposal, ProposalResult};
 
 /// How long a write may look for a leader before giving up.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Pause before looking for a leader again (during an election).
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
@@ -116,10 +118,12 @@ impl ClusterHandle {
     pub async fn write(&self, proposal: Proposal) -> Result<ProposalResult, ClusterError> {
         let deadline = Instant::now() + WRITE_DEADLINE;
         loop {
-            let leader = if self.is_draining() {
-                // Only ever forward, and only to another node.
-                self.leader_addr()
-                    .filter(|_| self.metrics().current_leader != Some(self.node_id))
+            let other = self.leader_addr().filter(|_| !self.is_leader());
+            let leader = if self.is_draining() || other.is_some() {
+                // A follower forwards at once (without asking openraft
+                // first); a draining node only ever forwards, and only to
+                // another node.
+                other
             } else {
                 match self.raft.client_write(proposal.clone()).await {
                     Ok(resp) => return Ok(resp.data),
@@ -137,7 +141,7 @@ impl ClusterHandle {
             if Instant::now() > deadline {
                 return Err(ClusterError::NoLeader);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
 
@@ -314,7 +318,7 @@ impl ClusterHandle {
                 ReadIndex::Failed(e) => return Err(ClusterError::Unknown(e)),
                 ReadIndex::NotLeader => {
                     // No leader known yet, or it just changed: look again.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(RETRY_PAUSE).await;
                     continue;
                 }
             };

@@ -11,15 +11,17 @@
 //! * [`handover`] — a stopping leader hands leadership to a follower.
 //! * [`storage`] — opens the sled database and checks its format version.
 //!
-//! Timing (`[raft]`, defaults for a LAN: heartbeat 100 ms, election timeout
+//! Timing (`[raft]`, defaults for a LAN: heartbeat 150 ms, election timeout
 //! 200-350 ms). openraft 0.9 lets a follower that has seen a leader start an
 //! election only after the leader lease (`election_timeout_max`) plus a random
-//! election timeout, checked on a tick of 1.5 heartbeats: 550-850 ms after the
+//! election timeout, checked on a tick of 1.5 heartbeats: 550-925 ms after the
 //! last heartbeat of a killed leader, so the first write through a follower
-//! commits within about a second. Shorter timeouts would cost needless
-//! elections whenever a node stalls briefly (a busy CPU, a slow fsync); the
-//! leadership check of a linearizable read also gives followers only one
-//! heartbeat interval to answer (see [`handle`] for the retry).
+//! commits within about a second (it was about 2.5 s with 750-1500 ms).
+//! Shorter timeouts would cost needless elections whenever a node stalls
+//! briefly. The heartbeat stays at 150 ms because openraft also uses it as
+//! the time limit of each replication call (a follower's fsync included) and
+//! of the leadership check of a read: at 100 ms a loaded machine timed out
+//! replication and reads (see [`handle`] for the retried check).
 
 pub mod handle;
 pub mod handover;

@@ -123,7 +123,7 @@ pub(super) struct RawRaft {
 impl Default for RawRaft {
     fn default() -> Self {
         RawRaft {
-            heartbeat_interval_ms: 100,
+            heartbeat_interval_ms: 150,
             election_timeout_min_ms: 200,
             election_timeout_max_ms: 350,
             snapshot_logs_since_last: 5000,
