@@ -8,10 +8,11 @@
 //! Memory is bounded here too: sled's page cache is capped at
 //! [`CACHE_CAPACITY`] (it is a cache of a database whose live data is small;
 //! the OS page cache holds the rest), and the process's allocator is kept from
-//! hoarding: glibc creates up to eight arenas per core and returns little of
-//! a freed peak (a snapshot dump is a few times the live data) to the OS, so
-//! [`Storage::open`] caps the arenas and [`release_free_memory`] (called after
-//! each snapshot) trims them.
+//! hoarding: glibc creates up to eight arenas per core, keeps large freed
+//! blocks (argon2's 19 MiB) once its adaptive mmap threshold has risen, and
+//! returns little of a freed peak (a snapshot dump is a few times the live
+//! data) to the OS, so [`Storage::open`] caps the arenas and fixes the
+//! threshold, and [`release_free_memory`] (called after each snapshot) trims.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -56,12 +57,20 @@ pub const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 
-/// Cap the allocator's arenas (once, before the node's threads start).
+/// Blocks at least this large are mapped and unmapped on their own. Fixing
+/// the threshold turns off glibc's adaptive one, which after the first freed
+/// argon2 buffer (19 MiB) kept every later one in the heap: RSS grew by
+/// that much per concurrent login and never came back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 1024 * 1024;
+
+/// Cap the allocator's arenas and fix its mmap threshold (once, early).
 fn bound_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes a tunable of glibc's allocator.
+    // SAFETY: mallopt only changes tunables of glibc's allocator.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 
