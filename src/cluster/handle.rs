@@ -1,14 +1,18 @@
 //! [`ClusterHandle`]: how actors write to and read from the replicated state.
 //!
-//! * `write` proposes a [`Proposal`]. On a follower openraft answers
-//!   `ForwardToLeader`; the handle then posts the proposal to the leader's
-//!   `/cluster/write`. It retries only when the proposal certainly was not
+//! * `write` proposes a [`Proposal`]. A node that knows another node leads
+//!   posts the proposal to the leader's `/cluster/write` (so does a node
+//!   whose proposal openraft answers with `ForwardToLeader`). It retries only when the proposal certainly was not
 //!   taken (no leader known yet, connection refused, "not leader"), so a write
 //!   is never applied twice by a retry.
 //! * `read_index` makes a following local read linearizable: the leader
 //!   confirms its leadership with a quorum and names its commit index; this
 //!   node waits until it has applied that index. Without a quorum it fails
-//!   instead of serving stale data.
+//!   instead of serving stale data. Concurrent reads share the expensive
+//!   part ([`super::read_batch`]): on the leader one confirmation round
+//!   serves every read that arrived before it started, on a follower one
+//!   call to the leader does; each read then waits only for its own node to
+//!   have applied the index.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +20,7 @@ use std::time::{Duration, Instant};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use serde::{Deserialize, Serialize};
 
+use super::read_batch::Batcher;
 use super::state_machine::StateMachine;
 use super::storage::Storage;
 use super::{NodeAddr, NodeId, Raft, SECRET_HEADER};
@@ -23,6 +28,8 @@ use crate::state::{Proposal, ProposalResult};
 
 /// How long a write may look for a leader before giving up.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Pause before looking for a leader again (during an election).
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
@@ -45,7 +52,7 @@ pub enum ForwardedWrite {
 }
 
 /// The answer of `/cluster/read-index` on the leader.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ReadIndex {
     Index(Option<u64>),
     NotLeader,
@@ -70,7 +77,14 @@ pub struct ClusterHandle {
     /// What every member reports (refreshed by [`Self::watch_members`]).
     members:
         Arc<std::sync::RwLock<std::collections::BTreeMap<NodeId, super::membership::NodeInfo>>>,
+    /// Leadership confirmations (as leader), shared by concurrent reads.
+    leader_reads: Arc<Batcher<ReadAnswer>>,
+    /// Read-index calls to the leader (as follower), shared likewise.
+    follower_reads: Arc<Batcher<ReadAnswer>>,
 }
+
+/// The answer of one read-index round.
+type ReadAnswer = Result<ReadIndex, ClusterError>;
 
 impl ClusterHandle {
     pub fn new(
@@ -86,11 +100,10 @@ impl ClusterHandle {
             node_id,
             sm,
             storage,
-            client: reqwest::Client::builder()
-                .tcp_nodelay(true)
-                .build()
-                .expect("HTTP client"),
+            client: super::network::peer_client(),
             secret: secret.into(),
+            leader_reads: Batcher::new(rt.clone()),
+            follower_reads: Batcher::new(rt.clone()),
             rt,
             draining: Default::default(),
             members: Default::default(),
@@ -105,10 +118,12 @@ impl ClusterHandle {
     pub async fn write(&self, proposal: Proposal) -> Result<ProposalResult, ClusterError> {
         let deadline = Instant::now() + WRITE_DEADLINE;
         loop {
-            let leader = if self.is_draining() {
-                // Only ever forward, and only to another node.
-                self.leader_addr()
-                    .filter(|_| self.metrics().current_leader != Some(self.node_id))
+            let other = self.leader_addr().filter(|_| !self.is_leader());
+            let leader = if self.is_draining() || other.is_some() {
+                // A follower forwards at once (without asking openraft
+                // first); a draining node only ever forwards, and only to
+                // another node.
+                other
             } else {
                 match self.raft.client_write(proposal.clone()).await {
                     Ok(resp) => return Ok(resp.data),
@@ -126,7 +141,7 @@ impl ClusterHandle {
             if Instant::now() > deadline {
                 return Err(ClusterError::NoLeader);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(RETRY_PAUSE).await;
         }
     }
 
@@ -177,7 +192,8 @@ impl ClusterHandle {
     /// member never heard from counts as this build's format only if it is us.
     pub fn cluster_format(&self) -> u32 {
         let known = self.members.read().expect("members lock");
-        let m = self.metrics();
+        let m = self.raft.metrics();
+        let m = m.borrow();
         m.membership_config
             .membership()
             .nodes()
@@ -246,15 +262,38 @@ impl ClusterHandle {
     }
 
     /// The leader side of `/cluster/read-index`: confirm leadership with a
-    /// quorum and return the index a linearizable read must wait for.
+    /// quorum and return the index a linearizable read must wait for. One
+    /// confirmation serves every caller that arrived before it started.
     pub async fn read_index_as_leader(&self) -> ReadIndex {
-        match self.raft.get_read_log_id().await {
-            Ok((read_log_id, _)) => ReadIndex::Index(read_log_id.map(|l| l.index)),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
-                ReadIndex::NotLeader
-            }
-            Err(e) => ReadIndex::Failed(e.to_string()),
+        let raft = self.raft.clone();
+        let round = move || {
+            let raft = raft.clone();
+            async move { Ok(confirm_leadership(&raft).await) }
+        };
+        match self.leader_reads.run(round).await {
+            Some(Ok(answer)) => answer,
+            Some(Err(e)) => ReadIndex::Failed(e.to_string()),
+            None => ReadIndex::Failed("the leadership confirmation failed".into()),
         }
+    }
+
+    /// Ask the leader for a read index; one call serves every caller that
+    /// arrived before it was sent.
+    async fn read_index_from_leader(&self) -> ReadAnswer {
+        let me = self.clone();
+        let round = move || {
+            let me = me.clone();
+            async move {
+                match me.leader_addr() {
+                    Some(leader) => me.ask_read_index(&leader).await,
+                    None => Ok(ReadIndex::NotLeader),
+                }
+            }
+        };
+        self.follower_reads
+            .run(round)
+            .await
+            .unwrap_or_else(|| Err(ClusterError::Unknown("the read-index call failed".into())))
     }
 
     /// Wait until a local read reflects every write committed before now.
@@ -267,24 +306,23 @@ impl ClusterHandle {
 
     async fn read_index_inner(&self, timeout: Duration) -> Result<(), ClusterError> {
         loop {
-            let index = match self.read_index_as_leader().await {
+            let answer = if self.is_leader() {
+                self.read_index_as_leader().await
+            } else if self.leader_addr().is_some() {
+                self.read_index_from_leader().await?
+            } else {
+                ReadIndex::NotLeader
+            };
+            let index = match answer {
                 ReadIndex::Index(i) => i,
                 ReadIndex::Failed(e) => return Err(ClusterError::Unknown(e)),
-                ReadIndex::NotLeader => match self.leader_addr() {
-                    Some(leader) => match self.ask_read_index(&leader).await? {
-                        Some(i) => i,
-                        None => {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                    None => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+                ReadIndex::NotLeader => {
+                    // No leader known yet, or it just changed: look again.
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
             };
-            if index.is_some() {
+            if index > self.raft.metrics().borrow().last_applied.map(|l| l.index) {
                 self.raft
                     .wait(Some(timeout))
                     .applied_index_at_least(index, "read index")
@@ -295,19 +333,22 @@ impl ClusterHandle {
         }
     }
 
-    /// `Ok(None)` means "ask again": the node was not (or no longer) leader.
-    async fn ask_read_index(&self, leader: &NodeAddr) -> Result<Option<Option<u64>>, ClusterError> {
+    /// One `/cluster/read-index` call; `NotLeader` means "ask again": the
+    /// node was not (or no longer) leader, or did not take the call.
+    async fn ask_read_index(&self, leader: &NodeAddr) -> ReadAnswer {
         let req = self.peer_request(&leader.rpc_addr, "/cluster/read-index");
-        match self.call_leader(req).await? {
-            Some(ReadIndex::Index(i)) => Ok(Some(i)),
-            Some(ReadIndex::NotLeader) | None => Ok(None),
-            Some(ReadIndex::Failed(e)) => Err(ClusterError::Unknown(e)),
-        }
+        Ok(self.call_leader(req).await?.unwrap_or(ReadIndex::NotLeader))
+    }
+
+    /// Whether this node believes it is the leader (openraft has the last word).
+    fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.node_id)
     }
 
     /// The current leader's addresses as this node knows them.
     pub fn leader_addr(&self) -> Option<NodeAddr> {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft.metrics();
+        let m = m.borrow();
         let leader = m.current_leader?;
         m.membership_config.membership().get_node(&leader).cloned()
     }
@@ -318,4 +359,26 @@ impl ClusterHandle {
             .post(format!("http://{rpc_addr}{path}"))
             .header(SECRET_HEADER, &*self.secret)
     }
+}
+
+/// Attempts of one leadership confirmation before a read fails.
+const CONFIRM_ATTEMPTS: usize = 3;
+
+/// One leadership confirmation: a heartbeat round to a quorum. openraft
+/// gives each follower one heartbeat interval to answer; under a burst of
+/// load an answer can be late, so a failed round is tried again (each try
+/// is a complete round started after every caller arrived). A leader cut off
+/// from the quorum fails every try and the read fails (503).
+async fn confirm_leadership(raft: &Raft) -> ReadIndex {
+    let mut answer = ReadIndex::NotLeader;
+    for _ in 0..CONFIRM_ATTEMPTS {
+        answer = match raft.get_read_log_id().await {
+            Ok((read_log_id, _)) => return ReadIndex::Index(read_log_id.map(|l| l.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(_))) => {
+                return ReadIndex::NotLeader
+            }
+            Err(e) => ReadIndex::Failed(e.to_string()),
+        };
+    }
+    answer
 }

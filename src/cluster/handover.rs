@@ -14,9 +14,16 @@ use std::time::Duration;
 
 use super::{ClusterHandle, NodeId};
 
+/// The least time a follower gets to take over. The caller's budget is
+/// derived from the election timeout, which is short on a LAN (a few hundred
+/// ms); a busy node needs longer for the round trips of a handover.
+const MIN_WAIT: Duration = Duration::from_secs(3);
+
 /// If this node leads, hand leadership to an up-to-date follower and wait
-/// until another node leads. Returns the new leader, if any.
+/// (at least [`MIN_WAIT`]) until another node leads. Returns the new leader,
+/// if any.
 pub async fn hand_over(handle: &ClusterHandle, wait: Duration) -> Option<NodeId> {
+    let wait = wait.max(MIN_WAIT);
     if handle.metrics().current_leader != Some(handle.node_id) {
         return None;
     }

@@ -1,8 +1,9 @@
 //! The openraft state machine over the sled state trees, and its snapshots.
 //!
-//! Each entry is applied in one sled transaction that also records the
-//! entry's log id as `last_applied` (and the membership, for membership
-//! entries), so the trees and the applied position never disagree. Applying
+//! Each batch of entries openraft hands over is applied in one sled
+//! transaction that also records the last entry's log id as `last_applied`
+//! (and the membership, for membership entries), so the trees and the
+//! applied position never disagree. Applying
 //! does not fsync: after a crash the state may be behind the log, and openraft
 //! re-applies committed entries from `last_applied`.
 //!
@@ -59,6 +60,9 @@ pub struct StoredSnapshot {
     pub meta: SnapshotMeta,
     pub payload: SnapshotPayload,
 }
+
+/// At most this many entries share one apply transaction.
+const APPLY_CHUNK: usize = 256;
 
 const LAST_APPLIED: &str = "last_applied";
 const MEMBERSHIP: &str = "last_membership";
@@ -220,33 +224,45 @@ impl StateMachine {
             .map_err(|e| sm_err(ErrorVerb::Write, e))
     }
 
-    /// Apply one entry in one transaction.
-    fn apply_entry(&self, entry: &Entry) -> Result<ProposalResult, StorageError> {
-        let log_id = serde_json::to_vec(&Some(entry.log_id)).expect("json");
+    /// Apply a batch of entries in one transaction. openraft hands over
+    /// every committed entry not yet applied at once, so under load one
+    /// transaction (one pass over the trees' locks, one `last_applied`
+    /// write) serves many entries instead of one each. Entries see the
+    /// writes of the entries before them (sled transactions read their own
+    /// writes), so the outcome is the one of applying them one by one.
+    fn apply_entries(&self, entries: &[Entry]) -> Result<Vec<ProposalResult>, StorageError> {
+        let Some(last) = entries.last() else {
+            return Ok(Vec::new());
+        };
+        let log_id = serde_json::to_vec(&Some(last.log_id)).expect("json");
         let written = std::cell::Cell::new(0u16);
         let result = self.inner.trees.as_slice().transaction(|trees| {
             let txn = StateTxn::new(trees);
-            let mut out = ProposalResult::default();
-            match &entry.payload {
-                EntryPayload::Blank => {}
-                EntryPayload::Normal(p) => {
-                    for cmd in &p.commands {
-                        out.results.push(state::apply(&txn, p.v, cmd)?);
+            let mut outs = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let mut out = ProposalResult::default();
+                match &entry.payload {
+                    EntryPayload::Blank => {}
+                    EntryPayload::Normal(p) => {
+                        for cmd in &p.commands {
+                            out.results.push(state::apply(&txn, p.v, cmd)?);
+                        }
+                    }
+                    EntryPayload::Membership(m) => {
+                        let stored = StoredMembership::new(Some(entry.log_id), m.clone());
+                        trees[0].insert(MEMBERSHIP, serde_json::to_vec(&stored).expect("json"))?;
                     }
                 }
-                EntryPayload::Membership(m) => {
-                    let stored = StoredMembership::new(Some(entry.log_id), m.clone());
-                    trees[0].insert(MEMBERSHIP, serde_json::to_vec(&stored).expect("json"))?;
-                }
+                outs.push(out);
             }
             trees[0].insert(LAST_APPLIED, log_id.clone())?;
             written.set(txn.written());
-            Ok::<_, ConflictableTransactionError<()>>(out)
+            Ok::<_, ConflictableTransactionError<()>>(outs)
         });
-        let out =
+        let outs =
             result.map_err(|e: TransactionError<()>| sm_err(ErrorVerb::Write, format!("{e:?}")))?;
         self.inner.generations.bump(written.get());
-        Ok(out)
+        Ok(outs)
     }
 }
 
@@ -266,6 +282,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let stored = StoredSnapshot { meta, payload };
         self.write_snapshot(&stored)?;
         let data = serde_json::to_vec(&stored.payload).expect("json");
+        super::storage::release_free_memory();
         METRICS.snapshots_built.inc();
         METRICS
             .snapshot_build_seconds
@@ -295,10 +312,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: openraft::OptionalSend,
     {
         let started = std::time::Instant::now();
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let _guard = self.inner.apply_lock.lock().expect("apply lock");
-        let mut out = Vec::new();
-        for entry in entries {
-            out.push(self.apply_entry(&entry)?);
+        let mut out = Vec::with_capacity(entries.len());
+        // Bounded transactions: a follower catching up applies thousands.
+        for chunk in entries.chunks(APPLY_CHUNK) {
+            out.extend(self.apply_entries(chunk)?);
         }
         METRICS
             .apply_seconds
@@ -332,6 +351,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             payload,
         };
         self.write_snapshot(&stored)?;
+        super::storage::release_free_memory();
         METRICS.snapshots_installed.inc();
         Ok(())
     }
