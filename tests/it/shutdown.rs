@@ -1,6 +1,7 @@
 //! Graceful stop: SIGTERM on the leader hands leadership to a follower before
-//! the process exits (status 0), and writes stall for less than one election
-//! timeout. The stall is printed.
+//! the process exits (status 0), and writes stall for less than 750 ms (the
+//! election timeout of release 0.1.0: a handover must beat what an election
+//! after a crash used to cost). The stall is printed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,8 +11,8 @@ use tessera::actors::directory::CreateClient;
 
 use crate::harness::Cluster;
 
-/// The harness's Raft default (`raft.election_timeout_min_ms`).
-const ELECTION_TIMEOUT: Duration = Duration::from_millis(750);
+/// The longest write stall a graceful handover may cause.
+const STALL_LIMIT: Duration = Duration::from_millis(750);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_the_leader_hands_over_before_exit_with_a_short_write_stall() {
@@ -75,8 +76,8 @@ async fn sigterm_on_the_leader_hands_over_before_exit_with_a_short_write_stall()
         exited - before
     );
     assert!(
-        stall < ELECTION_TIMEOUT,
-        "writes stalled for {stall:?}, more than one election timeout; old leader's log:\n{log}\nnew leader's log:\n{}",
+        stall < STALL_LIMIT,
+        "writes stalled for {stall:?}, more than {STALL_LIMIT:?}; old leader's log:\n{log}\nnew leader's log:\n{}",
         c.log(new_leader)
     );
 }
