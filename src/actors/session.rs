@@ -96,7 +96,8 @@ pub struct FindSession(pub String);
 #[rtype(result = "Result<(), ClusterError>")]
 pub struct EndSession(pub String);
 
-/// Remember a consent.
+/// Remember a consent. `scopes` are the consent items of the request
+/// (`AuthRequest::consent_items`: scopes and `claim:NAME` entries).
 #[derive(Message)]
 #[rtype(result = "Result<(), ClusterError>")]
 pub struct GrantConsent {
@@ -105,7 +106,8 @@ pub struct GrantConsent {
     pub scopes: Vec<String>,
 }
 
-/// Whether every scope was consented to before.
+/// Whether every item (scope or `claim:NAME`, as in [`GrantConsent`]) was
+/// consented to before.
 #[derive(Message)]
 #[rtype(result = "Result<bool, ClusterError>")]
 pub struct HasConsent {
