@@ -559,4 +559,23 @@ mod tests {
         let c = parse_claims_param(r#"{"userinfo":{"sub":null}}"#).unwrap();
         assert_eq!(requested_sub(Some(&c)), None);
     }
+
+    #[test]
+    fn consent_claims_are_standard_claims_beyond_the_scopes() {
+        assert!(consent_claims(None, &scopes(&["openid"])).is_empty());
+        let c = parse_claims_param(
+            r#"{"id_token":{"phone_number":null,"email":{"essential":true},"sub":{"value":"u"},
+                "acr":null,"auth_time":null,"custom_internal":null},
+               "userinfo":{"email":null,"name":null}}"#,
+        )
+        .unwrap();
+        let got = consent_claims(Some(&c), &scopes(&["openid"]));
+        assert_eq!(got, ["email", "name", "phone_number"]);
+        // A claim the scopes already ask for is consented with the scope.
+        let got = consent_claims(Some(&c), &scopes(&["openid", "email", "profile"]));
+        assert_eq!(got, ["phone_number"]);
+        for n in STANDARD_CLAIMS {
+            assert_ne!(claim_text(n), claim_text("custom_internal"), "{n}");
+        }
+    }
 }
