@@ -18,8 +18,8 @@ use crate::flow::{Browser, Step};
 use crate::harness::ALICE;
 use crate::rp::{jwt_claims, redeem, userinfo, Seeded, RP};
 use crate::session::{
-    assert_login_page, assert_redirect_error, authorize, checked, code_for, demo_tokens,
-    expect_code, params, sign_in, with, Via,
+    assert_login_page, assert_redirect_error, authorize, checked, code_for, demo_sign_in,
+    expect_code, params, sign_in, with,
 };
 
 const PHONE: &str = "+44 20 7946 0000";
@@ -98,11 +98,12 @@ async fn claims_are_released_only_after_their_consent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sub_value_request_is_never_answered_for_another_user() {
     let fx = Seeded::start(3, Duration::from_secs(10)).await;
-    let (http, on) = (&fx.http, |n: u64| fx.on(n));
+    let on = |n: u64| fx.on(n);
+    let alice = fx.c.node(2).admin().get_user(ALICE.0).await.expect("alice");
+    let alice = alice.sub;
+    // Alice signs in to demo (first-party: no consent page).
     let browser = Browser::new();
-    let tokens = demo_tokens(&browser, http, Via::Login, (on(1), on(2)), "openid").await;
-    let id = jwt_claims(tokens.id_token.as_deref().expect("id_token"));
-    let alice = id["sub"].as_str().expect("sub").to_string();
+    demo_sign_in(&browser, on(1), "openid").await;
 
     let for_sub = |sub: &str| json!({"id_token": {"sub": {"value": sub}}}).to_string();
     let (other, own) = (for_sub("someone-else"), for_sub(&alice));
