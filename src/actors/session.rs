@@ -285,4 +285,28 @@ mod tests {
         apply(&mut sm, vec![Command::EndSession { sid: "a".into() }]).await;
         assert!(live_session(&cache, &tree, "key-a", 50).is_none(), "ended");
     }
+
+    #[tokio::test]
+    async fn claim_entries_need_their_own_consent() {
+        // What a v1 record holds (scopes only) does not cover claim entries.
+        let (_dir, mut sm) = state_machine();
+        let consents = sm.tree(TreeId::Consents);
+        let items = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let grant = |scopes: Vec<String>| Command::GrantConsent {
+            sub: "sub-1".into(),
+            client_id: "rp".into(),
+            scopes,
+            now: 1,
+        };
+        let openid = items(&["openid"]);
+        let with_claims = items(&["openid", "claim:email", "claim:phone_number"]);
+        let has =
+            |client: &str, v: &[String]| state::sessions::consented(&consents, "sub-1", client, v);
+        apply(&mut sm, vec![grant(openid.clone())]).await;
+        assert!(has("rp", &openid));
+        assert!(!has("rp", &with_claims));
+        apply(&mut sm, vec![grant(with_claims.clone())]).await;
+        assert!(has("rp", &with_claims));
+        assert!(!has("other", &with_claims));
+    }
 }
