@@ -96,7 +96,8 @@ pub struct FindSession(pub String);
 #[rtype(result = "Result<(), ClusterError>")]
 pub struct EndSession(pub String);
 
-/// Remember a consent.
+/// Remember a consent. `scopes` are the consent items of the request
+/// (`AuthRequest::consent_items`: scopes and `claim:NAME` entries).
 #[derive(Message)]
 #[rtype(result = "Result<(), ClusterError>")]
 pub struct GrantConsent {
@@ -105,7 +106,8 @@ pub struct GrantConsent {
     pub scopes: Vec<String>,
 }
 
-/// Whether every scope was consented to before.
+/// Whether every item (scope or `claim:NAME`, as in [`GrantConsent`]) was
+/// consented to before.
 #[derive(Message)]
 #[rtype(result = "Result<bool, ClusterError>")]
 pub struct HasConsent {
@@ -282,5 +284,29 @@ mod tests {
         );
         apply(&mut sm, vec![Command::EndSession { sid: "a".into() }]).await;
         assert!(live_session(&cache, &tree, "key-a", 50).is_none(), "ended");
+    }
+
+    #[tokio::test]
+    async fn claim_entries_need_their_own_consent() {
+        // What a v1 record holds (scopes only) does not cover claim entries.
+        let (_dir, mut sm) = state_machine();
+        let consents = sm.tree(TreeId::Consents);
+        let items = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let grant = |scopes: Vec<String>| Command::GrantConsent {
+            sub: "sub-1".into(),
+            client_id: "rp".into(),
+            scopes,
+            now: 1,
+        };
+        let openid = items(&["openid"]);
+        let with_claims = items(&["openid", "claim:email", "claim:phone_number"]);
+        let has =
+            |client: &str, v: &[String]| state::sessions::consented(&consents, "sub-1", client, v);
+        apply(&mut sm, vec![grant(openid.clone())]).await;
+        assert!(has("rp", &openid));
+        assert!(!has("rp", &with_claims));
+        apply(&mut sm, vec![grant(with_claims.clone())]).await;
+        assert!(has("rp", &with_claims));
+        assert!(!has("other", &with_claims));
     }
 }

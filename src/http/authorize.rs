@@ -120,8 +120,11 @@ async fn proceed(
 }
 
 /// Whether the user of a live session must sign in again for this request:
-/// the authentication is older than `max_age`, or `id_token_hint` names
-/// another user. `Err` answers a hint that is not our ID token.
+/// the authentication is older than `max_age`, or `id_token_hint` or a
+/// `claims` `sub` value (OIDC Core §5.5.1: never answer for another user,
+/// even one with a session) names another user; with `prompt=none` that is
+/// `login_required` (§3.1.2.6). `Err` answers a hint that is not our ID
+/// token.
 fn must_sign_in_again(
     st: &AppState,
     areq: &AuthRequest,
@@ -134,18 +137,19 @@ fn must_sign_in_again(
         .and_then(|m| m.get("default_max_age"))
         .and_then(|v| v.as_u64());
     // max_age=0 means "authenticate now", like prompt=login.
-    let too_old = areq
+    let again = areq
         .max_age
         .or(default_max_age)
-        .is_some_and(|max| max == 0 || now() > session.auth_time.saturating_add(max));
+        .is_some_and(|max| max == 0 || now() > session.auth_time.saturating_add(max))
+        || areq.wants_other_subject(&session.sub);
     let Some(hint) = &areq.id_token_hint else {
-        return Ok(too_old);
+        return Ok(again);
     };
     match st.keys.get().verify(hint) {
         Ok((claims, _)) => {
             let other_user =
                 claims.get("sub").and_then(|v| v.as_str()) != Some(session.sub.as_str());
-            Ok(too_old || other_user)
+            Ok(again || other_user)
         }
         Err(_) => Err(respond_error_for(
             st,

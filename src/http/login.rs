@@ -149,7 +149,7 @@ async fn decide(req: &HttpRequest, st: &AppState, form: &Pairs, areq: AuthReques
             let grant = GrantConsent {
                 sub: session.sub.clone(),
                 client_id: areq.client_id.clone(),
-                scopes: areq.scopes.clone(),
+                scopes: areq.consent_items(),
             };
             if !matches!(st.sessions.send(grant).await, Ok(Ok(()))) {
                 return unavailable();

@@ -62,7 +62,8 @@ pub(super) fn login_page(
     })
 }
 
-/// The consent form: which scopes the client asks for.
+/// The consent form: which scopes, and which claims beyond them through
+/// the `claims` parameter, the client asks for.
 pub(super) fn consent_page(
     req: &HttpRequest,
     st: &AppState,
@@ -76,7 +77,8 @@ pub(super) fn consent_page(
             "consent.html",
             minijinja::context! {
                 lang => "en", client_id => areq.client_id, username => username,
-                scopes => scopes, req => st.seal_pending(areq), csrf => csrf,
+                scopes => scopes, claims => areq.claim_texts(),
+                req => st.seal_pending(areq), csrf => csrf,
             },
             Some(&areq.redirect_uri),
         )
@@ -143,7 +145,7 @@ pub(super) async fn after_login(
         let asked = HasConsent {
             sub: session.sub.clone(),
             client_id: client.client_id.clone(),
-            scopes: areq.scopes.clone(),
+            scopes: areq.consent_items(),
         };
         match st.sessions.send(asked).await {
             Ok(Ok(has)) => !has,
@@ -174,6 +176,11 @@ pub(super) async fn issue_code(
     session: &SessionRecord,
     browser_state: &str,
 ) -> HttpResponse {
+    if areq.wants_other_subject(&session.sub) {
+        // OIDC Core §5.5.1: no code for a user other than the requested one.
+        let other = "the signed-in user is not the requested subject";
+        return respond_error_for(st, areq, ErrorCode::AccessDenied, other);
+    }
     let grant = Authorization {
         client_id: areq.client_id.clone(),
         sub: session.sub.clone(),

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::claims::{parse_claims_param, ClaimsRequest};
+use super::claims::{self, parse_claims_param, ClaimsRequest};
 use super::error::{ErrorCode, OAuthError};
 use super::form::{append_query, split_list, Params, MAX_LIST_ITEMS};
 use super::pkce;
@@ -71,6 +71,34 @@ pub struct AuthRequest {
     pub claims: Option<ClaimsRequest>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+}
+
+impl AuthRequest {
+    /// What the user consents to for this request, as stored in the
+    /// consent record: the scopes, then `claim:NAME` for each claim that
+    /// the `claims` parameter asks for beyond them
+    /// ([`claims::consent_claims`], [`claims::CLAIM_CONSENT_PREFIX`]).
+    /// Without it, `claims` would release data the user never agreed to
+    /// (issue 10 #1).
+    pub fn consent_items(&self) -> Vec<String> {
+        let extra = claims::consent_claims(self.claims.as_ref(), &self.scopes);
+        let extra = extra
+            .into_iter()
+            .map(|c| format!("{}{c}", claims::CLAIM_CONSENT_PREFIX));
+        self.scopes.iter().cloned().chain(extra).collect()
+    }
+
+    /// What the consent page lists for the claims of [`Self::consent_items`].
+    pub fn claim_texts(&self) -> Vec<&'static str> {
+        let names = claims::consent_claims(self.claims.as_ref(), &self.scopes);
+        names.into_iter().map(claims::claim_text).collect()
+    }
+
+    /// Whether `claims` asks for a `sub` value (OIDC Core §5.5.1) other
+    /// than `sub`: the provider must then not answer for this user.
+    pub fn wants_other_subject(&self, sub: &str) -> bool {
+        claims::requested_sub(self.claims.as_ref()).is_some_and(|want| want != sub)
+    }
 }
 
 /// The scopes this provider understands; others are dropped silently.

@@ -422,6 +422,38 @@ fn claims_parameter() {
 }
 
 #[test]
+fn consent_items_name_claims_beyond_the_scopes() {
+    let claims = r#"{"id_token":{"email":null,"phone_number":null,"acr":null},
+                     "userinfo":{"sub":{"value":"u-1"}}}"#;
+    let r = ok(&add(base(), "claims", claims));
+    assert_eq!(
+        r.consent_items(),
+        ["openid", "claim:email", "claim:phone_number"]
+    );
+    assert_eq!(
+        r.claim_texts(),
+        ["See your email address", "See your phone number"]
+    );
+    let r = ok(&add(set(base(), "scope", "openid phone"), "claims", claims));
+    assert_eq!(r.consent_items(), ["openid", "phone", "claim:email"]);
+    assert_eq!(ok(&base()).consent_items(), ["openid"]);
+}
+
+#[test]
+fn a_sub_value_request_names_the_only_acceptable_user() {
+    let r = ok(&add(
+        base(),
+        "claims",
+        r#"{"id_token":{"sub":{"value":"u-1"}}}"#,
+    ));
+    assert!(!r.wants_other_subject("u-1"));
+    assert!(r.wants_other_subject("u-2"));
+    let r = ok(&add(base(), "claims", r#"{"id_token":{"sub":null}}"#));
+    assert!(!r.wants_other_subject("u-2"));
+    assert!(!ok(&base()).wants_other_subject("u-2"));
+}
+
+#[test]
 fn optional_parameters_and_unknown_ones() {
     let p = base()
         .into_iter()

@@ -5,7 +5,10 @@
 //! of claims for the ID token and the UserInfo response. For the code flow an
 //! access token is always issued, so scope-requested claims go to UserInfo
 //! only (§5.4, last paragraph); the ID token carries only what
-//! `claims.id_token` asks for. `sub` is handled by the callers, never here.
+//! `claims.id_token` asks for. Claims asked for through `claims` beyond the
+//! scopes need their own consent ([`consent_claims`], stored as
+//! `claim:NAME`); a `sub` value request is answered by the callers
+//! ([`requested_sub`]), and `sub` is never selected here.
 
 use std::collections::BTreeMap;
 
@@ -262,6 +265,60 @@ pub fn requested_acr(claims: Option<&ClaimsRequest>) -> Vec<String> {
     out
 }
 
+/// How a claim consented through the `claims` parameter is stored among
+/// the consented scopes (`claim:email`). No scope value contains `:` (only
+/// [`super::authorize::SUPPORTED_SCOPES`] are kept), so the two never clash,
+/// and the consent record keeps its format.
+pub const CLAIM_CONSENT_PREFIX: &str = "claim:";
+
+/// The user claims the `claims` parameter asks for (either target) that
+/// need the user's consent beyond `scopes`: standard claims (§5.1, never
+/// `sub`) that none of the requested scopes already asks for (§5.4).
+/// Sorted, without duplicates. Other names (`acr`, `auth_time`, unknown
+/// ones) carry no user data and are never released by [`select`].
+pub fn consent_claims<'c>(claims: Option<&'c ClaimsRequest>, scopes: &[String]) -> Vec<&'c str> {
+    let Some(c) = claims else {
+        return Vec::new();
+    };
+    let mut out: Vec<&str> = c
+        .id_token
+        .keys()
+        .chain(c.userinfo.keys())
+        .map(String::as_str)
+        .filter(|n| STANDARD_CLAIMS.contains(n))
+        .filter(|n| !scopes.iter().any(|s| scope_claims(s).contains(n)))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// What the consent page says for a claim of [`consent_claims`].
+pub fn claim_text(name: &str) -> &'static str {
+    match name {
+        "name" => "See your full name",
+        "given_name" => "See your first name",
+        "family_name" => "See your last name",
+        "middle_name" => "See your middle name",
+        "nickname" => "See your nickname",
+        "preferred_username" => "See your preferred username",
+        "profile" => "See the address of your profile page",
+        "picture" => "See your picture",
+        "website" => "See your website",
+        "email" => "See your email address",
+        "email_verified" => "See whether your email address is verified",
+        "gender" => "See your gender",
+        "birthdate" => "See your date of birth",
+        "zoneinfo" => "See your time zone",
+        "locale" => "See your language and region",
+        "phone_number" => "See your phone number",
+        "phone_number_verified" => "See whether your phone number is verified",
+        "address" => "See your postal address",
+        "updated_at" => "See when your profile was last updated",
+        _ => "See other information about you",
+    }
+}
+
 /// The `sub` value requested via `claims.id_token.sub.value` or
 /// `claims.userinfo.sub.value`, if any. Per §5.5.1 the OP must only answer
 /// positively if the authenticated user has this subject.
@@ -501,5 +558,24 @@ mod tests {
         assert_eq!(requested_sub(Some(&c)), Some("u2"));
         let c = parse_claims_param(r#"{"userinfo":{"sub":null}}"#).unwrap();
         assert_eq!(requested_sub(Some(&c)), None);
+    }
+
+    #[test]
+    fn consent_claims_are_standard_claims_beyond_the_scopes() {
+        assert!(consent_claims(None, &scopes(&["openid"])).is_empty());
+        let c = parse_claims_param(
+            r#"{"id_token":{"phone_number":null,"email":{"essential":true},"sub":{"value":"u"},
+                "acr":null,"auth_time":null,"custom_internal":null},
+               "userinfo":{"email":null,"name":null}}"#,
+        )
+        .unwrap();
+        let got = consent_claims(Some(&c), &scopes(&["openid"]));
+        assert_eq!(got, ["email", "name", "phone_number"]);
+        // A claim the scopes already ask for is consented with the scope.
+        let got = consent_claims(Some(&c), &scopes(&["openid", "email", "profile"]));
+        assert_eq!(got, ["phone_number"]);
+        for n in STANDARD_CLAIMS {
+            assert_ne!(claim_text(n), claim_text("custom_internal"), "{n}");
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! A session is keyed by the SHA-256 of the browser's session cookie, so a
 //! copy of the data directory cannot be replayed as a cookie. `sid` is the
 //! separate, public session id that goes into ID tokens. Consents are keyed
-//! by subject and client and only ever grow (a later issue adds withdrawal).
+//! by subject and client, list scopes and `claim:NAME` entries (claims
+//! consented through the `claims` parameter) and only ever grow (a later
+//! issue adds withdrawal).
 
 use super::result::CommandResult;
 use super::trees::{read, Record, StateTxn, TreeId, TxResult};
@@ -23,9 +25,15 @@ pub struct SessionRecord {
     pub ended: bool,
 }
 
+/// What a user agreed to release to one client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsentRecord {
     pub v: u32,
+    /// Consented scopes, and claims consented through the `claims`
+    /// parameter as `claim:NAME` entries (`claim:email`;
+    /// `oidc::claims::CLAIM_CONSENT_PREFIX`). Scope values never contain
+    /// `:`, so the two cannot clash, and records of format v1 decode
+    /// unchanged (they simply hold no claim entries).
     pub scopes: Vec<String>,
     pub granted_at: u64,
 }
@@ -137,7 +145,8 @@ pub fn count_live(sessions: &sled::Tree, now: u64) -> usize {
         .count()
 }
 
-/// Read view: whether `scopes` were all granted before.
+/// Read view: whether `scopes` (scopes and `claim:` entries) were all
+/// granted before.
 pub fn consented(consents: &sled::Tree, sub: &str, client_id: &str, scopes: &[String]) -> bool {
     match read::<ConsentRecord>(consents, &consent_key(sub, client_id)) {
         Some(c) => scopes.iter().all(|s| c.scopes.contains(s)),

@@ -21,6 +21,7 @@ mod authorize_errors;
 mod bad_input;
 mod browser;
 mod check_session;
+mod claims_consent;
 mod client_auth;
 mod cluster;
 mod config_errors;
