@@ -109,19 +109,14 @@ where
 /// `unknown` and propose nothing. The command itself still decides in
 /// `apply` (a record that exists may be spent, e.g. a redeemed code), so
 /// single use is unchanged (docs/ARCHITECTURE.md invariant 1).
-pub fn propose_if_known<A, T, F>(
+pub fn propose_if_known<A: Batching, T: 'static>(
     act: &mut A,
     ctx: &mut Context<A>,
     (tree, key): (TreeId, String),
     cmd: Command,
     unknown: T,
-    then: F,
-) -> actix::ResponseActFuture<A, Result<T, ClusterError>>
-where
-    A: Batching,
-    T: 'static,
-    F: FnOnce(CommandResult) -> Result<T, ClusterError> + 'static,
-{
+    then: impl FnOnce(CommandResult) -> Result<T, ClusterError> + 'static,
+) -> actix::ResponseActFuture<A, Result<T, ClusterError>> {
     let tree = act.cluster().sm.tree(tree);
     // A storage error counts as present: `apply` then decides.
     let exists = move || tree.contains_key(key.as_bytes()).unwrap_or(true);
