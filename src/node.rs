@@ -126,7 +126,7 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
     }
 }
 
-/// The public server: OIDC endpoints, health and metrics.
+/// The public server: OIDC endpoints and health.
 fn public_server(
     config: &Config,
     state: web::Data<AppState>,
@@ -147,7 +147,8 @@ fn public_server(
     .run())
 }
 
-/// The cluster server: Raft RPC between nodes and the admin API.
+/// The cluster server: Raft RPC between nodes, the admin API, health and
+/// `/metrics`.
 fn cluster_server(
     config: &Config,
     state: web::Data<AppState>,
@@ -166,7 +167,7 @@ fn cluster_server(
             .app_data(web::PayloadConfig::new(256 * 1024 * 1024))
             .wrap_fn(http::observe)
             .configure(rpc::configure)
-            .configure(http::admin::routes)
+            .configure(http::cluster_routes)
     })
     .workers(2)
     .disable_signals()

@@ -7,15 +7,25 @@
 //! that arrive meanwhile wait and leave together with the next proposal. Under
 //! load a log entry carries many commands and pays one quorum round trip and
 //! one fsync per node for all of them.
+//!
+//! The queue is bounded: with more than `max_pending` commands waiting, a new
+//! one is refused at once with a [`ClusterError`] (a 503) rather than queued
+//! without limit. [`propose_if_known`] proposes only if the record the command
+//! acts on exists (here, or else after read-index), so a random code or token
+//! sent anonymously commits no log entry.
 
 use std::time::Instant;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, WrapFuture};
 use tokio::sync::oneshot;
 
+use crate::clock::READ_TIMEOUT;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::metrics::METRICS;
-use crate::state::{Command, CommandResult, Proposal};
+use crate::state::{Command, CommandResult, Proposal, TreeId};
+
+/// At most this many commands wait for a proposal slot; more are refused.
+const MAX_PENDING: usize = 4096;
 
 type Reply = oneshot::Sender<Result<CommandResult, ClusterError>>;
 
@@ -24,6 +34,14 @@ pub struct Batcher {
     in_flight: usize,
     max_in_flight: usize,
     max_batch: usize,
+    max_pending: usize,
+}
+
+impl Batcher {
+    /// Whether the queue is full: a new command is then refused.
+    fn full(&self) -> bool {
+        self.pending.len() >= self.max_pending
+    }
 }
 
 impl Default for Batcher {
@@ -33,6 +51,7 @@ impl Default for Batcher {
             in_flight: 0,
             max_in_flight: 2,
             max_batch: 512,
+            max_pending: MAX_PENDING,
         }
     }
 }
@@ -58,6 +77,10 @@ pub fn propose<A: Batching>(
         }));
         return rx;
     }
+    if act.batcher().full() {
+        let _ = tx.send(Err(ClusterError::Timeout));
+        return rx;
+    }
     act.batcher().pending.push((cmd, tx));
     flush(act, ctx);
     rx
@@ -78,6 +101,38 @@ where
 {
     let rx = propose(act, ctx, cmd);
     Box::pin(async move { then(super::result_of(rx).await?) }.into_actor(act))
+}
+
+/// Like [`propose_then`], but only if `key` exists in `tree`: looked up
+/// locally, and if absent there, again after read-index (it may have been
+/// written through another node a moment ago). If it does not exist, answer
+/// `unknown` and propose nothing. The command itself still decides in
+/// `apply` (a record that exists may be spent, e.g. a redeemed code), so
+/// single use is unchanged (docs/ARCHITECTURE.md invariant 1).
+pub fn propose_if_known<A: Batching, T: 'static>(
+    act: &mut A,
+    ctx: &mut Context<A>,
+    (tree, key): (TreeId, String),
+    cmd: Command,
+    unknown: T,
+    then: impl FnOnce(CommandResult) -> Result<T, ClusterError> + 'static,
+) -> actix::ResponseActFuture<A, Result<T, ClusterError>> {
+    let tree = act.cluster().sm.tree(tree);
+    // A storage error counts as present: `apply` then decides.
+    let exists = move || tree.contains_key(key.as_bytes()).unwrap_or(true);
+    if exists() {
+        return propose_then(act, ctx, cmd, then);
+    }
+    let cluster = act.cluster().clone();
+    Box::pin(
+        async move { cluster.read_index(READ_TIMEOUT).await }
+            .into_actor(act)
+            .then(move |res, act, ctx| match res {
+                Err(e) => Box::pin(actix::fut::ready(Err(e))),
+                Ok(()) if !exists() => Box::pin(actix::fut::ready(Ok(unknown))),
+                Ok(()) => propose_then(act, ctx, cmd, then),
+            }),
+    )
 }
 
 fn flush<A: Batching>(act: &mut A, ctx: &mut Context<A>) {
@@ -116,5 +171,28 @@ fn flush<A: Batching>(act: &mut A, ctx: &mut Context<A>) {
                 flush(act, ctx);
             });
         ctx.spawn(fut);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_is_full_at_its_bound() {
+        let mut b = Batcher {
+            max_pending: 3,
+            ..Batcher::default()
+        };
+        let cmd = || Command::RevokeAccess {
+            jti: "j".into(),
+            exp: 1,
+        };
+        for _ in 0..3 {
+            assert!(!b.full());
+            b.pending.push((cmd(), oneshot::channel().0));
+        }
+        assert!(b.full());
+        assert_eq!(Batcher::default().max_pending, MAX_PENDING);
     }
 }

@@ -6,11 +6,13 @@
 //! two nodes receive it at the same instant; the loser gets
 //! [`Exchange::Replayed`] and the winner's tokens are revoked
 //! (docs/ARCHITECTURE.md invariant 1). The actor hashes the code, reads the
-//! clock and mints the new tokens' ids before proposing.
+//! clock and mints the new tokens' ids before proposing. A code that exists
+//! nowhere (not here, nor after read-index) is refused without proposing,
+//! so random codes commit no log entry.
 
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
-use super::batcher::{propose, propose_then, Batcher, Batching};
+use super::batcher::{propose, propose_if_known, Batcher, Batching};
 pub use super::exchange::Authorization;
 use super::exchange::{Exchange, Minted, TokenLifetimes};
 use super::{now, result_of, ClusterError};
@@ -18,7 +20,7 @@ use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::state::codes::{NewRefresh, Redeem};
-use crate::state::{CodeRecord, Command, FORMAT_VERSION};
+use crate::state::{CodeRecord, Command, TreeId, FORMAT_VERSION};
 
 /// How long a code may wait to be redeemed (seconds).
 pub const CODE_LIFETIME: u64 = 60;
@@ -134,8 +136,11 @@ impl Handler<ExchangeCode> for CodeActor {
 
     fn handle(&mut self, msg: ExchangeCode, ctx: &mut Context<Self>) -> Self::Result {
         let minted = Minted::new(self.lifetimes);
+        let key = (TreeId::Codes, sha256_hex(&msg.code));
         let cmd = msg.command(&minted);
-        propose_then(self, ctx, cmd, move |r| minted.outcome(r))
+        // The same answer `apply` gives for an unknown code.
+        let unknown = Exchange::Rejected("unknown authorization code".into());
+        propose_if_known(self, ctx, key, cmd, unknown, move |r| minted.outcome(r))
     }
 }
 

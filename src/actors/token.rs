@@ -5,7 +5,9 @@
 //! Messages carry tokens as the client sent them; the actor hashes them,
 //! reads the clock, mints the next tokens' values and builds the command.
 //! Rotation, revocation and assertion use are Raft commands decided in
-//! `apply`. Liveness checks pass read-index first, so a token revoked (or a
+//! `apply`; a refresh token that exists nowhere (not here, nor after
+//! read-index) is refused without proposing, so random tokens sent to
+//! `/token` or `/revoke` commit no log entry. Liveness checks pass read-index first, so a token revoked (or a
 //! session ended) through any node is dead here once that call has answered
 //! (docs/ARCHITECTURE.md invariant 2); without a quorum they fail rather than
 //! guess. On the leader, a timer proposes `Sweep` commands that remove
@@ -17,7 +19,7 @@ use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseActFuture, WrapFuture,
 };
 
-use super::batcher::{propose, propose_then, Batcher, Batching};
+use super::batcher::{propose, propose_if_known, propose_then, Batcher, Batching};
 use super::exchange::{scope_beyond, Authorization, Exchange, Minted, TokenLifetimes};
 use super::ClusterError;
 use crate::clock::READ_TIMEOUT;
@@ -265,8 +267,11 @@ impl Handler<ExchangeRefreshToken> for TokenActor {
             return Box::pin(actix::fut::ready(Ok(Exchange::ScopeNotGranted(extra))));
         }
         let minted = Minted::new(self.lifetimes);
+        let key = (TreeId::Refresh, sha256_hex(&msg.refresh_token));
         let cmd = msg.command(&minted);
-        propose_then(self, ctx, cmd, move |r| {
+        // The same answer `apply` gives for an unknown token.
+        let unknown = Exchange::Rejected("unknown refresh token".into());
+        propose_if_known(self, ctx, key, cmd, unknown, move |r| {
             Ok(minted.outcome(r)?.narrowed(msg.scope))
         })
     }
@@ -302,11 +307,13 @@ impl Handler<RevokeRefreshToken> for TokenActor {
     type Result = ResponseActFuture<Self, Result<bool, ClusterError>>;
 
     fn handle(&mut self, msg: RevokeRefreshToken, ctx: &mut Context<Self>) -> Self::Result {
+        let hash = sha256_hex(&msg.refresh_token);
+        let key = (TreeId::Refresh, hash.clone());
         let cmd = Command::RevokeRefresh {
-            hash: sha256_hex(&msg.refresh_token),
+            hash,
             client_id: msg.client_id,
         };
-        propose_then(self, ctx, cmd, done)
+        propose_if_known(self, ctx, key, cmd, false, done)
     }
 }
 

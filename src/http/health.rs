@@ -1,5 +1,6 @@
 //! `/healthz` (the process answers), `/readyz` (a member, caught up with the
-//! leader's commit index, quorum reachable) and `/metrics` (Prometheus text).
+//! leader's commit index, quorum reachable) on the public port, and
+//! `/metrics` (Prometheus text) on the cluster port.
 
 use std::sync::atomic::Ordering;
 

@@ -3,7 +3,10 @@
 //!
 //! A logout request that proves which client sent it (a valid `id_token_hint`
 //! for the current session; expired tokens are accepted) ends the session at
-//! once; any other asks the user to confirm, with a CSRF-protected form. The
+//! once; any other asks the user to confirm, with a CSRF-protected form.
+//! Without a session, a request that names a `post_logout_redirect_uri` but
+//! carries no valid hint asks too, so that `/end_session` is no open
+//! redirector for whoever can register a client. The
 //! session ends through Raft, so a later `prompt=none` on any node answers
 //! `login_required`, and access tokens bound to the session (those without
 //! `offline_access`) stop working everywhere. The user is sent to the
@@ -83,10 +86,11 @@ async fn end_session(
         Err(res) => return res,
     };
     match session {
-        // Nothing to end here; still honour a valid redirect.
+        // Nothing to end here; redirect at once only for a proven client.
+        None if logout.redirect.is_some() && hint.is_none() => confirm_page(req, st, None, &logout),
         None => finish(st, &logout, false),
         Some(s) if proves_session(hint.as_ref(), &s) => end_and_finish(st, &s, &logout).await,
-        Some(s) => confirm_page(req, st, &s, &logout),
+        Some(s) => confirm_page(req, st, Some(&s.username), &logout),
     }
 }
 
@@ -170,11 +174,12 @@ fn proves_session(hint: Option<&Claims>, session: &SessionRecord) -> bool {
     })
 }
 
-/// Ask the user to confirm (a CSRF-protected form carrying the sealed request).
+/// Ask the user to confirm (a CSRF-protected form carrying the sealed
+/// request); `username` is the signed-in user's, if any.
 fn confirm_page(
     req: &HttpRequest,
     st: &AppState,
-    session: &SessionRecord,
+    username: Option<&str>,
     logout: &Logout,
 ) -> HttpResponse {
     with_csrf(req, st, |csrf| {
@@ -182,7 +187,7 @@ fn confirm_page(
             StatusCode::OK,
             "logout.html",
             minijinja::context! {
-                lang => "en", username => session.username, client_id => logout.client_id,
+                lang => "en", username => username, client_id => logout.client_id,
                 req => st.seal_pending(logout), csrf => csrf,
             },
             logout.redirect.as_deref(),

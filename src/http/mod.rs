@@ -1,5 +1,5 @@
-//! HTTP: the public server (OIDC endpoints, health, metrics) and the cluster
-//! port's admin API. Handlers are thin: extract, send one actor message, map
+//! HTTP: the public server (OIDC endpoints, health) and the cluster port's
+//! admin API and `/metrics`. Handlers are thin: extract, send one actor message, map
 //! the result. Every status code, header and page is decided in this module;
 //! errors are mapped to HTTP in [`error`] only.
 //!
@@ -14,7 +14,7 @@
 //! * [`logout`] — `/end_session`, `/check_session`.
 //! * [`register`] — `/register` (dynamic client registration).
 //! * [`pages`] — HTML templates and page security headers.
-//! * [`health`] — `/healthz`, `/readyz`, `/metrics`.
+//! * [`health`] — `/healthz`, `/readyz`; `/metrics` (cluster port only).
 //! * [`admin`] — `/admin/*` on the cluster port (bearer admin token).
 //! * [`error`] — error enums → HTTP responses.
 
@@ -140,7 +140,6 @@ impl AppState {
 pub fn public_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
         .route("/static/tessera.css", web::get().to(pages::stylesheet))
         .route("/favicon.ico", web::get().to(pages::favicon))
         .configure(discovery::routes)
@@ -153,7 +152,34 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .configure(register::routes);
 }
 
-/// Count and time a request by route pattern, method and status.
+/// Routes of the cluster port that are not Raft RPC: the admin API and
+/// `/metrics`. Prometheus scrapes `/metrics` without a token; it lives here,
+/// not on the public port, because it tells key ids and ages, failure counts
+/// and the topology (the cluster port is never exposed to the Internet).
+pub fn cluster_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(health::metrics))
+        .configure(admin::routes);
+}
+
+/// The `method` label: a known method as is, anything else `other`, so a
+/// client cannot create series by sending made-up methods.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Count and time a request by route pattern, method and status (routes no
+/// pattern matched share the label `unmatched`); add HSTS when the issuer is
+/// `https`.
 pub fn observe<S>(
     req: ServiceRequest,
     srv: &S,
@@ -164,13 +190,20 @@ where
 {
     let started = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
-    let stopping = req
-        .app_data::<web::Data<AppState>>()
-        .map(|st| st.stopping.clone());
+    let method = method_label(req.method());
+    let st = req.app_data::<web::Data<AppState>>();
+    let stopping = st.map(|st| st.stopping.clone());
+    let https = st.is_some_and(|st| st.config.issuer.scheme() == "https");
     let fut = srv.call(req);
     async move {
         let mut res = fut.await?;
+        // An https issuer: browsers must never reach it over plain http.
+        if https {
+            res.headers_mut().insert(
+                actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+                actix_web::http::header::HeaderValue::from_static("max-age=31536000"),
+            );
+        }
         // While draining before a stop, tell clients not to reuse the
         // connection, so none is cut while idle when the listener closes.
         if stopping.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
@@ -179,7 +212,7 @@ where
                 .set_connection_type(actix_web::http::ConnectionType::Close);
         }
         let status = res.status().as_u16().to_string();
-        let labels = [route.as_str(), method.as_str(), status.as_str()];
+        let labels = [route.as_str(), method, status.as_str()];
         METRICS.http_requests.with_label_values(&labels).inc();
         METRICS
             .http_duration

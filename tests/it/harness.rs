@@ -358,9 +358,9 @@ workers = 1
         serde_json::from_str(&out).unwrap()
     }
 
-    /// Node `id`'s `/metrics` text.
+    /// Node `id`'s `/metrics` text (served on the cluster port).
     pub async fn metrics_text(&self, id: u64) -> String {
-        let url = format!("{}/metrics", self.node(id).http_url());
+        let url = format!("{}/metrics", self.node(id).rpc_url());
         let res = self.http.get(url).send().await.unwrap();
         assert_eq!(res.status(), 200, "GET /metrics on node {id}");
         res.text().await.unwrap()

@@ -27,6 +27,7 @@ mod cluster;
 mod config_errors;
 mod consistency;
 mod golden;
+mod hardening;
 mod keys;
 mod linearizable;
 mod logout;

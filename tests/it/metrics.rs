@@ -1,5 +1,6 @@
-//! `/metrics` on every node of a three-node cluster: Prometheus text with the
-//! Raft, OIDC, HTTP, storage and process metrics, and exactly one leader.
+//! `/metrics` on every node's cluster port of a three-node cluster:
+//! Prometheus text with the Raft, OIDC, HTTP, storage and process metrics,
+//! and exactly one leader.
 
 use crate::harness::Cluster;
 
@@ -23,7 +24,7 @@ async fn every_node_exports_metrics_and_exactly_one_reports_leading() {
     for id in 1..=3u64 {
         let res = c
             .http
-            .get(format!("{}/metrics", c.node(id).http_url()))
+            .get(format!("{}/metrics", c.node(id).rpc_url()))
             .send()
             .await
             .unwrap();
@@ -74,15 +75,7 @@ async fn every_node_exports_metrics_and_exactly_one_reports_leading() {
         "every node names the same leader: {leader_ids:?}"
     );
     // The leader reports replication lag for both followers.
-    let text = c
-        .http
-        .get(format!("{}/metrics", c.node(leaders[0]).http_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = c.metrics_text(leaders[0]).await;
     let lag_lines = text
         .lines()
         .filter(|l| l.starts_with("tessera_raft_replication_lag_entries{"))
