@@ -39,3 +39,4 @@ mod signin;
 mod signin_errors;
 mod snapshot;
 mod storage_suite;
+mod throttling;
