@@ -299,6 +299,14 @@ mod tests {
             header::RETRY_AFTER,
         );
         assert_eq!((s, h.as_deref()), (503, Some("1")));
+        let throttled = token_error(
+            ErrorCode::TemporarilyUnavailable,
+            "too many failed attempts",
+        );
+        let throttled = TokenError(throttled.0.with_retry_after(7));
+        let (s, h, body) = render(&throttled, header::RETRY_AFTER);
+        assert_eq!((s, h.as_deref()), (429, Some("7")));
+        assert!(body.contains("\"temporarily_unavailable\""), "{body}");
         assert_eq!(res_status(&token_error(ErrorCode::ServerError, "x")), 500);
         assert_eq!(res_status(&token_error(ErrorCode::InvalidGrant, "x")), 400);
         let (_, cache, _) = render(
