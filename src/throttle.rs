@@ -43,16 +43,20 @@
 //! Giving logins and client secrets separate permit pools keeps a flood of
 //! wrong client secrets from starving sign-ins.
 //!
-//! **Wiring.** `AppState` gains `login_throttle: Throttle` (`Throttle::new(ThrottleSettings::default())`),
-//! `secret_throttle: Throttle`, `login_hashes: HashPermits` and `secret_hashes: HashPermits`
-//! (`HashPermits::new(4 * password_threads)`). In the password and the
-//! client-secret paths: `st.login_throttle.check(&username, ip, Instant::now())`
-//! → on `Err(r)` answer 429 with `Retry-After: r.secs()`; then
-//! `let _permit = st.login_hashes.try_acquire().map_err(|_| 503)?;` around
-//! the `passwords.send(..)`; then `record_failure(&username, ip, Instant::now())`
-//! or `record_success(&username)`. The secret cache hit in
-//! `http/client_auth.rs` needs neither. `ip` is the peer address, or the
-//! forwarded client address when the peer is a trusted proxy.
+//! **Wiring.** `AppState::guards` holds a [`Guards`]: one throttle for
+//! passwords (`POST /login`), one for client secrets (`/token`,
+//! `/introspect`, `/revoke`), and separate [`HashPermits`] for each, so
+//! secret guesses can never take the places of logins. Each path checks its
+//! throttle before hashing (refusal: 429 and `Retry-After`), takes a permit
+//! (none left: 503 and `Retry-After: 1`), hashes, then records the failure
+//! or the success. A client secret that already verified on this node (the
+//! digest cache of `http/client_auth.rs`) needs neither.
+//!
+//! **Source address.** The address is the TCP peer; the first
+//! `X-Forwarded-For` entry is used instead only when the peer is loopback,
+//! the one trusted proxy (the local cluster's nginx runs on the same host).
+//! A deployment whose proxy is elsewhere must have it overwrite the header
+//! on a loopback hop, or every client counts as the proxy's address.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
@@ -329,6 +333,53 @@ impl HashPermits {
     /// Free places (for a gauge).
     pub fn available(&self) -> usize {
         self.0.available_permits()
+    }
+}
+
+/// Where a guess came from: the TCP peer, or the first `X-Forwarded-For`
+/// entry when the peer is loopback (the only trusted proxy). Without a peer
+/// (a request not from a socket) every such guess shares the unspecified
+/// address.
+pub fn source_address(peer: Option<IpAddr>, forwarded_for: Option<&str>) -> IpAddr {
+    let Some(peer) = peer else {
+        return IpAddr::from([0, 0, 0, 0]);
+    };
+    if !peer.to_canonical().is_loopback() {
+        return peer;
+    }
+    let first = forwarded_for
+        .and_then(|h| h.split(',').next())
+        .map(str::trim);
+    first.and_then(|a| a.parse().ok()).unwrap_or(peer)
+}
+
+/// The guess throttles and argon2 permits of one node (see the module doc).
+pub struct Guards {
+    pub logins: Throttle,
+    pub secrets: Throttle,
+    pub login_hashes: HashPermits,
+    pub secret_hashes: HashPermits,
+}
+
+impl Guards {
+    /// Default limits; the permits sized to the password pool (one thread
+    /// per core): four queued logins per thread, two secrets per thread.
+    pub fn new() -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Guards {
+            logins: Throttle::new(ThrottleSettings::default()),
+            secrets: Throttle::new(ThrottleSettings::default()),
+            login_hashes: HashPermits::new(4 * threads),
+            secret_hashes: HashPermits::new(2 * threads),
+        }
+    }
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

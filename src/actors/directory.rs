@@ -219,6 +219,16 @@ impl Handler<CreateUser> for DirectoryActor {
     }
 }
 
+/// The shortest client secret an operator may set: 32 characters make a
+/// secret that cannot be guessed online even without the throttle.
+pub const MIN_CLIENT_SECRET_CHARS: usize = 32;
+
+/// The one exemption from [`MIN_CLIENT_SECRET_CHARS`]: the documented demo
+/// client of `serve --dev` and `scripts/local-cluster.sh` (`demo` /
+/// `demo-secret`, used by the benchmark). Its secret is public anyway; a
+/// production cluster must not have a client `demo`.
+const DEMO_CLIENT: (&str, &str) = ("demo", "demo-secret");
+
 /// Why a client cannot be created as asked, if it cannot.
 fn validate_client(msg: &CreateClient) -> Result<(), String> {
     client_rules::validate_client_id(&msg.client_id)?;
@@ -231,7 +241,15 @@ fn validate_client(msg: &CreateClient) -> Result<(), String> {
         .chain(&msg.post_logout_redirect_uris)
         .try_for_each(|u| client_rules::validate_redirect_uri(u))?;
     match &msg.secret {
-        Some(s) if s.len() < 8 => return Err("a client secret has at least 8 characters".into()),
+        Some(s)
+            if s.chars().count() < MIN_CLIENT_SECRET_CHARS
+                && (msg.client_id.as_str(), s.as_str()) != DEMO_CLIENT =>
+        {
+            return Err(format!(
+                "a client secret has at least {MIN_CLIENT_SECRET_CHARS} characters \
+                 (e.g. `openssl rand -hex 24`)"
+            ))
+        }
         None if msg.jwks.is_none() && msg.grant_types.iter().any(|g| g == "client_credentials") => {
             return Err("a public client cannot use client_credentials".into())
         }
@@ -474,7 +492,7 @@ mod tests {
     fn clients_are_checked_before_anything_is_proposed() {
         let ok = CreateClient {
             client_id: "app".into(),
-            secret: Some("long-enough".into()),
+            secret: Some("a-client-secret-of-32-characters".into()),
             redirect_uris: vec!["https://rp.example/cb".into()],
             grant_types: vec!["authorization_code".into()],
             ..Default::default()
@@ -485,14 +503,20 @@ mod tests {
             ..ok.clone()
         };
         let short_secret = CreateClient {
-            secret: Some("short".into()),
+            secret: Some("a-client-secret-of-31-character".into()),
             ..ok.clone()
         };
+        let demo_elsewhere = CreateClient {
+            secret: Some("demo-secret".into()),
+            ..ok.clone()
+        };
+        let demo = crate::node::demo_client();
+        assert!(validate_client(&demo).is_ok(), "the demo client is exempt");
         let bad_alg = CreateClient {
             id_token_signed_response_alg: Some("none".into()),
             ..ok.clone()
         };
-        for bad in [no_redirect, short_secret, bad_alg] {
+        for bad in [no_redirect, short_secret, demo_elsewhere, bad_alg] {
             assert!(validate_client(&bad).is_err(), "{bad:?}");
         }
     }

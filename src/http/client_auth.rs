@@ -7,9 +7,23 @@
 //! request. A `private_key_jwt` assertion is verified against the client's
 //! registered keys and its `jti` is recorded through Raft, so it cannot be
 //! replayed on any node while it is valid.
+//!
+//! Secret guesses are throttled per `client_id` and per source address
+//! ([`crate::throttle`]); a refused caller gets 429 with `Retry-After` and
+//! the OAuth error `temporarily_unavailable` before any hash is computed.
+//! That code, not `invalid_client`, because the refusal says nothing about
+//! the secret (the right one is refused too while the block lasts) and
+//! clients treat `invalid_client` as a configuration error to report,
+//! while `temporarily_unavailable` with `Retry-After` tells them to wait.
+//! Hashes take a place among the client-secret permits, apart from the
+//! login ones; none left → 503 with `Retry-After: 1`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::HttpRequest;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -62,7 +76,11 @@ fn unavailable(e: impl std::fmt::Display) -> OAuthError {
 }
 
 /// Authenticate the caller; the client record on success.
-pub async fn authenticate(st: &AppState, auth: ClientAuth) -> Result<ClientRecord, OAuthError> {
+pub async fn authenticate(
+    st: &AppState,
+    req: &HttpRequest,
+    auth: ClientAuth,
+) -> Result<ClientRecord, OAuthError> {
     let client = st
         .client(&claimed_client_id(&auth)?)
         .await
@@ -70,7 +88,7 @@ pub async fn authenticate(st: &AppState, auth: ClientAuth) -> Result<ClientRecor
         .ok_or_else(|| invalid("unknown client"))?;
     match auth {
         ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. } => {
-            check_secret(st, &client, secret).await?
+            check_secret(st, &client, secret, super::login::source_ip(req)).await?
         }
         ClientAuth::JwtAssertion { assertion, .. } => {
             check_assertion(st, &client, &assertion).await?
@@ -98,11 +116,12 @@ fn claimed_client_id(auth: &ClientAuth) -> Result<String, OAuthError> {
 }
 
 /// `client_secret_basic` / `client_secret_post`: argon2 the first time on
-/// this node, then the remembered digest.
+/// this node (throttled, within the secret permits), then the remembered digest.
 async fn check_secret(
     st: &AppState,
     client: &ClientRecord,
     secret: String,
+    ip: IpAddr,
 ) -> Result<(), OAuthError> {
     let Some(phc) = client.secret_hash.clone() else {
         return Err(invalid("this client does not authenticate with a secret"));
@@ -111,14 +130,26 @@ async fn check_secret(
     if st.secret_cache.matches(&client.client_id, &digest) {
         return Ok(());
     }
+    let (guards, id) = (&st.guards, client.client_id.as_str());
+    if let Err(wait) = guards.secrets.check(id, ip, Instant::now()) {
+        let e = OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many failed attempts",
+        );
+        return Err(e.with_retry_after(wait.secs()));
+    }
+    let permit = guards.secret_hashes.try_acquire().map_err(unavailable)?;
     let ok = st
         .passwords
         .send(VerifySecret { secret, phc })
         .await
         .map_err(unavailable)?;
+    drop(permit);
     if !ok {
+        guards.secrets.record_failure(id, ip, Instant::now());
         return Err(invalid("wrong client secret"));
     }
+    guards.secrets.record_success(id);
     st.secret_cache.remember(&client.client_id, digest);
     Ok(())
 }

@@ -168,6 +168,9 @@ impl From<MailboxError> for TokenError {
 
 impl ResponseError for TokenError {
     fn status_code(&self) -> StatusCode {
+        if self.0.retry_after.is_some() {
+            return StatusCode::TOO_MANY_REQUESTS;
+        }
         match self.0.code {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -183,7 +186,9 @@ impl ResponseError for TokenError {
         if self.0.code == ErrorCode::InvalidClient {
             res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"tessera\""));
         }
-        if self.0.code == ErrorCode::TemporarilyUnavailable {
+        if let Some(secs) = self.0.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        } else if self.0.code == ErrorCode::TemporarilyUnavailable {
             res.insert_header((header::RETRY_AFTER, "1"));
         }
         res.json(self.0.to_json())
@@ -294,6 +299,14 @@ mod tests {
             header::RETRY_AFTER,
         );
         assert_eq!((s, h.as_deref()), (503, Some("1")));
+        let throttled = token_error(
+            ErrorCode::TemporarilyUnavailable,
+            "too many failed attempts",
+        );
+        let throttled = TokenError(throttled.0.with_retry_after(7));
+        let (s, h, body) = render(&throttled, header::RETRY_AFTER);
+        assert_eq!((s, h.as_deref()), (429, Some("7")));
+        assert!(body.contains("\"temporarily_unavailable\""), "{body}");
         assert_eq!(res_status(&token_error(ErrorCode::ServerError, "x")), 500);
         assert_eq!(res_status(&token_error(ErrorCode::InvalidGrant, "x")), 400);
         let (_, cache, _) = render(

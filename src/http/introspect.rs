@@ -48,7 +48,7 @@ async fn admit(
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?
         .to_string();
     let hint = params.get("token_type_hint").map(String::from);
-    let client = authenticate(st, auth).await?;
+    let client = authenticate(st, req, auth).await?;
     Ok((client, token, hint))
 }
 

@@ -4,8 +4,16 @@
 //! Both forms carry the sealed authorization request (see [`super::signin`])
 //! and are protected by a double-submit CSRF cookie. A wrong password gets
 //! the same message whether the user exists or not.
+//!
+//! Password guesses are throttled per account and per source address
+//! ([`crate::throttle`], per node): a refused attempt gets the login page
+//! with 429 and `Retry-After` before any hash is computed, and when the
+//! login hashing queue is full the page comes with 503 and `Retry-After: 1`.
 
-use actix_web::http::StatusCode;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::error_page;
@@ -86,6 +94,32 @@ pub(super) async fn consent(
     }
 }
 
+/// The address a request's guesses are counted against: the TCP peer, or
+/// the client a loopback proxy names (see [`crate::throttle::source_address`]).
+pub(super) fn source_ip(req: &HttpRequest) -> IpAddr {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    crate::throttle::source_address(req.peer_addr().map(|a| a.ip()), forwarded)
+}
+
+/// The login page again, with `status` and `Retry-After: retry` seconds.
+fn login_page_retry(
+    req: &HttpRequest,
+    st: &AppState,
+    areq: &AuthRequest,
+    username: &str,
+    (status, retry, message): (StatusCode, u64, &str),
+) -> HttpResponse {
+    let mut res = login_page(req, st, areq, username, Some(message));
+    *res.status_mut() = status;
+    if let Ok(v) = header::HeaderValue::from_str(&retry.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
 /// Check the password, start a session, go on with the authorization.
 async fn sign_in(
     req: &HttpRequest,
@@ -106,6 +140,20 @@ async fn sign_in(
     };
     let params = Params::new(form);
     let username = params.get("username").unwrap_or("").trim().to_string();
+    let (guards, ip) = (&st.guards, source_ip(req));
+    if let Err(wait) = guards.logins.check(&username, ip, Instant::now()) {
+        count_login("throttled");
+        let secs = wait.secs();
+        let text = format!("Too many failed sign-in attempts. Try again in {secs} seconds.");
+        let refusal = (StatusCode::TOO_MANY_REQUESTS, secs, text.as_str());
+        return login_page_retry(req, st, &areq, &username, refusal);
+    }
+    let Ok(permit) = guards.login_hashes.try_acquire() else {
+        count_login("busy");
+        let busy = "Too many sign-ins are being checked right now. Try again in a moment.";
+        let refusal = (StatusCode::SERVICE_UNAVAILABLE, 1, busy);
+        return login_page_retry(req, st, &areq, &username, refusal);
+    };
     let check = CheckPassword {
         username: username.clone(),
         password: params.get("password").unwrap_or("").to_string(),
@@ -114,12 +162,15 @@ async fn sign_in(
         Ok(Ok(u)) => u,
         _ => return unavailable(),
     };
+    drop(permit);
     let Some(user) = user else {
         count_login("failure");
+        guards.logins.record_failure(&username, ip, Instant::now());
         let wrong = Some("Wrong username or password.");
         return login_page(req, st, &areq, &username, wrong);
     };
     count_login("success");
+    guards.logins.record_success(&username);
     let start = StartSession {
         sub: user.sub.clone(),
         username: user.username.clone(),

@@ -90,6 +90,8 @@ pub struct AppState {
     /// Seals authorization requests carried through the login pages.
     pub pending_seal: SealKey,
     pub secret_cache: client_auth::SecretCache,
+    /// Guess throttles and argon2 permits (passwords, client secrets).
+    pub guards: crate::throttle::Guards,
     /// Set when the node starts shutting down; `/readyz` then fails.
     pub stopping: Arc<AtomicBool>,
 }
@@ -113,6 +115,7 @@ impl AppState {
             membership: actors.membership,
             config,
             secret_cache: Default::default(),
+            guards: Default::default(),
             stopping,
         }
     }

@@ -40,7 +40,7 @@ async fn token(
     let form = form_body(&req, &body)?;
     let auth = client_auth(authorization(&req), &form)?;
     let grant_req = parse_grant(&form)?;
-    let client = authenticate(&st, auth).await?;
+    let client = authenticate(&st, &req, auth).await?;
     let grant_type = grant_type_of(&grant_req);
     require_grant_type(&client, grant_type)?;
     let exchange = match grant_req {

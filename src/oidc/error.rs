@@ -79,6 +79,9 @@ impl fmt::Display for ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: String,
+    /// Seconds the caller must wait: set on a throttling refusal (HTTP
+    /// maps it to 429 and `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -86,7 +89,13 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after: None,
         }
+    }
+    /// This error as a refusal to try again before `secs` seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, d)

@@ -221,3 +221,21 @@ async fn hash_permits_refuse_at_once_when_all_are_taken() {
     assert_eq!(permits.available(), 2);
     assert_eq!(HashPermits::new(0).available(), 1, "never a pool of zero");
 }
+
+#[test]
+fn only_a_loopback_peer_may_name_the_client_address() {
+    let a = |s: &str| s.parse::<IpAddr>().unwrap();
+    let xff = Some("203.0.113.7, 10.0.0.1");
+    assert_eq!(source_address(Some(a("127.0.0.1")), xff), a("203.0.113.7"));
+    assert_eq!(source_address(Some(a("::1")), xff), a("203.0.113.7"));
+    assert_eq!(
+        source_address(Some(a("198.51.100.2")), xff),
+        a("198.51.100.2")
+    );
+    assert_eq!(
+        source_address(Some(a("127.0.0.1")), Some("junk")),
+        a("127.0.0.1")
+    );
+    assert_eq!(source_address(Some(a("127.0.0.1")), None), a("127.0.0.1"));
+    assert_eq!(source_address(None, xff), a("0.0.0.0"));
+}

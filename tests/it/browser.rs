@@ -97,7 +97,7 @@ async fn chromium_signs_in_through_login_and_consent() {
     let res = c
         .http
         .post(format!("{}/token", c.node(2).http_url()))
-        .basic_auth("rp", Some("rp-secret-123"))
+        .basic_auth("rp", Some("rp-secret-123-of-at-least-32-chars"))
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),

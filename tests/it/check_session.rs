@@ -185,7 +185,7 @@ async fn chromium_rp_iframe_sees_session_change_after_logout() {
         .admin()
         .create_client(&tessera::actors::directory::CreateClient {
             client_id: CLIENT.into(),
-            secret: Some("session-rp-secret-1".into()),
+            secret: Some("session-rp-secret-1-of-at-least-32-chars".into()),
             redirect_uris: vec![redirect.clone()],
             post_logout_redirect_uris: vec![bye.clone()],
             grant_types: vec!["authorization_code".into()],

@@ -385,7 +385,7 @@ pub const REDIRECT: &str = "http://127.0.0.1:8765/cb";
 impl Cluster {
     /// Create alice and the confidential first-party client `demo`
     /// (secret `demo-secret`), as `serve --dev` does, plus a third-party
-    /// confidential client `rp` (secret `rp-secret-123`) and a public client
+    /// confidential client `rp` (secret `rp-secret-123-of-at-least-32-chars`) and a public client
     /// `spa`, all with redirect URI [`REDIRECT`].
     pub async fn seed(&self) {
         let admin = self.node(1).admin();
@@ -410,7 +410,7 @@ impl Cluster {
         ];
         for (id, secret, first_party) in [
             ("demo", Some("demo-secret"), true),
-            ("rp", Some("rp-secret-123"), false),
+            ("rp", Some("rp-secret-123-of-at-least-32-chars"), false),
             ("spa", None, false),
         ] {
             let grant_types = if secret.is_some() {

@@ -41,3 +41,4 @@ mod signin;
 mod signin_errors;
 mod snapshot;
 mod storage_suite;
+mod throttling;

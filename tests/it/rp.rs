@@ -201,7 +201,7 @@ pub type Basic<'a> = Option<(&'a str, &'a str)>;
 /// The first-party confidential client of [`crate::harness::Cluster::seed`].
 pub const DEMO: Basic = Some(("demo", "demo-secret"));
 /// The third-party confidential client of [`crate::harness::Cluster::seed`].
-pub const RP: Basic = Some(("rp", "rp-secret-123"));
+pub const RP: Basic = Some(("rp", "rp-secret-123-of-at-least-32-chars"));
 pub const LOGGED_OUT: &str = "http://127.0.0.1:8765/logged-out";
 
 /// POST a form to `{base}{path}`, with HTTP Basic client authentication if

@@ -31,7 +31,9 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
     let base = CoreClient::from_provider_metadata(
         meta,
         ClientId::new("rp".into()),
-        Some(ClientSecret::new("rp-secret-123".into())),
+        Some(ClientSecret::new(
+            "rp-secret-123-of-at-least-32-chars".into(),
+        )),
     )
     .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
 
