@@ -392,7 +392,12 @@ impl Handler<CheckPassword> for DirectoryActor {
         let pool = self.passwords.clone();
         Box::pin(
             async move {
-                let user = reads.user(&msg.username).await?;
+                // Always one read-index round, known user or not, so the
+                // answer time does not tell which usernames exist (the
+                // cache-miss path of `reads.user` costs a round only for
+                // unknown names); an unknown name is checked against a
+                // dummy hash for the same reason.
+                let user = reads.user_latest(&msg.username).await?;
                 let phc = user
                     .as_ref()
                     .map_or(DUMMY_HASH.to_string(), |u| u.password_hash.clone());

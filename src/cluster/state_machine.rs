@@ -141,7 +141,16 @@ impl StateMachine {
         let bytes = serde_json::to_vec(stored).expect("snapshot serializes");
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(err)?;
+            use std::os::unix::fs::OpenOptionsExt;
+            // Owner-only: a snapshot holds every record (hashed or sealed
+            // secrets included; docs/ARCHITECTURE.md invariant 5).
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(err)?;
             f.write_all(&bytes).map_err(err)?;
             f.sync_all().map_err(err)?;
         }

@@ -30,6 +30,12 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
     // Let the leader compact its log past what the stopped node has.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(c.metric(leader, "tessera_raft_snapshots_built_total").await >= 1.0);
+    // A snapshot holds every record: only the node's own user may read it.
+    let snapshot = c.dir.path().join(format!("data{leader}/snapshot.json"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&snapshot).expect("snapshot.json").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "{}", snapshot.display());
 
     c.spawn(behind);
     c.wait_ready(behind).await;
