@@ -38,4 +38,5 @@ mod shutdown;
 mod signin;
 mod signin_errors;
 mod snapshot;
+mod ssrf_scopes;
 mod storage_suite;
