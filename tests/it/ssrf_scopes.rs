@@ -90,6 +90,16 @@ async fn token_by_assertion(
     token(&s.http, s.on(n), None, &form).await
 }
 
+/// A seeded three-node cluster with open registration and `extra` config.
+async fn open_registration(extra: &str) -> Seeded {
+    let opts = RaftOpts {
+        registration_open: true,
+        extra: extra.into(),
+        ..Default::default()
+    };
+    Seeded::start_with(3, opts, Duration::from_secs(20)).await
+}
+
 fn assert_generic(a: &crate::rp::Answer) {
     a.invalid_client();
     assert_eq!(a.json()["error_description"], GENERIC, "{}", a.what);
@@ -97,11 +107,7 @@ fn assert_generic(a: &crate::rp::Answer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jwks_uri_on_loopback_is_never_fetched_without_the_operator_switch() {
-    let opts = RaftOpts {
-        registration_open: true,
-        ..Default::default()
-    };
-    let s = Seeded::start_with(3, opts, Duration::from_secs(20)).await;
+    let s = open_registration("").await;
     let (private, public) = jwt::generate("ES256", "k1").unwrap();
     let (port, hits) = jwks_server(String::new(), json!({"keys": [public]})).await;
 
@@ -131,12 +137,7 @@ async fn a_jwks_uri_on_loopback_is_never_fetched_without_the_operator_switch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_private_targets_allowed_a_jwks_uri_works_but_its_redirects_are_not_followed() {
-    let opts = RaftOpts {
-        registration_open: true,
-        extra: "[outbound]\nallow_private_targets = true\n".into(),
-        ..Default::default()
-    };
-    let s = Seeded::start_with(3, opts, Duration::from_secs(20)).await;
+    let s = open_registration("[outbound]\nallow_private_targets = true\n").await;
     let (private, public) = jwt::generate("ES256", "k1").unwrap();
     let keys = json!({"keys": [public]});
     let (target, target_hits) = jwks_server(String::new(), keys.clone()).await;
