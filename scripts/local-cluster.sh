@@ -161,6 +161,7 @@ write_config() {
         umask 077
         cat >"$cfg.tmp" <<EOF
 # Node $n of the local Tessera cluster (written by scripts/local-cluster.sh).
+outbound = { allow_private_targets = true } # RPs on this machine (jwks_uri)
 [node]
 id = $n
 http_addr = "$(http_addr "$n")"

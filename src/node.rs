@@ -184,7 +184,7 @@ async fn serve(
     let actors = start_actors(&config, &handle);
     let directory = actors.directory.clone();
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let state = web::Data::new(AppState::new(actors, config.clone(), stopping.clone()));
+    let state = web::Data::new(AppState::new(actors, config.clone(), stopping.clone())?);
     let public = public_server(&config, state.clone(), listeners.public)?;
     let cluster = cluster_server(&config, state, &handle, listeners.cluster)?;
     tracing::info!(

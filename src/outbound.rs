@@ -33,13 +33,10 @@
 //! fetch while the others for the same URL wait for its result, and holds at
 //! most `max_entries` URLs (the least recently used goes first).
 //!
-//! **Wiring** (the coordinator's few lines): `AppState` gains
-//! `pub jwks: outbound::JwksCache`, built in `node.rs` with
-//! `JwksCache::new(JwksSettings::new(allow_private_targets))?` (the operator's
-//! switch from the config). In `http/client_auth.rs` the JWK Set becomes an
-//! `Arc<Value>`: `(Some(j), _) => Arc::new(j.clone())`, and
-//! `(None, Some(uri)) => st.jwks.key_set(uri, outbound::header_kid(&assertion).as_deref()).await.map_err(|e| invalid(&e.to_string()))?`;
-//! `verify_with_jwks(&assertion, &jwks)` is unchanged (deref coercion).
+//! **Wiring.** `http::AppState::jwks` is built from the operator's
+//! `[outbound] allow_private_targets` switch; `http/client_auth.rs` asks it
+//! for the JWK Set of a client registered with a `jwks_uri` and answers
+//! `invalid_client` with this module's one generic text on any failure.
 //! A later `request_uri` fetch uses `Fetcher::new(settings)?.get(url, "request_uri")`.
 
 use std::collections::HashMap;

@@ -114,6 +114,12 @@ pub struct CreateClient {
     /// SHA-256 of a registration access token (dynamic registration only).
     #[serde(skip)]
     pub registration_token_hash: Option<String>,
+    /// The scopes `client_credentials` may issue to this client.
+    #[serde(default)]
+    pub scope: Option<Vec<String>>,
+    /// May introspect every access token of this issuer (operator only).
+    #[serde(default)]
+    pub resource_server: bool,
 }
 
 /// Set or remove (null) standard claims of a user.
@@ -255,6 +261,9 @@ fn validate_client(msg: &CreateClient) -> Result<(), String> {
         }
         _ => {}
     }
+    if let Some(scopes) = &msg.scope {
+        client_rules::registered_scopes(scopes.iter().map(String::as_str))?;
+    }
     if msg.jwks.as_ref().is_some_and(|j| !j["keys"].is_array()) {
         return Err("jwks must be a JWK Set: {\"keys\": [...]}".into());
     }
@@ -282,6 +291,8 @@ fn client_record(msg: CreateClient, secret_hash: Option<String>) -> ClientRecord
         token_endpoint_auth_method: msg.token_endpoint_auth_method,
         metadata: msg.metadata,
         registration_token_hash: msg.registration_token_hash,
+        scope: msg.scope,
+        resource_server: msg.resource_server,
         created_at: now(),
     }
 }
@@ -435,6 +446,8 @@ fn registered_client(
         token_endpoint_auth_method: Some(r.token_endpoint_auth_method),
         metadata: Some(serde_json::Value::Object(r.metadata)),
         registration_token_hash: Some(crate::crypto::sha256_hex(&token)),
+        scope: r.scope,
+        resource_server: false,
     };
     (client, client_secret, token)
 }

@@ -127,6 +127,8 @@ pub async fn client(cmd: ClientCmd) -> Result<(), Failure> {
             first_party,
             jwks_file,
             id_token_alg,
+            scope,
+            resource_server,
             exists_ok,
             target,
         } => {
@@ -150,6 +152,8 @@ pub async fn client(cmd: ClientCmd) -> Result<(), Failure> {
                 first_party,
                 jwks,
                 id_token_signed_response_alg: id_token_alg,
+                scope,
+                resource_server,
                 ..Default::default()
             };
             match api.create_client(&req).await {

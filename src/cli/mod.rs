@@ -164,6 +164,12 @@ pub enum ClientCmd {
         /// ID token signing algorithm: RS256 (default) or ES256.
         #[arg(long)]
         id_token_alg: Option<String>,
+        /// Comma-separated scopes `client_credentials` may issue to it.
+        #[arg(long, value_delimiter = ',')]
+        scope: Option<Vec<String>>,
+        /// A resource server: may introspect every access token.
+        #[arg(long)]
+        resource_server: bool,
         /// Succeed if the client already exists.
         #[arg(long)]
         exists_ok: bool,

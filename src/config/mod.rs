@@ -7,6 +7,9 @@
 //! so an operator can fix the file without reading code. The binary exits with
 //! status 2 on any of them. The issuer must be `https`, or `http` on a
 //! loopback host (tests, the local cluster); `serve --dev` relaxes that.
+//! `[outbound] allow_private_targets` (off by default; on for `serve --dev`)
+//! lets client-registered URLs such as `jwks_uri` use `http` and reach
+//! loopback and private addresses (see [`crate::outbound`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -76,6 +79,14 @@ pub struct KeySettings {
     pub retired_grace: u64,
 }
 
+/// `[outbound]`: how far client-registered URLs may reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboundSettings {
+    /// Allow `http` and loopback, private and link-local targets (a dev
+    /// cluster talking to RPs on the same machine); never in production.
+    pub allow_private_targets: bool,
+}
+
 /// Who may use `/register` (RFC 7591).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistrationMode {
@@ -107,6 +118,8 @@ pub struct Config {
     pub tokens: TokenSettings,
     pub registration: RegistrationMode,
     pub keys: KeySettings,
+    /// Fetches of client-registered URLs (`jwks_uri`).
+    pub outbound: OutboundSettings,
     /// How long in-flight requests may take to finish on SIGTERM.
     pub shutdown_timeout: u64,
     /// On SIGTERM, how long the node keeps serving with readiness off (ms).
@@ -175,6 +188,9 @@ impl Config {
             tokens,
             registration,
             keys,
+            outbound: OutboundSettings {
+                allow_private_targets: raw.outbound.allow_private_targets,
+            },
             shutdown_timeout: raw.http.shutdown_timeout_secs.unwrap_or(30),
             drain_millis: raw.http.drain_millis.unwrap_or(1000),
             http_workers,
@@ -221,6 +237,9 @@ members = [{{ id = 1, http_addr = "127.0.0.1:8080", rpc_addr = "127.0.0.1:9080" 
 
 [registration]
 mode = "open"
+
+[outbound]
+allow_private_targets = true
 "#,
             data_dir = data_dir.display().to_string(),
             cs = secrets.cluster_secret,
@@ -285,6 +304,22 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
         )
         .unwrap_err();
         assert_eq!(e.key, "cluster.bootstrap_node");
+    }
+
+    #[test]
+    fn outbound_private_targets_are_off_unless_switched_on() {
+        let c = Config::parse("t.toml", &valid()).unwrap();
+        assert!(!c.outbound.allow_private_targets);
+        let on = format!("{}[outbound]\nallow_private_targets = true\n", valid());
+        assert!(
+            Config::parse("t.toml", &on)
+                .unwrap()
+                .outbound
+                .allow_private_targets
+        );
+        let bad = format!("{}[outbound]\nallow_private_targets = \"yes\"\n", valid());
+        let e = Config::parse("t.toml", &bad).unwrap_err();
+        assert!(e.reason.contains("bool"), "{e}");
     }
 
     /// The issuer rules, as config_errors checks the others: the file, the
@@ -387,6 +422,7 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
                 "keys.rotation_period_days",
             ),
             ("[http]\nworkers = 0", "http.workers"),
+            ("[outbound]\nallow_private = true", "allow_private"),
         ];
         for (section, key) in sections {
             let e = Config::parse("t.toml", &format!("{}{section}\n", valid())).unwrap_err();
@@ -400,6 +436,10 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
         let dir = tempfile::tempdir().unwrap();
         let first = Config::dev(dir.path()).unwrap();
         assert!(first.dev_seed);
+        assert!(
+            first.outbound.allow_private_targets,
+            "a dev node talks to local RPs"
+        );
         assert_eq!(first.issuer.as_str(), "http://127.0.0.1:8080/");
         let path = dir.path().join("dev-secrets.toml");
         #[cfg(unix)]

@@ -21,6 +21,16 @@ pub(super) struct RawConfig {
     pub(super) registration: RawRegistration,
     #[serde(default)]
     pub(super) keys: RawKeys,
+    #[serde(default)]
+    pub(super) outbound: RawOutbound,
+}
+
+/// `[outbound]`: requests to URLs that clients register (`jwks_uri`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawOutbound {
+    /// Allow `http` and loopback/private/link-local targets (dev and tests).
+    pub(super) allow_private_targets: bool,
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,11 @@
 //! constant time, so `client_credentials` does not pay ~20 ms of argon2 per
 //! request. A `private_key_jwt` assertion is verified against the client's
 //! registered keys and its `jti` is recorded through Raft, so it cannot be
-//! replayed on any node while it is valid.
+//! replayed on any node while it is valid. Keys registered as a `jwks_uri`
+//! come from [`crate::outbound::JwksCache`] (no redirects, no private
+//! addresses unless the operator allows them, a body cap, a TTL cache):
+//! every failure to get them is the same `invalid_client` text, so the
+//! token endpoint cannot be used to probe the network.
 //!
 //! Secret guesses are throttled per `client_id` and per source address
 //! ([`crate::throttle`]); a refused caller gets 429 with `Retry-After` and
@@ -20,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix_web::HttpRequest;
@@ -56,19 +60,6 @@ impl SecretCache {
 
 fn invalid(d: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, d)
-}
-
-/// Fetch a client's JWK Set from its registered `jwks_uri`.
-async fn fetch_jwks(uri: &str) -> Result<serde_json::Value, String> {
-    let res = reqwest::Client::new()
-        .get(uri)
-        .timeout(std::time::Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| format!("cannot fetch the client's jwks_uri: {e}"))?;
-    res.json()
-        .await
-        .map_err(|e| format!("the client's jwks_uri is not a JWK Set: {e}"))
 }
 
 fn unavailable(e: impl std::fmt::Display) -> OAuthError {
@@ -162,8 +153,14 @@ async fn check_assertion(
     assertion: &str,
 ) -> Result<(), OAuthError> {
     let jwks = match (&client.jwks, &client.jwks_uri) {
-        (Some(j), _) => j.clone(),
-        (None, Some(uri)) => fetch_jwks(uri).await.map_err(|e| invalid(&e))?,
+        (Some(j), _) => Arc::new(j.clone()),
+        (None, Some(uri)) => {
+            let kid = crate::outbound::header_kid(assertion);
+            st.jwks
+                .key_set(uri, kid.as_deref())
+                .await
+                .map_err(|e| invalid(&e.to_string()))?
+        }
         (None, None) => {
             return Err(invalid(
                 "this client has no registered keys for private_key_jwt",

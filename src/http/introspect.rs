@@ -5,7 +5,12 @@
 //! reflects every revocation and logout that finished before the request
 //! began, whichever node handled it; without a quorum it answers 503 rather
 //! than a possibly stale `active: true` (docs/ARCHITECTURE.md invariant 2).
-//! Revocation answers only once the revocation is committed by a quorum.
+//! An access token is shown (`active: true`) only to the client it was
+//! issued to or to a client the operator marked `resource_server` (every
+//! access token's audience is this issuer); any other caller gets
+//! `{"active": false}`, as for an unknown token, so a client learns nothing
+//! about another client's tokens or users. Refresh tokens are shown to their
+//! own client only. Revocation answers only once the revocation is committed by a quorum.
 //! Each asks the token actor one question ([`AccessTokenLive`],
 //! [`RefreshTokenLive`], [`RevokeAccessToken`], [`RevokeRefreshToken`]) with
 //! the token as the client sent it.
@@ -90,7 +95,7 @@ async fn introspect(
     }
     let as_refresh = hint.as_deref() == Some("refresh_token");
     if !as_refresh {
-        if let Some(res) = introspect_access(&st, &token).await? {
+        if let Some(res) = introspect_access(&st, &client, &token).await? {
             return Ok(res);
         }
     }
@@ -98,19 +103,36 @@ async fn introspect(
         return Ok(res);
     }
     if as_refresh {
-        if let Some(res) = introspect_access(&st, &token).await? {
+        if let Some(res) = introspect_access(&st, &client, &token).await? {
             return Ok(res);
         }
     }
     Ok(inactive())
 }
 
+/// Whether `caller` may see the access token with these claims: its own
+/// client, or a resource server for its audience (this issuer).
+fn may_see(st: &AppState, caller: &ClientRecord, claims: &Map<String, Value>) -> bool {
+    let owner = claims.get("client_id").and_then(Value::as_str);
+    let issuer = st.issuer();
+    let for_us = match claims.get("aud") {
+        Some(Value::String(a)) => *a == issuer,
+        Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(issuer.as_str())),
+        _ => false,
+    };
+    owner == Some(caller.client_id.as_str()) || (caller.resource_server && for_us)
+}
+
 /// `None` if `token` is not one of our access tokens.
-async fn introspect_access(st: &AppState, token: &str) -> Result<Option<HttpResponse>, TokenError> {
+async fn introspect_access(
+    st: &AppState,
+    caller: &ClientRecord,
+    token: &str,
+) -> Result<Option<HttpResponse>, TokenError> {
     let Some((claims, typ)) = our_jwt(st, token) else {
         return Ok(None);
     };
-    if typ.as_deref() != Some("at+jwt") {
+    if typ.as_deref() != Some("at+jwt") || !may_see(st, caller, &claims) {
         return Ok(Some(inactive()));
     }
     let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);

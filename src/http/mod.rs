@@ -92,13 +92,22 @@ pub struct AppState {
     pub secret_cache: client_auth::SecretCache,
     /// Guess throttles and argon2 permits (passwords, client secrets).
     pub guards: crate::throttle::Guards,
+    /// Clients' JWK Sets fetched from their `jwks_uri` (SSRF-safe, cached).
+    pub jwks: crate::outbound::JwksCache,
     /// Set when the node starts shutting down; `/readyz` then fails.
     pub stopping: Arc<AtomicBool>,
 }
 
 impl AppState {
-    pub fn new(actors: Actors, config: Arc<Config>, stopping: Arc<AtomicBool>) -> AppState {
-        AppState {
+    pub fn new(
+        actors: Actors,
+        config: Arc<Config>,
+        stopping: Arc<AtomicBool>,
+    ) -> anyhow::Result<AppState> {
+        let jwks = crate::outbound::JwksCache::new(crate::outbound::JwksSettings::new(
+            config.outbound.allow_private_targets,
+        ))?;
+        Ok(AppState {
             pending_seal: SealKey::derive(
                 &config.master_key,
                 "tessera pending authorization requests v1",
@@ -116,8 +125,9 @@ impl AppState {
             config,
             secret_cache: Default::default(),
             guards: Default::default(),
+            jwks,
             stopping,
-        }
+        })
     }
 
     /// The issuer identifier as it appears in `iss`.

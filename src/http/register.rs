@@ -108,7 +108,8 @@ async fn register(
     if let Err(refused) = may_register(&req, &st) {
         return Ok(refused);
     }
-    let reg = crate::oidc::registration::validate(&json_body(&req, &body)?)?;
+    let allow_private = st.config.outbound.allow_private_targets;
+    let reg = crate::oidc::registration::validate_with(&json_body(&req, &body)?, allow_private)?;
     let done = st
         .directory
         .send(Register(reg))

@@ -6,7 +6,7 @@
 //! actor, [`ExchangeRefreshToken`] to the token actor — and renders the
 //! [`Exchange`] it answers: tokens are signed here, on the HTTP worker, by
 //! [`super::issue`]. `client_credentials` changes no state and needs no
-//! actor. Every answer carries `Cache-Control: no-store`.
+//! actor, and issues only scopes the client registered. Every answer carries `Cache-Control: no-store`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -21,6 +21,7 @@ use crate::actors::directory::ClientRecord;
 use crate::actors::exchange::{Exchange, Issued};
 use crate::actors::token::ExchangeRefreshToken;
 use crate::metrics::METRICS;
+use crate::oidc::client_rules::client_credentials_scopes;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::token_request::{client_auth, parse_grant, Grant as GrantRequest};
 
@@ -146,21 +147,21 @@ fn count_exchange(grant_type: GrantType, exchange: &Exchange) {
     counter.with_label_values(&[label]).inc();
 }
 
+/// `client_credentials`: an access token for the client itself, with only
+/// scopes it registered (`invalid_scope` otherwise; see
+/// [`client_credentials_scopes`]).
 fn client_credentials(
     st: &AppState,
     client: &ClientRecord,
     scope: Option<Vec<String>>,
 ) -> Result<Value, TokenError> {
-    if client.secret_hash.is_none() && client.jwks.is_none() {
+    if client.is_public() {
         return Err(bad(
             ErrorCode::UnauthorizedClient,
             "public clients cannot use client_credentials",
         ));
     }
-    let scopes: Vec<String> = scope
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| s != "openid" && s != "offline_access")
-        .collect();
+    let scopes = client_credentials_scopes(scope, client.scope.as_deref())
+        .map_err(|e| bad(ErrorCode::InvalidScope, &e))?;
     client_token(st, client, &scopes)
 }

@@ -5,7 +5,10 @@
 //! `invalid_redirect_uri` / `invalid_client_metadata` error. Redirect URIs
 //! must be absolute, without fragment, and https — except `http` on a
 //! loopback host, or a private-use scheme (`com.example.app:/cb`) for native
-//! applications.
+//! applications. `jwks_uri` must be https: the provider fetches it, so the
+//! operator's `allow_private_targets` switch (dev, tests) is the only way
+//! to register an `http` one (see [`validate_with`]). `scope` (RFC 7591
+//! §2) is the list of scopes `client_credentials` may issue to the client.
 
 use serde_json::{Map, Value};
 
@@ -27,6 +30,8 @@ pub struct Registration {
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
+    /// `scope`: the scopes the client may be issued without a user.
+    pub scope: Option<Vec<String>>,
     /// The descriptive metadata as accepted (client_name, logo_uri, ...,
     /// default_max_age, application_type), echoed back on read.
     pub metadata: Map<String, Value>,
@@ -109,9 +114,32 @@ fn check_web_uri(v: &Value, name: &str) -> Result<(), OAuthError> {
     }
 }
 
+/// `jwks_uri`: an absolute https URI; `http` only if the operator allows
+/// private targets (the fetch itself then allows them too).
+fn check_jwks_uri(v: &Value, allow_http: bool) -> Result<String, OAuthError> {
+    let s = v
+        .as_str()
+        .ok_or_else(|| meta_err("jwks_uri must be a string"))?;
+    let u = url::Url::parse(s).map_err(|_| meta_err("jwks_uri is not an absolute URI"))?;
+    match u.scheme() {
+        "https" => Ok(s.to_string()),
+        "http" if allow_http => Ok(s.to_string()),
+        _ => Err(meta_err("jwks_uri must be an https URI")),
+    }
+}
+
+/// [`validate_with`] as a production provider runs it: `jwks_uri` https only.
+pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
+    validate_with(body, false)
+}
+
 /// Validate a registration request body, one named step per group of
 /// metadata; the first failing rule decides the error.
-pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
+/// `allow_private_targets` is the operator's `[outbound]` switch.
+pub fn validate_with(
+    body: &Value,
+    allow_private_targets: bool,
+) -> Result<Registration, OAuthError> {
     let obj = body
         .as_object()
         .ok_or_else(|| meta_err("the body must be a JSON object"))?;
@@ -119,9 +147,13 @@ pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
     let (redirect_uris, post_logout_redirect_uris) = redirect_uris(obj, native)?;
     let (response_types, grant_types) = response_and_grant_types(obj)?;
     let method = auth_method(obj)?;
-    let (jwks, jwks_uri) = client_keys(obj, &method, &grant_types)?;
+    let (jwks, jwks_uri) = client_keys(obj, &method, &grant_types, allow_private_targets)?;
     let alg = id_token_alg(obj)?;
-    let metadata = descriptive_metadata(obj, native)?;
+    let scope = scope(obj)?;
+    let mut metadata = descriptive_metadata(obj, native)?;
+    if let Some(s) = &scope {
+        metadata.insert("scope".into(), s.join(" ").into());
+    }
     Ok(Registration {
         redirect_uris,
         post_logout_redirect_uris,
@@ -131,6 +163,7 @@ pub fn validate(body: &Value) -> Result<Registration, OAuthError> {
         jwks,
         jwks_uri,
         id_token_signed_response_alg: alg,
+        scope,
         metadata,
     })
 }
@@ -216,6 +249,7 @@ fn client_keys(
     obj: &Map<String, Value>,
     method: &str,
     grant_types: &[String],
+    allow_http_jwks_uri: bool,
 ) -> Result<(Option<Value>, Option<String>), OAuthError> {
     let jwks = match obj.get("jwks") {
         None | Some(Value::Null) => None,
@@ -224,10 +258,7 @@ fn client_keys(
     };
     let jwks_uri = match obj.get("jwks_uri") {
         None | Some(Value::Null) => None,
-        Some(v) => {
-            check_web_uri(v, "jwks_uri")?;
-            v.as_str().map(String::from)
-        }
+        Some(v) => Some(check_jwks_uri(v, allow_http_jwks_uri)?),
     };
     if jwks.is_some() && jwks_uri.is_some() {
         return Err(meta_err("give jwks or jwks_uri, not both"));
@@ -241,6 +272,18 @@ fn client_keys(
         ));
     }
     Ok((jwks, jwks_uri))
+}
+
+/// `scope`: space-separated scope tokens (RFC 7591 §2), kept in order
+/// without duplicates.
+fn scope(obj: &Map<String, Value>) -> Result<Option<Vec<String>>, OAuthError> {
+    match obj.get("scope") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => super::client_rules::registered_scopes(s.split(' '))
+            .map(Some)
+            .map_err(|e| meta_err(format!("scope: {e}"))),
+        Some(_) => Err(meta_err("scope must be a space-separated string")),
+    }
 }
 
 /// `id_token_signed_response_alg`: RS256 or ES256 when given.
@@ -393,5 +436,39 @@ mod tests {
         let contacts = vec!["a@rp.example"; MAX_ARRAY_ITEMS + 1];
         let body = json!({"redirect_uris": ["https://rp.example/cb"], "contacts": contacts});
         assert_eq!(code(body), ErrorCode::InvalidClientMetadata);
+    }
+
+    #[test]
+    fn jwks_uri_is_https_unless_private_targets_are_allowed() {
+        let body = |uri: &str| {
+            json!({"redirect_uris": ["https://rp.example/cb"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri})
+        };
+        for uri in ["http://127.0.0.1:9/jwks", "http://rp.example/jwks"] {
+            assert_eq!(code(body(uri)), ErrorCode::InvalidClientMetadata, "{uri}");
+            let r = validate_with(&body(uri), true).unwrap();
+            assert_eq!(r.jwks_uri.as_deref(), Some(uri));
+        }
+        assert!(validate(&body("https://localhost:9/jwks")).is_ok());
+        assert_eq!(
+            code(body("ftp://rp.example/jwks")),
+            ErrorCode::InvalidClientMetadata
+        );
+    }
+
+    #[test]
+    fn scope_is_registered_and_echoed() {
+        let r = validate(&json!({"redirect_uris": ["https://rp.example/cb"],
+            "scope": "read write read"}))
+        .unwrap();
+        assert_eq!(r.scope, Some(vec!["read".to_string(), "write".to_string()]));
+        assert_eq!(r.metadata["scope"], "read write");
+        let base =
+            |scope: Value| json!({"redirect_uris": ["https://rp.example/cb"], "scope": scope});
+        assert_eq!(
+            code(base(json!(["read"]))),
+            ErrorCode::InvalidClientMetadata
+        );
+        assert_eq!(code(base(json!("a \"b"))), ErrorCode::InvalidClientMetadata);
     }
 }

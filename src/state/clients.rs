@@ -39,6 +39,14 @@ pub struct ClientRecord {
     /// registered clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_token_hash: Option<String>,
+    /// Scopes the client registered (RFC 7591 `scope`); `client_credentials`
+    /// issues only these. `None`: no scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
+    /// Set by the operator: this client is a resource server and may
+    /// introspect any access token for this issuer, not only its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resource_server: bool,
     /// Unix seconds, from the proposer's clock.
     pub created_at: u64,
 }

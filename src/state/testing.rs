@@ -150,6 +150,8 @@ pub fn client(client_id: &str) -> ClientRecord {
         token_endpoint_auth_method: None,
         metadata: None,
         registration_token_hash: None,
+        scope: None,
+        resource_server: false,
         created_at: T,
     }
 }

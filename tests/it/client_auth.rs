@@ -9,7 +9,7 @@ use tessera::crypto::jwt;
 
 use crate::harness::Cluster;
 
-fn assertion(private: &Value, client_id: &str, aud: &str, jti: &str) -> String {
+pub fn assertion(private: &Value, client_id: &str, aud: &str, jti: &str) -> String {
     let now = tessera::clock::now();
     let mut claims = Map::new();
     for (k, v) in [

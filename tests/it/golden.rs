@@ -108,6 +108,8 @@ fn commands() -> Vec<Command> {
                 token_endpoint_auth_method: None,
                 metadata: Some(json!({"client_name": "Golden"})),
                 registration_token_hash: None,
+                scope: None,
+                resource_server: false,
                 created_at: t,
             },
         },

@@ -40,5 +40,6 @@ mod shutdown;
 mod signin;
 mod signin_errors;
 mod snapshot;
+mod ssrf_scopes;
 mod storage_suite;
 mod throttling;

@@ -33,7 +33,9 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
     // A snapshot holds every record: only the node's own user may read it.
     let snapshot = c.dir.path().join(format!("data{leader}/snapshot.json"));
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&snapshot).expect("snapshot.json").permissions(),
+        &std::fs::metadata(&snapshot)
+            .expect("snapshot.json")
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "{}", snapshot.display());
 
