@@ -166,7 +166,7 @@ async fn client_credentials_scopes_and_introspection_are_scoped_to_the_client() 
         .admin()
         .create_client(&CreateClient {
             client_id: "svc".into(),
-            secret: Some("svc-secret-123".into()),
+            secret: Some("svc-secret-123-of-at-least-32-chars".into()),
             grant_types: vec!["client_credentials".into()],
             scope: Some(vec!["read".into(), "write".into()]),
             ..Default::default()
@@ -181,7 +181,7 @@ async fn client_credentials_scopes_and_introspection_are_scoped_to_the_client() 
             "--id",
             "api",
             "--secret",
-            "api-secret-123",
+            "api-secret-123-of-at-least-32-chars",
             "--grant-types",
             "client_credentials",
             "--resource-server",
@@ -189,8 +189,8 @@ async fn client_credentials_scopes_and_introspection_are_scoped_to_the_client() 
         None,
     );
     assert_eq!(code, 0, "{err}");
-    let svc = Some(("svc", "svc-secret-123"));
-    let api = Some(("api", "api-secret-123"));
+    let svc = Some(("svc", "svc-secret-123-of-at-least-32-chars"));
+    let api = Some(("api", "api-secret-123-of-at-least-32-chars"));
     let cc = |scope| [("grant_type", "client_credentials"), ("scope", scope)];
 
     // #8: registered scopes only; none registered means none issued.
