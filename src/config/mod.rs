@@ -21,7 +21,7 @@ mod validate;
 use base64::Engine;
 
 use raw::RawConfig;
-pub use secrets::random_token;
+pub use secrets::{random_token, write_private};
 use secrets::{toml_error_key, DevSecrets};
 pub use tls::ClusterTls;
 use validate::Checker;
