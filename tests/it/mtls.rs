@@ -14,8 +14,8 @@ use tessera::actors::directory::CreateUser;
 use tessera::config::ClusterTls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{cli, path_str, Cluster, RaftOpts, SECRET};
 use crate::harness::wait::until;
+use crate::harness::{cli, path_str, Cluster, RaftOpts, SECRET};
 
 async fn tls_cluster() -> Cluster {
     let opts = RaftOpts {
