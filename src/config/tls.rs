@@ -142,3 +142,53 @@ impl ClusterTls {
         Ok(builder.identity(identity))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(dir: &Path) -> RawTls {
+        RawTls {
+            ca_cert: dir.join("ca.pem"),
+            cert: dir.join("node1.pem"),
+            key: dir.join("node1.key"),
+        }
+    }
+
+    /// A missing, malformed or mismatched file is a config error naming the
+    /// key and the file; the files of `tessera certs` load.
+    #[test]
+    fn bad_tls_files_are_config_errors_naming_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = ["127.0.0.1".to_string()];
+        crate::cli::certs::generate(dir.path(), 2, &hosts).unwrap();
+        let r = raw(dir.path());
+        ClusterTls::load("t.toml", &r).unwrap();
+
+        let missing = RawTls {
+            cert: dir.path().join("nope.pem"),
+            ..raw(dir.path())
+        };
+        let e = ClusterTls::load("t.toml", &missing).unwrap_err();
+        assert_eq!(
+            (e.file.as_str(), e.key.as_str()),
+            ("t.toml", "cluster.tls.cert")
+        );
+        assert!(e.reason.contains("nope.pem"), "{e}");
+
+        std::fs::write(dir.path().join("garbage.pem"), "not pem").unwrap();
+        let garbage = RawTls {
+            ca_cert: dir.path().join("garbage.pem"),
+            ..raw(dir.path())
+        };
+        let e = ClusterTls::load("t.toml", &garbage).unwrap_err();
+        assert_eq!(e.key, "cluster.tls.ca_cert", "{e}");
+
+        let mismatched = RawTls {
+            key: dir.path().join("node2.key"),
+            ..raw(dir.path())
+        };
+        let e = ClusterTls::load("t.toml", &mismatched).unwrap_err();
+        assert_eq!(e.key, "cluster.tls.key", "{e}");
+    }
+}
