@@ -551,7 +551,7 @@ Tessera local cluster is up.
   issuer (nginx)   $ISSUER$lb_note
 EOF
     for n in "${NODES[@]}"; do
-        printf '  node %s           http://%s   admin/cluster http://%s   log %s\n' \
+        printf '  node %s           http://%s   admin/cluster https://%s  log %s\n' \
             "$n" "$(http_addr "$n")" "$(rpc_addr "$n")" "$(node_log "$n")"
     done
     cat <<EOF
