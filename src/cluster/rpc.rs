@@ -30,8 +30,10 @@ use crate::state::{Proposal, FORMAT_VERSION};
 
 /// Body cap of a snapshot install (a whole state machine).
 pub const SNAPSHOT_BODY_LIMIT: usize = 256 * 1024 * 1024;
-/// Body cap of a log replication call (a batch of entries).
-pub const APPEND_BODY_LIMIT: usize = 64 * 1024 * 1024;
+/// Body cap of a log replication call: openraft sends up to 300 entries per
+/// call and each can be a batch of commands, so it stays as large as the
+/// snapshot's (only authenticated peers ever get this far).
+pub const APPEND_BODY_LIMIT: usize = SNAPSHOT_BODY_LIMIT;
 /// Body cap of every other route on the cluster port.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
