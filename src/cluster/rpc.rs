@@ -16,10 +16,11 @@
 //! certificate from the cluster CA (see `crate::config::ClusterTls`), so the
 //! secret is a second line of defence (docs/ARCHITECTURE.md invariant 6).
 
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures::future::{ready, Either};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
@@ -67,22 +68,19 @@ pub fn secret_matches(given: Option<&str>, expected: &str) -> bool {
     }
 }
 
-/// Middleware of the cluster-port app: refuses a request that lacks its
-/// credential before the handler (and so its body extractor) runs.
-pub fn authenticate<S>(
+/// Middleware of the cluster-port app (`middleware::from_fn`): refuses a
+/// request that lacks its credential before the handler (and so its body
+/// extractor) runs.
+pub async fn authenticate(
     req: ServiceRequest,
-    srv: &S,
-) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>> + 'static
-where
-    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
-    S::Future: 'static,
-{
-    let refusal = req
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let refused = req
         .app_data::<web::Data<RpcState>>()
         .and_then(|st| refusal(req.request(), st));
-    match refusal {
-        Some(res) => Either::Left(ready(Ok(req.into_response(res)))),
-        None => Either::Right(srv.call(req)),
+    match refused {
+        Some(res) => Ok(req.into_response(res)),
+        None => next.call(req).await,
     }
 }
 
