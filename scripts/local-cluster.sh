@@ -182,13 +182,30 @@ members = [
 
 [http]
 workers = 2
+
+# Mutual TLS on the cluster port (certificates from tessera certs).
+[cluster.tls]
+ca_cert = "$LC/certs/ca.pem"
+cert = "$LC/certs/node$n.pem"
+key = "$LC/certs/node$n.key"
 EOF
         mv "$cfg.tmp" "$cfg"
     )
 }
 
+# A dev CA and one certificate per node, made once: the cluster port speaks
+# mutual TLS (nginx fronts only the public port and is unaffected).
+ensure_certs() {
+    [[ -f "$LC/certs/ca.pem" ]] && return 0
+    need_run_bin
+    "$RUN_BIN" certs --out "$LC/certs" --nodes 3 --hosts 127.0.0.1,localhost >/dev/null ||
+        die "tessera certs failed"
+    say "made a dev CA and node certificates in $LC/certs"
+}
+
 ensure_configs() {
     ensure_secrets
+    ensure_certs
     local n
     for n in "${NODES[@]}"; do write_config "$n"; done
 }
@@ -229,7 +246,7 @@ start_node() {
         fi
         sleep 0.1
     done
-    say "started node $n (pid $pid): http://$(http_addr "$n"), cluster http://$(rpc_addr "$n"), log $log"
+    say "started node $n (pid $pid): http://$(http_addr "$n"), cluster https://$(rpc_addr "$n") (mTLS), log $log"
 }
 
 # Wait until a pid has gone; 0 if it did within $2 seconds.
@@ -535,7 +552,7 @@ Tessera local cluster is up.
   issuer (nginx)   $ISSUER$lb_note
 EOF
     for n in "${NODES[@]}"; do
-        printf '  node %s           http://%s   admin/cluster http://%s   log %s\n' \
+        printf '  node %s           http://%s   admin/cluster https://%s  log %s\n' \
             "$n" "$(http_addr "$n")" "$(rpc_addr "$n")" "$(node_log "$n")"
     done
     cat <<EOF
@@ -544,7 +561,8 @@ EOF
 
 Admin CLI:
   $RUN_BIN cluster status --config $(node_config 1)
-  or: . $LC/secrets.env && $RUN_BIN cluster status --url http://$(rpc_addr 1)
+  (the cluster port speaks mutual TLS: with --config the CLI presents the
+  node's certificate; certificates in $LC/certs)
 Then: $0 status | stop N | start N | kill N | down | clean
 EOF
 }

@@ -1,12 +1,14 @@
 //! The admin API client used by the CLI (`tessera user|client|cluster ...`).
 //!
-//! It talks to one node's cluster port with the admin token. Any node will
+//! It talks to one node's cluster port with the admin token (over https with
+//! the node's certificate when the cluster runs `[cluster.tls]`). Any node will
 //! do: writes are forwarded to the leader by the node itself.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::actors::directory::{CreateClient, CreateUser};
+use crate::config::ClusterTls;
 use crate::http::admin::{AddNode, ClientView, ClusterStatus, KeyView, RotateKeys, UserView};
 
 pub struct AdminClient {
@@ -25,15 +27,28 @@ pub struct AdminCallError {
 }
 
 impl AdminClient {
+    /// A client for a cluster port without TLS.
     pub fn new(base: &str, token: &str) -> AdminClient {
-        AdminClient {
+        AdminClient::with_tls(base, token, None).expect("a plain HTTP client always builds")
+    }
+
+    /// A client that, with `tls`, speaks https with this node's certificate
+    /// as identity and the cluster CA as the only root (`[cluster.tls]`).
+    pub fn with_tls(
+        base: &str,
+        token: &str,
+        tls: Option<&ClusterTls>,
+    ) -> Result<AdminClient, String> {
+        let builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+        let builder = match tls {
+            Some(tls) => tls.client(builder)?,
+            None => builder,
+        };
+        Ok(AdminClient {
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()
-                .expect("HTTP client"),
-        }
+            http: builder.build().map_err(|e| e.to_string())?,
+        })
     }
 
     async fn send<T: DeserializeOwned>(

@@ -23,7 +23,7 @@ use crate::actors::password::PasswordActor;
 use crate::actors::session::SessionActor;
 use crate::actors::token::TokenActor;
 use crate::cluster::log_store::LogStore;
-use crate::cluster::network::Network;
+use crate::cluster::network::{Network, PeerTransport};
 use crate::cluster::rpc::{self, RpcState};
 use crate::cluster::state_machine::StateMachine;
 use crate::cluster::storage::Storage;
@@ -64,7 +64,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     .validate()
     .context("invalid Raft settings")?;
-    let network = Network::new(&config.cluster_secret);
+    let transport = PeerTransport::new(config.cluster_tls.as_ref())
+        .map_err(|e| anyhow::anyhow!("cluster TLS: {e}"))?;
+    let network = Network::with_transport(&config.cluster_secret, transport.clone());
     let raft = raft_rt.block_on(Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -80,7 +82,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         storage.clone(),
         &config.cluster_secret,
         raft_rt.handle().clone(),
-    );
+    )
+    .with_transport(transport);
 
     let result = actix_web::rt::System::new().block_on(serve(config.clone(), handle, listeners));
 
@@ -158,22 +161,30 @@ fn cluster_server(
     let rpc_state = web::Data::new(RpcState {
         handle: handle.clone(),
         secret: config.cluster_secret.clone(),
+        admin_token: config.admin_token.clone(),
     });
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(rpc_state.clone())
             .app_data(http::json_config(1024 * 1024))
-            .app_data(web::PayloadConfig::new(256 * 1024 * 1024))
+            .app_data(web::PayloadConfig::new(rpc::DEFAULT_BODY_LIMIT))
+            .wrap(actix_web::middleware::from_fn(rpc::authenticate))
             .wrap_fn(http::observe)
             .configure(rpc::configure)
             .configure(http::cluster_routes)
     })
     .workers(2)
     .disable_signals()
-    .shutdown_timeout(config.shutdown_timeout)
-    .listen(listener)?
-    .run())
+    .shutdown_timeout(config.shutdown_timeout);
+    let server = match &config.cluster_tls {
+        Some(tls) => {
+            let tls = tls.server_config().map_err(std::io::Error::other)?;
+            server.listen_rustls_0_23(listener, tls)?
+        }
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 async fn serve(

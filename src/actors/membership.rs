@@ -107,6 +107,17 @@ impl Membership {
         self.cluster.leader_addr().map(|a| a.rpc_addr)
     }
 
+    /// A request to the leader's cluster port over this node's transport
+    /// (mutual TLS with `[cluster.tls]`), without credentials.
+    pub fn leader_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Option<reqwest::RequestBuilder> {
+        let addr = self.leader_rpc_addr()?;
+        Some(self.cluster.peer_call(method, &addr, path))
+    }
+
     /// Add a node as a learner, let it catch up, make it a voter (leader only).
     pub async fn add_node(&self, node: &AddNode) -> Result<(), String> {
         let addr = NodeAddr {

@@ -40,11 +40,16 @@ pub fn run<F: std::future::Future<Output = Result<(), Failure>>>(
 fn connect(t: &Target) -> Result<AdminClient, Failure> {
     if let Some(path) = &t.config {
         let c = Config::load(path).map_err(|e| Failure(2, format!("configuration error: {e}")))?;
-        let url = t
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", c.rpc_listen));
-        return Ok(AdminClient::new(&url, &c.admin_token));
+        // With TLS, dial the address peers use (the certificate names it).
+        let url = t.url.clone().unwrap_or_else(|| match &c.cluster_tls {
+            Some(_) => match c.members.get(&c.node_id) {
+                Some(m) => format!("https://{}", m.rpc_addr),
+                None => format!("https://{}", c.rpc_listen),
+            },
+            None => format!("http://{}", c.rpc_listen),
+        });
+        return AdminClient::with_tls(&url, &c.admin_token, c.cluster_tls.as_ref())
+            .map_err(|e| Failure(2, format!("configuration error: cluster TLS: {e}")));
     }
     let url = t.url.as_ref().ok_or_else(|| {
         Failure(

@@ -3,6 +3,7 @@
 //! success, 1 a failed operation, 2 bad configuration or usage.
 
 pub mod admin;
+pub mod certs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,18 @@ pub enum Cmd {
     Cluster {
         #[command(subcommand)]
         cmd: ClusterCmd,
+    },
+    /// Make a development CA and node certificates for `[cluster.tls]`.
+    Certs {
+        /// Directory for ca.pem, ca.key, nodeN.pem and nodeN.key.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many node certificates (node1 .. nodeN).
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        /// Names and addresses the nodes are dialled by (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1,localhost")]
+        hosts: Vec<String>,
     },
 }
 
@@ -255,6 +268,19 @@ pub fn main() -> ExitCode {
         Cmd::Client { cmd } => admin::run(|| admin::client(cmd)),
         Cmd::Keys { cmd } => admin::run(|| admin::keys(cmd)),
         Cmd::Cluster { cmd } => admin::run(|| admin::cluster(cmd)),
+        Cmd::Certs { out, nodes, hosts } => match certs::generate(&out, nodes, &hosts) {
+            Ok(()) => {
+                println!(
+                    "wrote the cluster CA and {nodes} node certificates to {}",
+                    out.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

@@ -65,7 +65,7 @@ pub struct ClusterHandle {
     pub node_id: NodeId,
     pub sm: StateMachine,
     pub storage: Storage,
-    client: reqwest::Client,
+    transport: super::network::PeerTransport,
     secret: Arc<str>,
     /// The Raft runtime: forwarded writes and read-index calls are sent from
     /// it, so their pooled connections never belong to an HTTP worker's
@@ -100,7 +100,7 @@ impl ClusterHandle {
             node_id,
             sm,
             storage,
-            client: super::network::peer_client(),
+            transport: super::network::PeerTransport::plain(),
             secret: secret.into(),
             leader_reads: Batcher::new(rt.clone()),
             follower_reads: Batcher::new(rt.clone()),
@@ -353,10 +353,29 @@ impl ClusterHandle {
         m.membership_config.membership().get_node(&leader).cloned()
     }
 
+    /// Reach peers through `transport` (mutual TLS with `[cluster.tls]`)
+    /// instead of plain HTTP.
+    pub fn with_transport(mut self, transport: super::network::PeerTransport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// A request to a peer's cluster port (the admin API included) over this
+    /// node's transport, without credentials.
+    pub fn peer_call(
+        &self,
+        method: reqwest::Method,
+        rpc_addr: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.transport
+            .client()
+            .request(method, self.transport.url(rpc_addr, path))
+    }
+
     /// POST a JSON body to a peer's cluster port with the cluster secret.
     pub fn peer_request(&self, rpc_addr: &str, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .post(format!("http://{rpc_addr}{path}"))
+        self.peer_call(reqwest::Method::POST, rpc_addr, path)
             .header(SECRET_HEADER, &*self.secret)
     }
 }

@@ -17,7 +17,12 @@
 //! write sent on such a socket would have an unknown outcome). Nagle is off
 //! (small request/response pairs) and TCP keepalive notices a vanished peer.
 //!
-//! Each call carries the cluster secret in [`SECRET_HEADER`]. The peer answers
+//! With `[cluster.tls]` the pool speaks https only, presents this node's
+//! certificate and trusts only the cluster CA ([`PeerTransport`]); the peer
+//! refuses any connection without such a certificate at the handshake
+//! (docs/ARCHITECTURE.md invariant 6). Without it the pool speaks plain HTTP
+//! (a trusted LAN or a dev machine). Either way each call also carries the
+//! cluster secret in [`SECRET_HEADER`] (defence in depth). The peer answers
 //! with a JSON `Result<Response, RaftError>`; a remote error comes back as
 //! openraft's `RemoteError`, a refused connection as `Unreachable` (openraft
 //! backs off), anything else as a `NetworkError`.
@@ -36,6 +41,7 @@ use openraft::raft::{
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{NodeAddr, NodeId, TypeConfig, SECRET_HEADER};
+use crate::config::ClusterTls;
 
 /// Idle keep-alive connections kept per peer.
 pub const MAX_IDLE_PER_PEER: usize = 64;
@@ -44,29 +50,71 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// A peer that does not accept a connection within this is unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The HTTP client for node-to-node calls: a keep-alive pool per peer.
-pub fn peer_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// The HTTP client for node-to-node calls: a keep-alive pool per peer, with
+/// mutual TLS when `tls` is given.
+pub fn peer_client(tls: Option<&ClusterTls>) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
         .pool_max_idle_per_host(MAX_IDLE_PER_PEER)
         .pool_idle_timeout(IDLE_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_keepalive(Duration::from_secs(30))
         .tcp_nodelay(true)
-        .http1_only()
-        .build()
-        .expect("HTTP client")
+        .http1_only();
+    let builder = match tls {
+        Some(tls) => tls.client(builder)?,
+        None => builder,
+    };
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// How this node reaches its peers' cluster ports: the shared connection
+/// pool and the scheme (`https` with `[cluster.tls]`, else `http`).
+#[derive(Clone)]
+pub struct PeerTransport {
+    client: reqwest::Client,
+    scheme: &'static str,
+}
+
+impl PeerTransport {
+    /// Plain HTTP (no `[cluster.tls]`).
+    pub fn plain() -> PeerTransport {
+        PeerTransport::new(None).expect("a plain HTTP client always builds")
+    }
+
+    /// Mutual TLS when `tls` is given; fails only on unusable TLS material.
+    pub fn new(tls: Option<&ClusterTls>) -> Result<PeerTransport, String> {
+        Ok(PeerTransport {
+            client: peer_client(tls)?,
+            scheme: if tls.is_some() { "https" } else { "http" },
+        })
+    }
+
+    /// The URL of `path` on the cluster port at `rpc_addr` (host:port).
+    pub fn url(&self, rpc_addr: &str, path: &str) -> String {
+        format!("{}://{rpc_addr}{path}", self.scheme)
+    }
+
+    /// The shared connection pool.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
 }
 
 /// Builds one [`PeerClient`] per follower; shares one HTTP connection pool.
 pub struct Network {
-    client: reqwest::Client,
+    transport: PeerTransport,
     secret: Arc<str>,
 }
 
 impl Network {
+    /// Plain HTTP to the peers.
     pub fn new(secret: &str) -> Network {
+        Network::with_transport(secret, PeerTransport::plain())
+    }
+
+    pub fn with_transport(secret: &str, transport: PeerTransport) -> Network {
         Network {
-            client: peer_client(),
+            transport,
             secret: secret.into(),
         }
     }
@@ -77,11 +125,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerClient {
         PeerClient {
-            client: self.client.clone(),
+            client: self.transport.client().clone(),
             secret: self.secret.clone(),
             target,
             target_node: node.clone(),
-            base: format!("http://{}", node.rpc_addr),
+            base: self.transport.url(&node.rpc_addr, ""),
         }
     }
 }

@@ -3,10 +3,23 @@
 //! `/raft/{vote,append,snapshot}` feed openraft; `/cluster/write` and
 //! `/cluster/read-index` serve followers' forwarded writes and read-index
 //! requests; `/cluster/info` answers bootstrap probes and version checks;
-//! `/cluster/elect` lets a stopping leader hand over. Every route first
-//! checks the cluster secret with a constant-time comparison: a request
-//! without it gets 401 and reaches nothing.
+//! `/cluster/elect` lets a stopping leader hand over.
+//!
+//! [`authenticate`] wraps the whole cluster-port app: a `/raft/` or
+//! `/cluster/` request without the cluster secret, or an `/admin/` request
+//! without the admin token (constant-time comparisons), gets its 401 before
+//! any handler runs, so its body is never read (an unauthenticated peer
+//! cannot make the node buffer a large body). Authenticated bodies are then
+//! capped per route: [`SNAPSHOT_BODY_LIMIT`] for snapshots,
+//! [`APPEND_BODY_LIMIT`] for log replication, [`DEFAULT_BODY_LIMIT`] for the
+//! rest. With `[cluster.tls]` the listener also requires a client
+//! certificate from the cluster CA (see `crate::config::ClusterTls`), so the
+//! secret is a second line of defence (docs/ARCHITECTURE.md invariant 6).
 
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
@@ -16,17 +29,31 @@ use super::membership::NodeInfo;
 use super::{ClusterHandle, NodeId, TypeConfig, SECRET_HEADER};
 use crate::state::{Proposal, FORMAT_VERSION};
 
+/// Body cap of a snapshot install (a whole state machine).
+pub const SNAPSHOT_BODY_LIMIT: usize = 256 * 1024 * 1024;
+/// Body cap of a log replication call: openraft sends up to 300 entries per
+/// call and each can be a batch of commands, so it stays as large as the
+/// snapshot's (only authenticated peers ever get this far).
+pub const APPEND_BODY_LIMIT: usize = SNAPSHOT_BODY_LIMIT;
+/// Body cap of every other route on the cluster port.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
 /// Shared state of the RPC handlers.
 pub struct RpcState {
     pub handle: ClusterHandle,
     pub secret: String,
+    /// The admin token the `/admin/` routes require.
+    pub admin_token: String,
 }
 
 /// Register the routes on the cluster-port app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/raft/vote", web::post().to(vote))
-        .route("/raft/append", web::post().to(append))
-        .route("/raft/snapshot", web::post().to(snapshot))
+    let limited = |path: &str, limit: usize| {
+        web::resource(path.to_string()).app_data(web::PayloadConfig::new(limit))
+    };
+    cfg.service(limited("/raft/append", APPEND_BODY_LIMIT).route(web::post().to(append)))
+        .service(limited("/raft/snapshot", SNAPSHOT_BODY_LIMIT).route(web::post().to(snapshot)))
+        .route("/raft/vote", web::post().to(vote))
         .route("/cluster/write", web::post().to(write))
         .route("/cluster/read-index", web::post().to(read_index))
         .route("/cluster/info", web::post().to(info))
@@ -41,6 +68,46 @@ pub fn secret_matches(given: Option<&str>, expected: &str) -> bool {
     }
 }
 
+/// Middleware of the cluster-port app (`middleware::from_fn`): refuses a
+/// request that lacks its credential before the handler (and so its body
+/// extractor) runs.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let refused = req
+        .app_data::<web::Data<RpcState>>()
+        .and_then(|st| refusal(req.request(), st));
+    match refused {
+        Some(res) => Ok(req.into_response(res)),
+        None => next.call(req).await,
+    }
+}
+
+/// The 401 for a request without its credential, if it lacks one.
+fn refusal(req: &HttpRequest, st: &RpcState) -> Option<HttpResponse> {
+    let path = req.path();
+    if path.starts_with("/raft/") || path.starts_with("/cluster/") {
+        return (!authorized(req, st)).then(unauthorized);
+    }
+    if path.starts_with("/admin/") {
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !secret_matches(token, &st.admin_token) {
+            let mut res = HttpResponse::Unauthorized();
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"tessera-admin\""));
+            return Some(res.force_close().json(serde_json::json!({
+                "error": "unauthorized",
+                "error_description": "missing or wrong admin token",
+            })));
+        }
+    }
+    None
+}
+
 fn authorized(req: &HttpRequest, state: &RpcState) -> bool {
     let given = req
         .headers()
@@ -52,6 +119,7 @@ fn authorized(req: &HttpRequest, state: &RpcState) -> bool {
 fn unauthorized() -> HttpResponse {
     crate::metrics::METRICS.rpc_rejected.inc();
     HttpResponse::Unauthorized()
+        .force_close()
         .json(serde_json::json!({"error": "missing or wrong cluster secret"}))
 }
 

@@ -18,13 +18,15 @@ use std::time::Duration;
 
 mod raw;
 mod secrets;
+mod tls;
 mod validate;
 
 use base64::Engine;
 
 use raw::RawConfig;
-pub use secrets::random_token;
+pub use secrets::{random_token, write_private};
 use secrets::{toml_error_key, DevSecrets};
+pub use tls::ClusterTls;
 use validate::Checker;
 
 /// A configuration problem: which file, which key, and why.
@@ -114,6 +116,8 @@ pub struct Config {
     pub admin_token: String,
     /// 32 bytes that seal private keys at rest.
     pub master_key: [u8; 32],
+    /// `[cluster.tls]`: mutual TLS on the cluster port (none: plain HTTP).
+    pub cluster_tls: Option<ClusterTls>,
     pub raft: RaftSettings,
     pub tokens: TokenSettings,
     pub registration: RegistrationMode,
@@ -172,6 +176,10 @@ impl Config {
         let registration = check.registration(&raw.registration)?;
         let keys = check.keys(&raw.keys)?;
         let http_workers = check.http_workers(&raw.http)?;
+        let cluster_tls = match &raw.cluster.tls {
+            Some(t) => Some(ClusterTls::load(file, t)?),
+            None => None,
+        };
         Ok(Config {
             source: file.into(),
             node_id: raw.node.id,
@@ -184,6 +192,7 @@ impl Config {
             cluster_secret: secrets.cluster_secret,
             admin_token: secrets.admin_token,
             master_key: secrets.master_key,
+            cluster_tls,
             raft,
             tokens,
             registration,

@@ -110,6 +110,16 @@ pub(super) struct RawCluster {
     pub(super) master_key: Option<String>,
     pub(super) master_key_env: Option<String>,
     pub(super) master_key_file: Option<PathBuf>,
+    /// Mutual TLS on the cluster port (see [`super::tls`]).
+    pub(super) tls: Option<RawTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub(super) ca_cert: PathBuf,
+    pub(super) cert: PathBuf,
+    pub(super) key: PathBuf,
 }
 
 #[derive(Deserialize)]

@@ -31,7 +31,7 @@ pub(super) fn default_workers() -> usize {
 
 /// Creates (or replaces) `path` with `text`, readable and writable by its
 /// owner only (mode 0600 on Unix), for files that hold secrets.
-pub(super) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -220,15 +220,17 @@ async fn on_leader(
     if st.membership.is_leader() {
         return Ok(None);
     }
-    let leader = st
+    let method = match body {
+        Some(_) => reqwest::Method::POST,
+        None => reqwest::Method::DELETE,
+    };
+    let call = st
         .membership
-        .leader_rpc_addr()
+        .leader_request(method, req.path())
         .ok_or_else(|| AdminError::Unavailable("no leader is known".into()))?;
-    let url = format!("http://{}{}", leader, req.path());
-    let client = reqwest::Client::new();
     let call = match body {
-        Some(b) => client.post(url).json(b),
-        None => client.delete(url),
+        Some(b) => call.json(b),
+        None => call,
     };
     let res = call
         .bearer_auth(&st.config.admin_token)

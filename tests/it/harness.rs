@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tessera::actors::directory::{CreateClient, CreateUser};
 use tessera::admin_client::AdminClient;
+use tessera::config::ClusterTls;
 use tessera::http::admin::ClusterStatus;
 
 // Inside the harness so that the benchmark, which includes this file by
@@ -42,6 +43,8 @@ pub struct Node {
     pub rpc: String,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// The node's `[cluster.tls]` material (with [`RaftOpts::tls`]).
+    pub tls: Option<ClusterTls>,
     child: Option<Child>,
 }
 
@@ -50,10 +53,11 @@ impl Node {
         format!("http://{}", self.http)
     }
     pub fn rpc_url(&self) -> String {
-        format!("http://{}", self.rpc)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.rpc)
     }
     pub fn admin(&self) -> AdminClient {
-        AdminClient::new(&self.rpc_url(), ADMIN)
+        AdminClient::with_tls(&self.rpc_url(), ADMIN, self.tls.as_ref()).unwrap()
     }
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -85,6 +89,9 @@ pub struct RaftOpts {
     /// Only the first N nodes are initial members and start; the others get
     /// a config listing those N and wait to be added (`cluster add-node`).
     pub initial_members: Option<u64>,
+    /// Mutual TLS on the cluster port: `tessera certs` makes a CA and node
+    /// certificates in `certs/` and every config gets `[cluster.tls]`.
+    pub tls: bool,
 }
 
 impl Default for RaftOpts {
@@ -96,6 +103,7 @@ impl Default for RaftOpts {
             extra: String::new(),
             before_start: None,
             initial_members: None,
+            tls: false,
         }
     }
 }
@@ -134,8 +142,41 @@ impl Cluster {
         // The issuer is node 1's address, so discovery through the issuer
         // URL works; tests send other steps to other nodes explicitly.
         let issuer = format!("http://{}", addrs[0].1);
+        let certs = dir.path().join("certs");
+        if opts.tls {
+            let (code, _, err) = cli(
+                &[
+                    "certs",
+                    "--out",
+                    path_str(&certs),
+                    "--nodes",
+                    &n.to_string(),
+                ],
+                None,
+            );
+            assert_eq!(code, 0, "tessera certs: {err}");
+        }
         let mut nodes = BTreeMap::new();
         for (id, http, rpc) in &addrs {
+            let pem = |f: String| certs.join(f);
+            let tls_toml = if opts.tls {
+                format!(
+                    "\n[cluster.tls]\nca_cert = {:?}\ncert = {:?}\nkey = {:?}\n",
+                    pem("ca.pem".into()),
+                    pem(format!("node{id}.pem")),
+                    pem(format!("node{id}.key")),
+                )
+            } else {
+                String::new()
+            };
+            let tls = opts.tls.then(|| {
+                let read = |f: String| std::fs::read(pem(f)).unwrap();
+                ClusterTls::from_pem(
+                    &read("ca.pem".into()),
+                    &read(format!("node{id}.pem")),
+                    &read(format!("node{id}.key")),
+                )
+            });
             let config = dir.path().join(format!("node{id}.toml"));
             let data = dir.path().join(format!("data{id}"));
             let registration = if opts.registration_open {
@@ -167,7 +208,8 @@ max_in_snapshot_log_to_keep = {keep}
 [http]
 workers = 1
 {registration}
-{extra}"#,
+{extra}
+{tls_toml}"#,
                     extra = opts.extra,
                     data = data.display(),
                     snap = opts.snapshot_logs_since_last,
@@ -183,6 +225,7 @@ workers = 1
                     rpc: rpc.clone(),
                     log: dir.path().join(format!("node{id}.log")),
                     config,
+                    tls,
                     child: None,
                 },
             );

@@ -33,6 +33,7 @@ mod linearizable;
 mod logout;
 mod membership;
 mod metrics;
+mod mtls;
 mod registration;
 mod rolling;
 mod rpc_auth;
