@@ -3,7 +3,8 @@
 //!
 //! * [`log_store`] — the Raft log in sled, made durable with `fdatasync`.
 //! * [`state_machine`] — applies entries to the state trees; snapshots.
-//! * [`network`] — outbound Raft RPCs over HTTP (reqwest).
+//! * [`network`] — outbound Raft RPCs over HTTP/1.1 keep-alive (reqwest), https
+//!   with the node's certificate under `[cluster.tls]` (mutual TLS).
 //! * [`rpc`] — inbound Raft, forwarding and read-index handlers.
 //! * [`membership`] — bootstrap from configuration, add and remove nodes.
 //! * [`handle`] — [`ClusterHandle`]: write with leader forwarding, read-index.
