@@ -115,7 +115,7 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
         sessions: SessionActor::new(handle.clone(), session_lifetime).start(),
         codes: CodeActor::new(handle.clone(), &config.tokens).start(),
         tokens: TokenActor::new(handle.clone(), &config.tokens).start(),
-        keys: KeyActor::new(
+        key_actor: KeyActor::new(
             handle.clone(),
             &config.master_key,
             published_keys.clone(),
@@ -123,7 +123,7 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
             &config.tokens,
         )
         .start(),
-        published_keys,
+        keys: published_keys,
         membership: Membership::new(handle),
         passwords,
     }

@@ -157,8 +157,13 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn callers_arriving_during_a_round_share_the_next_one() {
+    /// A batcher whose round 1 has started and waits at the gate.
+    async fn first_round_in_flight() -> (
+        Arc<Batcher<u64>>,
+        Gate,
+        tokio::sync::mpsc::UnboundedReceiver<u64>,
+        tokio::task::JoinHandle<Option<u64>>,
+    ) {
         let b = Batcher::<u64>::new(tokio::runtime::Handle::current());
         let (g, mut started) = gate();
         let first = tokio::spawn({
@@ -166,6 +171,12 @@ mod tests {
             async move { b.run(r).await }
         });
         assert_eq!(started.recv().await, Some(1));
+        (b, g, started, first)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_arriving_during_a_round_share_the_next_one() {
+        let (b, g, mut started, first) = first_round_in_flight().await;
         // Round 1 is in flight: these 99 must not join it.
         let rest: Vec<_> = (0..99)
             .map(|_| {
@@ -189,13 +200,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rounds_whose_callers_gave_up_are_skipped_and_a_panic_is_survived() {
-        let b = Batcher::<u64>::new(tokio::runtime::Handle::current());
-        let (g, mut started) = gate();
-        let first = tokio::spawn({
-            let (b, r) = (b.clone(), g.round());
-            async move { b.run(r).await }
-        });
-        assert_eq!(started.recv().await, Some(1));
+        let (b, g, _started, first) = first_round_in_flight().await;
         // A caller that gives up while round 1 runs leaves nobody waiting.
         let gave_up = tokio::time::timeout(Duration::from_millis(20), b.run(g.round())).await;
         assert!(gave_up.is_err());

@@ -66,25 +66,17 @@ pub struct Actors {
     pub codes: Addr<CodeActor>,
     pub tokens: Addr<TokenActor>,
     pub passwords: Addr<PasswordActor>,
-    pub keys: Addr<KeyActor>,
-    /// The published signing keys and the key records.
-    pub published_keys: Keys,
-    pub membership: Membership,
-}
-
-/// Shared by every handler of both servers.
-pub struct AppState {
-    pub directory: Addr<DirectoryActor>,
-    pub directory_reads: Directory,
-    pub sessions: Addr<SessionActor>,
-    pub codes: Addr<CodeActor>,
-    pub tokens: Addr<TokenActor>,
-    pub passwords: Addr<PasswordActor>,
     pub key_actor: Addr<KeyActor>,
-    /// The published signing keys.
+    /// The published signing keys and the key records.
     pub keys: Keys,
     /// Cluster status, readiness and membership changes.
     pub membership: Membership,
+}
+
+/// Shared by every handler of both servers: the actors (reached through
+/// `Deref`, e.g. `st.sessions`) and what the handlers keep themselves.
+pub struct AppState {
+    actors: Actors,
     pub config: Arc<Config>,
     pub settings: TokenSettings,
     /// Seals authorization requests carried through the login pages.
@@ -96,6 +88,13 @@ pub struct AppState {
     pub jwks: crate::outbound::JwksCache,
     /// Set when the node starts shutting down; `/readyz` then fails.
     pub stopping: Arc<AtomicBool>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Actors;
+    fn deref(&self) -> &Actors {
+        &self.actors
+    }
 }
 
 impl AppState {
@@ -113,15 +112,7 @@ impl AppState {
                 "tessera pending authorization requests v1",
             ),
             settings: config.tokens.clone(),
-            directory: actors.directory,
-            directory_reads: actors.directory_reads,
-            sessions: actors.sessions,
-            codes: actors.codes,
-            tokens: actors.tokens,
-            passwords: actors.passwords,
-            key_actor: actors.keys,
-            keys: actors.published_keys,
-            membership: actors.membership,
+            actors,
             config,
             secret_cache: Default::default(),
             guards: Default::default(),

@@ -35,7 +35,7 @@ pub mod users;
 pub mod version;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests_apply;
 #[cfg(test)]

@@ -115,20 +115,14 @@ impl Keys {
 mod tests {
     use super::*;
     use crate::actors::directory::testing::{apply, state_machine};
-    use crate::state::{Command, KeyState, FORMAT_VERSION};
+    use crate::state::{Command, KeyState};
 
+    /// The state tests' key record, created at `created_at`.
     fn key(kid: &str, alg: &str, state: KeyState, created_at: u64) -> KeyRecord {
-        KeyRecord {
-            v: FORMAT_VERSION,
-            kid: kid.into(),
-            alg: alg.into(),
-            public_jwk: serde_json::json!({"kid": kid}),
-            sealed_private: "sealed".into(),
-            state,
-            created_at,
-            activated_at: (state == KeyState::Current).then_some(created_at),
-            retired_at: None,
-        }
+        let mut k = crate::state::testing::key(kid, alg, state);
+        k.created_at = created_at;
+        k.activated_at = (state == KeyState::Current).then_some(created_at);
+        k
     }
 
     #[test]
