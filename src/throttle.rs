@@ -363,7 +363,10 @@ pub struct Guards {
 
 impl Guards {
     /// Default limits; the permits sized to the password pool (one thread
-    /// per core): four queued logins per thread, two secrets per thread.
+    /// per core): sixteen queued logins per thread (a login then waits at
+    /// most ~16 hashes, about 0.3 s, before its own; more are refused with
+    /// 503), two secrets per thread (client secrets are checked once per
+    /// node and then cached, so a queue of them is an attack).
     pub fn new() -> Self {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -371,7 +374,7 @@ impl Guards {
         Guards {
             logins: Throttle::new(ThrottleSettings::default()),
             secrets: Throttle::new(ThrottleSettings::default()),
-            login_hashes: HashPermits::new(4 * threads),
+            login_hashes: HashPermits::new(16 * threads),
             secret_hashes: HashPermits::new(2 * threads),
         }
     }
