@@ -67,61 +67,61 @@ fn key() -> impl Strategy<Value = String> {
     ]
 }
 
+/// One of `known`, or any string.
+fn known_or_any(known: Vec<&'static str>) -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(known).prop_map(String::from),
+        any::<String>(),
+    ]
+}
+
 /// Request pairs: names an endpoint reads (or any), values that are valid,
 /// empty, or anything.
 fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
-    let name = prop_oneof![
-        prop::sample::select(vec![
-            "client_id",
-            "redirect_uri",
-            "response_type",
-            "scope",
-            "state",
-            "nonce",
-            "response_mode",
-            "prompt",
-            "max_age",
-            "claims",
-            "code_challenge",
-            "code_challenge_method",
-            "acr_values",
-            "ui_locales",
-            "request",
-            "grant_type",
-            "code",
-            "code_verifier",
-            "refresh_token",
-            "client_secret",
-            "client_assertion",
-            "client_assertion_type",
-        ])
-        .prop_map(String::from),
-        any::<String>(),
-    ];
-    let value = prop_oneof![
-        prop::sample::select(vec![
-            "",
-            "c",
-            "https://rp.example/cb",
-            "code",
-            "openid",
-            "openid email openid",
-            "query",
-            "form_post",
-            "none login",
-            "consent",
-            "60",
-            "S256",
-            "authorization_code",
-            "refresh_token",
-            "client_credentials",
-            token_request::JWT_BEARER,
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            "{\"id_token\":{\"email\":null}}",
-        ])
-        .prop_map(String::from),
-        any::<String>(),
-    ];
+    let name = known_or_any(vec![
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "response_mode",
+        "prompt",
+        "max_age",
+        "claims",
+        "code_challenge",
+        "code_challenge_method",
+        "acr_values",
+        "ui_locales",
+        "request",
+        "grant_type",
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+    ]);
+    let value = known_or_any(vec![
+        "",
+        "c",
+        "https://rp.example/cb",
+        "code",
+        "openid",
+        "openid email openid",
+        "query",
+        "form_post",
+        "none login",
+        "consent",
+        "60",
+        "S256",
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        token_request::JWT_BEARER,
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "{\"id_token\":{\"email\":null}}",
+    ]);
     prop::collection::vec((name, value), 0..24)
 }
 
