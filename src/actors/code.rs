@@ -147,6 +147,7 @@ impl Handler<ExchangeCode> for CodeActor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::exchange::tests::minted;
 
     fn exchange(refreshable: bool) -> ExchangeCode {
         ExchangeCode {
@@ -156,13 +157,6 @@ mod tests {
             code_verifier: Some("v".repeat(43)),
             refreshable,
         }
-    }
-
-    fn minted() -> Minted {
-        Minted::new(TokenLifetimes {
-            access: 300,
-            refresh: 3600,
-        })
     }
 
     fn redeem(cmd: Command) -> Redeem {

@@ -137,7 +137,7 @@ pub(super) fn scope_beyond(granted: &[String], asked: &[String]) -> Option<Strin
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn grant(scopes: &[&str], family: Option<&str>) -> Authorization {
@@ -154,7 +154,9 @@ mod tests {
         }
     }
 
-    fn minted() -> Minted {
+    /// Minted values with 5-minute access and 1-hour refresh lifetimes
+    /// (shared with the code actor's tests).
+    pub(in crate::actors) fn minted() -> Minted {
         Minted::new(TokenLifetimes {
             access: 300,
             refresh: 3600,
