@@ -1,18 +1,16 @@
 //! `PasswordActor`: argon2id hashing and verification off the HTTP workers.
 //!
 //! It runs in a `SyncArbiter` with one thread per core, so a burst of logins
-//! queues here instead of stalling request handling. Each thread's actor owns
-//! a [`password::Scratch`]: argon2's 19 MiB of working memory, allocated on
-//! the first hash and reused by every later one.
+//! queues here instead of stalling request handling. The argon2 working
+//! memory is reused between hashes and freed when idle (see
+//! [`password`]).
 
 use actix::{Actor, Handler, Message, SyncContext};
 
 use crate::crypto::password;
 
 #[derive(Default)]
-pub struct PasswordActor {
-    scratch: password::Scratch,
-}
+pub struct PasswordActor;
 
 impl Actor for PasswordActor {
     type Context = SyncContext<Self>;
@@ -34,13 +32,13 @@ pub struct VerifySecret {
 impl Handler<HashSecret> for PasswordActor {
     type Result = Result<String, String>;
     fn handle(&mut self, msg: HashSecret, _: &mut SyncContext<Self>) -> Self::Result {
-        self.scratch.hash(&msg.0)
+        password::hash(&msg.0)
     }
 }
 
 impl Handler<VerifySecret> for PasswordActor {
     type Result = bool;
     fn handle(&mut self, msg: VerifySecret, _: &mut SyncContext<Self>) -> bool {
-        self.scratch.verify(&msg.secret, &msg.phc)
+        password::verify(&msg.secret, &msg.phc)
     }
 }

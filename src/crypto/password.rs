@@ -6,16 +6,21 @@
 //! worker.
 //!
 //! Each thread hashes inside its own [`Scratch`]: the 19 MiB of argon2 blocks
-//! are allocated once per thread and reused. Allocating them per hash (what
-//! `argon2::PasswordHasher` does) made the kernel map and zero 19 MiB every
-//! time — with the node's fixed 1 MiB mmap threshold (see
+//! are allocated once and reused while hashes keep coming. Allocating them
+//! per hash (what `argon2::PasswordHasher` does) made the kernel map and zero
+//! 19 MiB every time — with the node's fixed 1 MiB mmap threshold (see
 //! `cluster::storage`) about 17 ms of system time per hash, half again the
-//! hash itself, measured on this project's 2-core machine. The price is 19 MiB
-//! of resident memory per password thread once it has hashed.
+//! hash itself, measured on this project's 2-core machine. [`hash`] and
+//! [`verify`] take a scratch from a small pool (at most one per thread that
+//! hashes at the same time) and put it back; so that an idle node does not
+//! keep 19 MiB per password thread resident, a janitor thread started with
+//! the pool frees the blocks of every scratch that did no hash for [`IDLE`].
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::{Mutex, Once};
+
 use subtle::ConstantTimeEq;
 
 /// m (KiB), t, p of new hashes.
@@ -28,13 +33,72 @@ const OUTPUT_LEN: usize = 32;
 /// string can never make a thread allocate more than this.
 const MAX_M_COST: u32 = 64 * 1024;
 
+/// How long a scratch keeps its blocks without a hash.
+pub const IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The argon2 working memory of one thread, reused from hash to hash.
 #[derive(Default)]
 pub struct Scratch {
     blocks: Vec<Block>,
+    last_used: Option<std::time::Instant>,
+}
+
+/// Scratches not in use, most recently used last.
+static POOL: Mutex<Vec<Scratch>> = Mutex::new(Vec::new());
+static JANITOR: Once = Once::new();
+
+/// Hash a secret into a PHC string with a fresh random salt.
+pub fn hash(secret: &str) -> Result<String, String> {
+    with_scratch(|s| s.hash(secret))
+}
+
+/// Check a secret against a PHC string; a malformed hash never verifies.
+pub fn verify(secret: &str, phc: &str) -> bool {
+    with_scratch(|s| s.verify(secret, phc))
+}
+
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    JANITOR.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("argon2-janitor".into())
+            .spawn(|| loop {
+                std::thread::sleep(IDLE);
+                release_idle();
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("argon2 memory janitor not started: {e}");
+        }
+    });
+    let mut scratch = lock_pool().pop().unwrap_or_default();
+    let out = f(&mut scratch);
+    lock_pool().push(scratch);
+    out
+}
+
+fn lock_pool() -> std::sync::MutexGuard<'static, Vec<Scratch>> {
+    POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Free the blocks of every pooled scratch idle for [`IDLE`]; how many.
+pub fn release_idle() -> usize {
+    lock_pool()
+        .iter_mut()
+        .filter_map(|s| s.release_if_idle().then_some(()))
+        .count()
 }
 
 impl Scratch {
+    /// Free the blocks if no hash ran for [`IDLE`]; true if it freed them.
+    pub fn release_if_idle(&mut self) -> bool {
+        match self.last_used {
+            Some(t) if t.elapsed() >= IDLE && !self.blocks.is_empty() => {
+                self.blocks = Vec::new();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Hash `secret` with `params`, `algorithm` and `version` into `out`.
     fn run(
         &mut self,
@@ -47,6 +111,7 @@ impl Scratch {
         if self.blocks.len() != blocks {
             self.blocks = vec![Block::default(); blocks];
         }
+        self.last_used = Some(std::time::Instant::now());
         argon.hash_password_into_with_memory(secret, salt, out, &mut self.blocks)
     }
 
@@ -163,6 +228,18 @@ mod tests {
         .to_string();
         assert!(s.verify("pw-3", &small));
         assert!(s.verify("pw-1", &ours));
+    }
+
+    #[test]
+    fn keeps_its_blocks_while_busy_and_frees_them_when_idle() {
+        let mut s = Scratch::default();
+        let h = s.hash("pw").unwrap();
+        assert!(!s.release_if_idle(), "freed right after a hash");
+        assert_eq!(s.blocks.len(), 19456);
+        s.last_used = Some(std::time::Instant::now() - super::IDLE);
+        assert!(s.release_if_idle());
+        assert!(s.blocks.is_empty());
+        assert!(s.verify("pw", &h), "hashes again after a release");
     }
 
     #[test]
