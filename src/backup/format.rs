@@ -141,9 +141,9 @@ pub fn read_header(r: &mut impl BufRead) -> Result<Header, FormatError> {
         };
     }
     let mut line = Vec::new();
-    r.by_ref().take(MAX_HEADER).read_until(b'\n', &mut line)?;
+    let n = r.by_ref().take(MAX_HEADER).read_until(b'\n', &mut line)?;
     if line.pop() != Some(b'\n') {
-        return Err(match line.len() as u64 + 1 > MAX_HEADER {
+        return Err(match n as u64 >= MAX_HEADER {
             true => FormatError::Header(format!("longer than {MAX_HEADER} bytes")),
             false => FormatError::Truncated("the file ends inside the header".into()),
         });
