@@ -133,10 +133,14 @@ pub fn encode(header: &Header, body: &[u8]) -> Vec<u8> {
 /// Read the magic and the header; `r` is left at the start of the body.
 pub fn read_header(r: &mut impl BufRead) -> Result<Header, FormatError> {
     let mut magic = Vec::with_capacity(MAGIC.len());
-    r.by_ref().take(MAGIC.len() as u64).read_to_end(&mut magic)?;
+    r.by_ref()
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut magic)?;
     if magic.as_slice() != MAGIC {
         return match MAGIC.starts_with(&magic) {
-            true => Err(FormatError::Truncated("the file ends inside the magic".into())),
+            true => Err(FormatError::Truncated(
+                "the file ends inside the magic".into(),
+            )),
             false => Err(FormatError::BadMagic),
         };
     }

@@ -69,10 +69,7 @@ pub fn restore(from: &Path, config: &Config) -> Result<Restored, String> {
     let records = payload.trees.values().map(|t| t.len()).sum();
     if let Err(e) = install(config, index, payload) {
         remove_contents(dir, existed);
-        return Err(format!(
-            "{}: cannot install the backup: {e}",
-            dir.display()
-        ));
+        return Err(format!("{}: cannot install the backup: {e}", dir.display()));
     }
     Ok(Restored {
         header,
@@ -115,7 +112,10 @@ fn check_empty(dir: &Path) -> Result<bool, String> {
             )),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(format!("{}: cannot read the data directory: {e}", dir.display())),
+        Err(e) => Err(format!(
+            "{}: cannot read the data directory: {e}",
+            dir.display()
+        )),
     }
 }
 

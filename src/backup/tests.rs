@@ -88,12 +88,27 @@ fn a_damaged_header_is_refused() {
 fn every_truncation_is_named_as_one() {
     let bytes = file(br#"{"v":1,"trees":{"users":{}}}"#);
     let header_end = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
-    let body_start = header_end + bytes[header_end..].iter().position(|b| *b == b'\n').unwrap() + 1;
-    for cut in [0, 5, header_end, header_end + 10, body_start, bytes.len() - 1] {
+    let body_start = header_end
+        + bytes[header_end..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .unwrap()
+        + 1;
+    for cut in [
+        0,
+        5,
+        header_end,
+        header_end + 10,
+        body_start,
+        bytes.len() - 1,
+    ] {
         match read(&bytes[..cut]) {
             Err(FormatError::Truncated(why)) => {
                 if cut >= body_start {
-                    assert!(why.contains(&format!("has {} of", cut - body_start)), "{why}");
+                    assert!(
+                        why.contains(&format!("has {} of", cut - body_start)),
+                        "{why}"
+                    );
                 }
             }
             other => panic!("cut at {cut}: {other:?}"),
@@ -193,7 +208,10 @@ fn restore_refuses_another_issuer_or_master_key_and_touches_nothing() {
     other.master_key = [7; 32];
     let path = write_backup(dir.path(), "http://127.0.0.1:8080", &state(&c));
     let e = restore(&path, &other).unwrap_err();
-    assert!(e.contains("master key does not unseal signing key k1"), "{e}");
+    assert!(
+        e.contains("master key does not unseal signing key k1"),
+        "{e}"
+    );
     assert!(!c.data_dir.exists());
 }
 
@@ -206,6 +224,9 @@ fn restore_refuses_a_damaged_file_naming_it() {
     bytes.truncate(bytes.len() - 10);
     std::fs::write(&path, &bytes).unwrap();
     let e = restore(&path, &c).unwrap_err();
-    assert!(e.starts_with(&format!("{}: truncated", path.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}: truncated", path.display())),
+        "{e}"
+    );
     assert!(!c.data_dir.exists());
 }

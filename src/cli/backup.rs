@@ -65,8 +65,8 @@ async fn download(mut res: reqwest::Response, tmp: &Path, out: &Path) -> Result<
     }
     f.sync_all().map_err(|e| fail(&tmp_name, &e))?;
     drop(f);
-    let header = format::verify_file(tmp)
-        .map_err(|e| fail("the node sent a damaged backup", &e))?;
+    let header =
+        format::verify_file(tmp).map_err(|e| fail("the node sent a damaged backup", &e))?;
     let out_name = out.display().to_string();
     std::fs::rename(tmp, out).map_err(|e| fail(&out_name, &e))?;
     let dir = match out.parent() {

@@ -56,14 +56,15 @@ async fn a_cluster_restored_from_a_backup_keeps_sessions_tokens_and_keys() {
 
     let file = fx.c.dir.path().join("tessera.backup");
     let follower = others(fx.c.leader(1).await).0;
-    let (code, out, err) = fx
-        .c
-        .cli_on(follower, &["backup", "--out", path_str(&file)], None);
+    let (code, out, err) =
+        fx.c.cli_on(follower, &["backup", "--out", path_str(&file)], None);
     assert_eq!(code, 0, "tessera backup: {err}");
-    assert!(out.starts_with(&format!("wrote {}", file.display())), "{out}");
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&file).unwrap().permissions(),
+    assert!(
+        out.starts_with(&format!("wrote {}", file.display())),
+        "{out}"
     );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the backup is owner-only");
     let leftovers = std::fs::read_dir(fx.c.dir.path())
         .unwrap()
@@ -123,7 +124,11 @@ async fn a_cluster_restored_from_a_backup_keeps_sessions_tokens_and_keys() {
         .create_client(&public_client("after-restore"))
         .await
         .expect("the restored cluster takes writes");
-    fx.c.node(3).admin().get_client("after-restore").await.unwrap();
+    fx.c.node(3)
+        .admin()
+        .get_client("after-restore")
+        .await
+        .unwrap();
 
     // Restore seeds fresh nodes only.
     fx.c.kill(1);
