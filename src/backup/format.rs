@@ -119,15 +119,14 @@ impl Header {
     }
 }
 
-/// The whole file: magic, header line, body.
-pub fn encode(header: &Header, body: &[u8]) -> Vec<u8> {
-    let line = serde_json::to_vec(header).expect("a header serializes");
-    let mut out = Vec::with_capacity(MAGIC.len() + line.len() + 1 + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&line);
-    out.push(b'\n');
-    out.extend_from_slice(body);
-    out
+/// The whole file: magic, header line, then `body`, moved up in place
+/// (no second copy of a large body).
+pub fn encode(header: &Header, mut body: Vec<u8>) -> Vec<u8> {
+    let mut head = MAGIC.to_vec();
+    serde_json::to_writer(&mut head, header).expect("a header serializes");
+    head.push(b'\n');
+    body.splice(0..0, head);
+    body
 }
 
 /// Read the magic and the header; `r` is left at the start of the body.

@@ -24,7 +24,7 @@ fn header(issuer: &str, body: &[u8]) -> Header {
 }
 
 fn file(body: &[u8]) -> Vec<u8> {
-    format::encode(&header("https://id.example.com", body), body)
+    format::encode(&header("https://id.example.com", body), body.to_vec())
 }
 
 /// Read `bytes` as a backup: header and body, or the first refusal.
@@ -66,7 +66,7 @@ fn another_format_version_is_refused() {
     let body = b"{}";
     let mut h = header("https://id.example.com", body);
     h.version = 2;
-    let e = read(&format::encode(&h, body)).unwrap_err();
+    let e = read(&format::encode(&h, body.to_vec())).unwrap_err();
     assert_eq!(e, FormatError::Version(2));
     assert!(e.to_string().contains("version 2 is not supported"), "{e}");
 }
@@ -162,7 +162,7 @@ fn write_backup(dir: &Path, issuer: &str, body: &[u8]) -> std::path::PathBuf {
     let path = dir.join("tessera.backup");
     let mut h = header(issuer, body);
     h.state_format = FORMAT_VERSION;
-    std::fs::write(&path, format::encode(&h, body)).unwrap();
+    std::fs::write(&path, format::encode(&h, body.to_vec())).unwrap();
     path
 }
 

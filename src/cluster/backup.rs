@@ -12,7 +12,8 @@
 //!
 //! Memory: the dump is built in memory once, as for a Raft snapshot (which
 //! a node already does every `snapshot_logs_since_last` entries), on a
-//! blocking thread so the node's HTTP workers keep serving.
+//! blocking thread so the node's HTTP workers keep serving; it is freed
+//! once serialized, and the header is put in front of the body in place.
 
 use super::{ClusterError, ClusterHandle, LogId};
 use crate::backup::format::{self, AppliedAt, Header};
@@ -52,8 +53,7 @@ pub async fn backup_file(
         state_format,
         &body,
     );
-    let file = format::encode(&header, &body);
-    drop(body);
+    let file = format::encode(&header, body);
     super::storage::release_free_memory();
     tracing::info!(
         target: "audit",

@@ -1,5 +1,6 @@
 //! Backup and restore (issue 9): `tessera backup` through a follower of a
-//! running three-node cluster; every node killed and its data directory
+//! running three-node cluster (the admin API refuses it without the admin
+//! token); every node killed and its data directory
 //! deleted; a damaged (one byte flipped) and a truncated copy of the backup
 //! refused with a one-line reason naming the file; `tessera restore` into
 //! three fresh data directories; the restored cluster keeps alice's session
@@ -53,6 +54,11 @@ async fn a_cluster_restored_from_a_backup_keeps_sessions_tokens_and_keys() {
         .create_client(&public_client("before-backup"))
         .await
         .unwrap();
+
+    // Only with the admin token.
+    let url = format!("{}/admin/backup", fx.c.node(1).rpc_url());
+    let anonymous = fx.c.http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "GET /admin/backup without a token");
 
     let file = fx.c.dir.path().join("tessera.backup");
     let follower = others(fx.c.leader(1).await).0;
