@@ -69,7 +69,10 @@ pub fn restore(from: &Path, config: &Config) -> Result<Restored, String> {
     let records = payload.trees.values().map(|t| t.len()).sum();
     if let Err(e) = install(config, index, payload) {
         remove_contents(dir, existed);
-        return Err(format!("{}: cannot install the backup: {e}", dir.display()));
+        return Err(format!(
+            "{}: cannot install the backup: {e:#}",
+            dir.display()
+        ));
     }
     Ok(Restored {
         header,
