@@ -36,6 +36,12 @@ pub enum Cmd {
         /// Data directory for --dev.
         #[arg(long, default_value = "tessera-data", requires = "dev")]
         data_dir: PathBuf,
+        /// Start a new cluster: on the config's bootstrap_node, with empty
+        /// data and no peer in an initialized cluster, initialize it. Give it
+        /// once, on the first start; without it a node with empty data waits
+        /// to be joined (--dev implies it).
+        #[arg(long, conflicts_with = "dev")]
+        bootstrap: bool,
     },
     /// Manage users.
     User {
@@ -263,7 +269,8 @@ pub fn main() -> ExitCode {
             config,
             dev,
             data_dir,
-        } => serve(config, dev, data_dir),
+            bootstrap,
+        } => serve(config, dev, data_dir, bootstrap || dev),
         Cmd::User { cmd } => admin::run(|| admin::user(cmd)),
         Cmd::Client { cmd } => admin::run(|| admin::client(cmd)),
         Cmd::Keys { cmd } => admin::run(|| admin::keys(cmd)),
@@ -284,7 +291,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Option<PathBuf>, dev: bool, data_dir: PathBuf) -> ExitCode {
+fn serve(config: Option<PathBuf>, dev: bool, data_dir: PathBuf, bootstrap: bool) -> ExitCode {
     let config = if dev {
         match Config::dev(&data_dir) {
             Ok(c) => {
@@ -314,7 +321,7 @@ fn serve(config: Option<PathBuf>, dev: bool, data_dir: PathBuf) -> ExitCode {
             }
         }
     };
-    match crate::node::run(config) {
+    match crate::node::run(config, bootstrap) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
