@@ -19,6 +19,7 @@ mod session;
 // Tests.
 mod authorize_errors;
 mod bad_input;
+mod bootstrap;
 mod browser;
 mod check_session;
 mod claims_consent;
@@ -34,6 +35,7 @@ mod logout;
 mod membership;
 mod metrics;
 mod mtls;
+mod readiness;
 mod registration;
 mod rolling;
 mod rpc_auth;
