@@ -2,12 +2,13 @@
 //! initializes a cluster unless started with `--bootstrap`, so wiping the
 //! bootstrap node's data and restarting it alone leaves it waiting, and it
 //! rejoins with all the data once its peers are back. Every member learns
-//! the cluster id, and the cluster port refuses a call that names another.
+//! the cluster id (a cluster upgraded from 0.1.0 data too), and the cluster
+//! port refuses a call that names another.
 
 use std::time::Duration;
 
 use crate::harness::wait::{until, until_some};
-use crate::harness::{Cluster, SECRET};
+use crate::harness::{Cluster, RaftOpts, SECRET};
 
 /// `/readyz` of node `id`: its status and JSON body, once it answers.
 async fn readyz(c: &Cluster, id: u64) -> (u16, serde_json::Value) {
@@ -135,4 +136,28 @@ async fn a_call_from_another_cluster_is_refused() {
     }
     // The cluster still works: no member was cut off by its own calls.
     assert_eq!(c.status(1).await.term, c.status(2).await.term);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_upgraded_from_v1_data_gets_an_id() {
+    // The golden data directory of release 0.1.0: initialized, no id. The
+    // first start passes --bootstrap, which a node with data ignores.
+    let opts = RaftOpts {
+        before_start: Some(crate::golden::extract_golden_data),
+        ..Default::default()
+    };
+    let c = Cluster::start_with(1, opts).await;
+    let id = cluster_id(&c, 1).await;
+    assert_eq!(id.len(), 32, "{id}");
+    assert!(c.log(1).contains("named the cluster"), "{}", c.log(1));
+    assert!(
+        !c.log(1).contains("initializing the cluster"),
+        "{}",
+        c.log(1)
+    );
+    c.node(1)
+        .admin()
+        .get_user("alice")
+        .await
+        .expect("v1 user kept");
 }
