@@ -85,14 +85,13 @@ impl AddNode {
 }
 
 /// What the cluster half of `/readyz` found.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct ClusterReadiness {
     pub node_id: NodeId,
     pub leader_id: Option<NodeId>,
     pub last_applied: Option<u64>,
     pub cluster_id: Option<String>,
     /// `member`, then `caught_up`: what is wrong, if anything.
-    #[serde(skip)]
     pub checks: Vec<(&'static str, Result<(), String>)>,
 }
 

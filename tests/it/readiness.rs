@@ -42,7 +42,8 @@ struct Probe {
 }
 
 impl Probe {
-    /// Poll `/readyz` every 10 ms until 200; when that was.
+    /// Poll `/readyz` every 10 ms until 200; when that was. Each 503 names
+    /// the check that failed, with its reason among all the checks.
     async fn first_ready(&self) -> Instant {
         let deadline = Instant::now() + START;
         let url = format!("{}/readyz", self.base);
@@ -50,6 +51,12 @@ impl Probe {
             if let Ok(r) = self.http.get(&url).send().await {
                 if r.status() == 200 {
                     return Instant::now();
+                }
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                let failed = body["failed"].as_str().unwrap_or("(none)");
+                let reason = &body["checks"][failed];
+                if reason.is_null() || *reason == "ok" || body["reason"] != *reason {
+                    self.fail(format!("{url}: 503 without its failed check: {body}"));
                 }
             }
             assert!(Instant::now() < deadline, "{url} not 200 after {START:?}");
