@@ -193,8 +193,13 @@ impl PeerClient {
                 }
             })?;
         if !res.status().is_success() {
-            let e =
-                std::io::Error::other(format!("peer {} answered {}", self.target, res.status()));
+            let status = res.status();
+            // A refusal explains itself (e.g. a node of another cluster).
+            let why = match status {
+                reqwest::StatusCode::CONFLICT => res.text().await.unwrap_or_default(),
+                _ => String::new(),
+            };
+            let e = std::io::Error::other(format!("peer {} answered {status} {why}", self.target));
             return Err(RPCError::Network(NetworkError::new(&e)));
         }
         let body: Result<Resp, E> = res
