@@ -38,9 +38,6 @@ use crate::cluster::{membership, ClusterHandle, Raft};
 use crate::config::Config;
 use crate::http::{self, Actors, AppState};
 
-/// The demo user of `serve --dev`.
-pub const DEMO_USER: &str = "alice";
-
 /// Run a node until it is told to stop (SIGTERM / SIGINT). `bootstrap`:
 /// initialize a new cluster if this is the bootstrap node, its data is
 /// empty and no peer reports an initialized cluster (`serve --bootstrap`).
@@ -306,7 +303,7 @@ async fn seed_dev(handle: &ClusterHandle, directory: &Addr<DirectoryActor>) {
     }
     let user = directory
         .send(CreateUser {
-            username: DEMO_USER.into(),
+            username: crate::config::DEV_USER.into(),
             password: "wonderland-42".into(),
             email: Some("alice@example.com".into()),
             name: Some("Alice Liddell".into()),
@@ -344,7 +341,7 @@ async fn seed_dev(handle: &ClusterHandle, directory: &Addr<DirectoryActor>) {
 /// The demo client of `serve --dev` and `scripts/local-cluster.sh`.
 pub fn demo_client() -> CreateClient {
     CreateClient {
-        client_id: "demo".into(),
+        client_id: crate::config::DEV_CLIENT.into(),
         secret: Some("demo-secret".into()),
         redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
         post_logout_redirect_uris: vec!["http://127.0.0.1:8765/logged-out".into()],

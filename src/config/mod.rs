@@ -136,6 +136,11 @@ pub struct Config {
 /// Minimum length of the cluster secret and the admin token.
 const MIN_SECRET_LEN: usize = 32;
 
+/// The demo client `serve --dev` creates (and its readiness waits for).
+pub const DEV_CLIENT: &str = "demo";
+/// The demo user `serve --dev` creates (and its readiness waits for).
+pub const DEV_USER: &str = "alice";
+
 impl Config {
     /// Read and validate a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -98,18 +98,15 @@ fn signing_keys(st: &AppState) -> Result<(), String> {
 
 /// `serve --dev`: the demo client and user exist.
 async fn dev_data(st: &AppState) -> Result<(), String> {
-    let client = crate::node::demo_client().client_id;
-    match st.directory_reads.client(&client).await {
+    use crate::config::{DEV_CLIENT, DEV_USER};
+    match st.directory_reads.client(DEV_CLIENT).await {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(format!("the demo client {client} is not created yet")),
+        Ok(None) => return Err(format!("the demo client {DEV_CLIENT} is not created yet")),
         Err(e) => return Err(e.to_string()),
     }
-    match st.directory_reads.user(crate::node::DEMO_USER).await {
+    match st.directory_reads.user(DEV_USER).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(format!(
-            "the demo user {} is not created yet",
-            crate::node::DEMO_USER
-        )),
+        Ok(None) => Err(format!("the demo user {DEV_USER} is not created yet")),
         Err(e) => Err(e.to_string()),
     }
 }
