@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A three-node Tessera cluster on 127.0.0.1, with an nginx load balancer.
 #
-#   scripts/local-cluster.sh up        build (release), start nodes + nginx, wait
-#                                      until ready, seed the demo user and client
+#   scripts/local-cluster.sh up        build (release), start nodes + nginx (node 1
+#                                      with --bootstrap if no node has data yet),
+#                                      wait until every /readyz is 200 (member,
+#                                      caught up, signing keys), seed demo data
 #   scripts/local-cluster.sh status    process state, /readyz, `tessera cluster status`
 #   scripts/local-cluster.sh stop N    SIGTERM node N and wait until it has exited
 #   scripts/local-cluster.sh start N   start node N again
@@ -71,7 +73,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
@@ -218,8 +220,20 @@ running_count() {
     printf '%s' "$c"
 }
 
+# A cluster that has never started: no node has a database yet.
+fresh_cluster() {
+    local n
+    for n in "${NODES[@]}"; do
+        [[ -e "$(node_dir "$n")/data/sled" ]] && return 1
+    done
+    return 0
+}
+
+# start_node N [--bootstrap]: `--bootstrap` only for node 1 of a fresh
+# cluster (`up`); a node started later, even with wiped data, waits to be
+# joined by the running cluster instead of starting a second one.
 start_node() {
-    local n="$1" pid cfg log
+    local n="$1" pid cfg log extra=("${@:2}")
     pid="$(node_pid "$n")"
     if [[ -n "$pid" ]]; then
         say "node $n is already running (pid $pid)"
@@ -233,7 +247,7 @@ start_node() {
     log="$(node_log "$n")"
     need_run_bin
     printf '\n=== %s: starting node %s (%s) ===\n' "$(date '+%F %T')" "$n" "$RUN_BIN" >>"$log"
-    nohup "$RUN_BIN" serve --config "$cfg" </dev/null >>"$log" 2>&1 &
+    nohup "$RUN_BIN" serve --config "$cfg" "${extra[@]+"${extra[@]}"}" </dev/null >>"$log" 2>&1 &
     pid=$!
     echo "$pid" >"$(node_pidfile "$n")"
     # Until nohup has exec'd the binary, the child still looks like this script.
@@ -537,8 +551,13 @@ cmd_up() {
     fi
     install_bin
     ensure_configs
-    local n
-    for n in "${NODES[@]}"; do start_node "$n"; done
+    local n bootstrap=()
+    if fresh_cluster; then
+        say "new cluster: node 1 starts with --bootstrap"
+        bootstrap=(--bootstrap)
+    fi
+    start_node 1 "${bootstrap[@]+"${bootstrap[@]}"}"
+    for n in "${NODES[@]:1}"; do start_node "$n"; done
     start_nginx
     say "waiting up to ${READY_TIMEOUT}s for every node's /readyz"
     wait_ready "${NODES[@]}" || die "the cluster did not become ready (logs in $LC); \`$0 down\` stops it"

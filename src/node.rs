@@ -1,6 +1,13 @@
 //! Assembles one node: storage, Raft on its own runtime, actors, the public
 //! and cluster HTTP servers, bootstrap, `--dev` seeding, and shutdown.
 //!
+//! Start-up order: bind both ports, open storage, start Raft, serve (with
+//! `/readyz` at 503 until every check passes, see `http::health`), then
+//! bootstrap — only with `serve --bootstrap` (or `--dev`) on the bootstrap
+//! node of a cluster that has never been initialized — and with `--dev`
+//! seed the demo data. The leader names the cluster once it can
+//! ([`crate::actors::membership::name_cluster`]).
+//!
 //! openraft gets a dedicated multi-thread tokio runtime created once per
 //! process, before the HTTP servers; actix-web and the actors run in the
 //! actix system on the main thread and its workers, and reach Raft through
@@ -31,8 +38,10 @@ use crate::cluster::{membership, ClusterHandle, Raft};
 use crate::config::Config;
 use crate::http::{self, Actors, AppState};
 
-/// Run a node until it is told to stop (SIGTERM / SIGINT).
-pub fn run(config: Config) -> anyhow::Result<()> {
+/// Run a node until it is told to stop (SIGTERM / SIGINT). `bootstrap`:
+/// initialize a new cluster if this is the bootstrap node, its data is
+/// empty and no peer reports an initialized cluster (`serve --bootstrap`).
+pub fn run(config: Config, bootstrap: bool) -> anyhow::Result<()> {
     let config = Arc::new(config);
     crate::metrics::init_labels();
     // Bind first: a taken port is reported before anything else starts.
@@ -66,7 +75,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     .context("invalid Raft settings")?;
     let transport = PeerTransport::new(config.cluster_tls.as_ref())
         .map_err(|e| anyhow::anyhow!("cluster TLS: {e}"))?;
-    let network = Network::with_transport(&config.cluster_secret, transport.clone());
+    let network = Network::with_transport(&config.cluster_secret, transport.clone()).naming(&sm);
     let raft = raft_rt.block_on(Raft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -84,8 +93,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         raft_rt.handle().clone(),
     )
     .with_transport(transport);
+    raft_rt.spawn(crate::actors::membership::name_cluster(handle.clone()));
 
-    let result = actix_web::rt::System::new().block_on(serve(config.clone(), handle, listeners));
+    let result =
+        actix_web::rt::System::new().block_on(serve(config.clone(), handle, listeners, bootstrap));
 
     tracing::info!("stopping Raft");
     let _ = raft_rt.block_on(raft.shutdown());
@@ -191,6 +202,7 @@ async fn serve(
     config: Arc<Config>,
     handle: ClusterHandle,
     listeners: Listeners,
+    explicit_bootstrap: bool,
 ) -> anyhow::Result<()> {
     let actors = start_actors(&config, &handle);
     let directory = actors.directory.clone();
@@ -206,7 +218,12 @@ async fn serve(
         crate::VERSION
     );
     actix_web::rt::spawn(handle.clone().watch_members());
-    actix_web::rt::spawn(bootstrap(config.clone(), handle.clone(), directory));
+    actix_web::rt::spawn(bootstrap(
+        config.clone(),
+        handle.clone(),
+        directory,
+        explicit_bootstrap,
+    ));
     let (public_handle, cluster_handle) = (public.handle(), cluster.handle());
     actix_web::rt::spawn(async move {
         wait_for_stop_signal().await;
@@ -217,8 +234,13 @@ async fn serve(
 }
 
 /// Initialize the cluster if this node should, then seed `--dev` data.
-async fn bootstrap(config: Arc<Config>, handle: ClusterHandle, directory: Addr<DirectoryActor>) {
-    if let Err(e) = membership::bootstrap(&handle, &config).await {
+async fn bootstrap(
+    config: Arc<Config>,
+    handle: ClusterHandle,
+    directory: Addr<DirectoryActor>,
+    explicit: bool,
+) {
+    if let Err(e) = membership::bootstrap(&handle, &config, explicit).await {
         tracing::error!("bootstrap failed: {e:#}");
         return;
     }
@@ -281,7 +303,7 @@ async fn seed_dev(handle: &ClusterHandle, directory: &Addr<DirectoryActor>) {
     }
     let user = directory
         .send(CreateUser {
-            username: "alice".into(),
+            username: crate::config::DEV_USER.into(),
             password: "wonderland-42".into(),
             email: Some("alice@example.com".into()),
             name: Some("Alice Liddell".into()),
@@ -319,7 +341,7 @@ async fn seed_dev(handle: &ClusterHandle, directory: &Addr<DirectoryActor>) {
 /// The demo client of `serve --dev` and `scripts/local-cluster.sh`.
 pub fn demo_client() -> CreateClient {
     CreateClient {
-        client_id: "demo".into(),
+        client_id: crate::config::DEV_CLIENT.into(),
         secret: Some("demo-secret".into()),
         redirect_uris: vec!["http://127.0.0.1:8765/cb".into()],
         post_logout_redirect_uris: vec!["http://127.0.0.1:8765/logged-out".into()],

@@ -1,8 +1,14 @@
 //! [`Membership`]: the cluster as operators and probes see it — status,
-//! readiness, adding and removing nodes, and the Raft figures `/metrics`
-//! exports. A cloneable handle over the cluster, so the HTTP layer never
-//! reaches into `cluster/` itself. Membership changes run on the leader;
-//! the admin API forwards them there (see `http::admin`).
+//! the cluster half of readiness, adding and removing nodes, and the Raft
+//! figures `/metrics` exports. A cloneable handle over the cluster, so the
+//! HTTP layer never reaches into `cluster/` itself. Membership changes run
+//! on the leader; the admin API forwards them there (see `http::admin`).
+//!
+//! [`name_cluster`] runs for the life of the node: whenever this node leads
+//! a cluster that has no id yet (a new one, or one upgraded from a release
+//! without ids) and every member knows the command, it proposes a random
+//! 128-bit id; the first one committed is the cluster's for good (see
+//! `crate::state::cluster_id`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{membership, ClusterHandle, NodeAddr, Raft};
 use crate::metrics::{RaftGauges, METRICS};
+use crate::state::{Command, CommandResult, Proposal};
 
 pub use crate::cluster::rpc::secret_matches;
 pub use crate::cluster::NodeId;
@@ -32,6 +39,9 @@ pub struct ClusterStatus {
     /// The lowest data format all members know: what may be proposed.
     #[serde(default)]
     pub cluster_format: u32,
+    /// The cluster id as applied on this node (none before it is named).
+    #[serde(default)]
+    pub cluster_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,13 +84,15 @@ impl AddNode {
     }
 }
 
-/// What `/readyz` reports about a ready node.
-#[derive(Debug, Serialize)]
-pub struct Ready {
-    pub ready: bool,
+/// What the cluster half of `/readyz` found.
+#[derive(Debug)]
+pub struct ClusterReadiness {
     pub node_id: NodeId,
     pub leader_id: Option<NodeId>,
     pub last_applied: Option<u64>,
+    pub cluster_id: Option<String>,
+    /// `member`, then `caught_up`: what is wrong, if anything.
+    pub checks: Vec<(&'static str, Result<(), String>)>,
 }
 
 /// The cluster's membership and health, for the admin API and probes.
@@ -136,22 +148,31 @@ impl Membership {
             .map_err(|e| e.to_string())
     }
 
-    /// Ready: a member, and read-index proves a quorum confirms the leader
-    /// and that this node applied everything the leader had committed.
-    pub async fn readiness(&self) -> Result<Ready, String> {
+    /// The cluster checks of readiness: a member, and read-index proves a
+    /// quorum confirms the leader and that this node applied everything the
+    /// leader had committed (`caught_up` is only tried for a member).
+    pub async fn readiness(&self) -> ClusterReadiness {
         let m = self.cluster.metrics();
-        if m.membership_config.membership().get_node(&m.id).is_none() {
-            return Err("not a member of the cluster (yet)".into());
-        }
-        if let Err(e) = self.cluster.read_index(READY_TIMEOUT).await {
-            return Err(format!("not caught up with a quorum: {e}"));
-        }
-        Ok(Ready {
-            ready: true,
+        let member = match m.membership_config.membership().get_node(&m.id) {
+            Some(_) => Ok(()),
+            None => Err("not a member of a cluster (yet)".to_string()),
+        };
+        let caught_up = match member {
+            Ok(()) => self
+                .cluster
+                .read_index(READY_TIMEOUT)
+                .await
+                .map_err(|e| format!("not caught up with a quorum: {e}")),
+            Err(_) => Err("not a member".to_string()),
+        };
+        let m = self.cluster.metrics();
+        ClusterReadiness {
             node_id: m.id,
             leader_id: m.current_leader,
             last_applied: m.last_applied.map(|l| l.index),
-        })
+            cluster_id: membership::cluster_id(&self.cluster.sm),
+            checks: vec![("member", member), ("caught_up", caught_up)],
+        }
     }
 
     /// Every member with its role and reported release.
@@ -187,6 +208,7 @@ impl Membership {
             last_applied: m.last_applied.map(|l| l.index),
             members,
             cluster_format: self.cluster.cluster_format(),
+            cluster_id: membership::cluster_id(&self.cluster.sm),
         }
     }
 
@@ -232,6 +254,36 @@ pub async fn watch_leader(raft: Raft) {
         if now != leader {
             METRICS.leader_changes.inc();
             leader = now;
+        }
+    }
+}
+
+/// How often [`name_cluster`] looks whether the cluster needs an id.
+const NAME_CHECK: Duration = Duration::from_secs(1);
+
+/// Give the cluster an id when this node leads one without (runs for the
+/// life of the node, on the Raft runtime).
+pub async fn name_cluster(cluster: ClusterHandle) {
+    let probe = Command::SetClusterId { id: String::new() };
+    loop {
+        tokio::time::sleep(NAME_CHECK).await;
+        let m = cluster.metrics();
+        let leading = m.current_leader == Some(m.id) && !cluster.is_draining();
+        if !leading
+            || membership::cluster_id(&cluster.sm).is_some()
+            || probe.min_format() > cluster.cluster_format()
+        {
+            continue;
+        }
+        let id = format!("{:032x}", rand::random::<u128>());
+        let named = Proposal::new(vec![Command::SetClusterId { id: id.clone() }]);
+        match cluster.write(named).await {
+            Ok(r) if r.results == [CommandResult::Done] => {
+                tracing::info!(cluster_id = id, "named the cluster")
+            }
+            // Another leader named it first, or the write failed: look again.
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not name the cluster yet: {e}"),
         }
     }
 }

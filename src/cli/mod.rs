@@ -39,6 +39,18 @@ pub enum Cmd {
         /// Data directory for --dev.
         #[arg(long, default_value = "tessera-data", requires = "dev")]
         data_dir: PathBuf,
+        /// The public address of --dev (and its issuer's).
+        #[arg(long, default_value = "127.0.0.1:8080", requires = "dev")]
+        http_addr: String,
+        /// The cluster port (admin API) of --dev.
+        #[arg(long, default_value = "127.0.0.1:9080", requires = "dev")]
+        rpc_addr: String,
+        /// Start a new cluster: on the config's bootstrap_node, with empty
+        /// data and no peer in an initialized cluster, initialize it. Give it
+        /// once, on the first start; without it a node with empty data waits
+        /// to be joined (--dev implies it).
+        #[arg(long, conflicts_with = "dev")]
+        bootstrap: bool,
     },
     /// Manage users.
     User {
@@ -284,7 +296,21 @@ pub fn main() -> ExitCode {
             config,
             dev,
             data_dir,
-        } => serve(config, dev, data_dir),
+            http_addr,
+            rpc_addr,
+            bootstrap,
+        } => {
+            let config = if dev {
+                Source::Dev {
+                    data_dir,
+                    http_addr,
+                    rpc_addr,
+                }
+            } else {
+                Source::File(config.expect("clap requires --config"))
+            };
+            serve(config, bootstrap || dev)
+        }
         Cmd::User { cmd } => admin::run(|| admin::user(cmd)),
         Cmd::Client { cmd } => admin::run(|| admin::client(cmd)),
         Cmd::Keys { cmd } => admin::run(|| admin::keys(cmd)),
@@ -307,9 +333,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Option<PathBuf>, dev: bool, data_dir: PathBuf) -> ExitCode {
-    let config = if dev {
-        match Config::dev(&data_dir) {
+/// Where `serve` gets its configuration.
+enum Source {
+    File(PathBuf),
+    Dev {
+        data_dir: PathBuf,
+        http_addr: String,
+        rpc_addr: String,
+    },
+}
+
+fn serve(source: Source, bootstrap: bool) -> ExitCode {
+    let config = match source {
+        Source::Dev {
+            data_dir,
+            http_addr,
+            rpc_addr,
+        } => match Config::dev_on(&data_dir, &http_addr, &rpc_addr) {
             Ok(c) => {
                 println!(
                     "tessera --dev: issuer {}, data in {}",
@@ -327,17 +367,16 @@ fn serve(config: Option<PathBuf>, dev: bool, data_dir: PathBuf) -> ExitCode {
                 eprintln!("error: {e:#}");
                 return ExitCode::from(2);
             }
-        }
-    } else {
-        match Config::load(&config.expect("clap requires --config")) {
+        },
+        Source::File(path) => match Config::load(&path) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("configuration error: {e}");
                 return ExitCode::from(2);
             }
-        }
+        },
     };
-    match crate::node::run(config) {
+    match crate::node::run(config, bootstrap) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -211,7 +211,8 @@ impl ClusterHandle {
         self.members.read().expect("members lock").clone()
     }
 
-    /// Poll every member's `/cluster/info` every few seconds.
+    /// Poll every member's `/cluster/info` every few seconds (every second
+    /// while one was never heard from).
     pub async fn watch_members(self) {
         loop {
             let m = self.metrics();
@@ -233,8 +234,19 @@ impl ClusterHandle {
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            // Sooner while a member was never heard from (a new cluster):
+            // its format gates what may be proposed.
+            let pause = if self.all_members_known() { 5 } else { 1 };
+            tokio::time::sleep(Duration::from_secs(pause)).await;
         }
+    }
+
+    /// Whether this node is a member and has heard from every member.
+    fn all_members_known(&self) -> bool {
+        let known = self.members.read().expect("members lock");
+        let m = self.metrics();
+        let mut nodes = m.membership_config.membership().nodes().peekable();
+        nodes.peek().is_some() && nodes.all(|(id, _)| known.contains_key(id))
     }
 
     /// Stop proposing (before a leadership handover); irreversible.
@@ -373,10 +385,16 @@ impl ClusterHandle {
             .request(method, self.transport.url(rpc_addr, path))
     }
 
-    /// POST a JSON body to a peer's cluster port with the cluster secret.
+    /// POST a JSON body to a peer's cluster port with the cluster secret
+    /// and, once applied here, the cluster id.
     pub fn peer_request(&self, rpc_addr: &str, path: &str) -> reqwest::RequestBuilder {
-        self.peer_call(reqwest::Method::POST, rpc_addr, path)
-            .header(SECRET_HEADER, &*self.secret)
+        let req = self
+            .peer_call(reqwest::Method::POST, rpc_addr, path)
+            .header(SECRET_HEADER, &*self.secret);
+        match super::membership::cluster_id(&self.sm) {
+            Some(id) => req.header(super::membership::CLUSTER_ID_HEADER, id),
+            None => req,
+        }
     }
 }
 

@@ -22,7 +22,8 @@
 //! refuses any connection without such a certificate at the handshake
 //! (docs/ARCHITECTURE.md invariant 6). Without it the pool speaks plain HTTP
 //! (a trusted LAN or a dev machine). Either way each call also carries the
-//! cluster secret in [`SECRET_HEADER`] (defence in depth). The peer answers
+//! cluster secret in [`SECRET_HEADER`] (defence in depth), and the cluster
+//! id once this node has applied it ([`super::membership::CLUSTER_ID_HEADER`]). The peer answers
 //! with a JSON `Result<Response, RaftError>`; a remote error comes back as
 //! openraft's `RemoteError`, a refused connection as `Unreachable` (openraft
 //! backs off), anything else as a `NetworkError`.
@@ -104,6 +105,8 @@ impl PeerTransport {
 pub struct Network {
     transport: PeerTransport,
     secret: Arc<str>,
+    /// The state tree that holds the cluster id (none in unit tests).
+    cluster: Option<sled::Tree>,
 }
 
 impl Network {
@@ -116,7 +119,14 @@ impl Network {
         Network {
             transport,
             secret: secret.into(),
+            cluster: None,
         }
+    }
+
+    /// Send the cluster id applied in `sm` with every call.
+    pub fn naming(mut self, sm: &super::state_machine::StateMachine) -> Network {
+        self.cluster = Some(sm.tree(crate::state::TreeId::Cluster));
+        self
     }
 }
 
@@ -127,6 +137,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             client: self.transport.client().clone(),
             secret: self.secret.clone(),
+            cluster: self.cluster.clone(),
             target,
             target_node: node.clone(),
             base: self.transport.url(&node.rpc_addr, ""),
@@ -138,6 +149,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct PeerClient {
     client: reqwest::Client,
     secret: Arc<str>,
+    cluster: Option<sled::Tree>,
     target: NodeId,
     target_node: NodeAddr,
     base: String,
@@ -157,10 +169,18 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let res = self
+        let mut call = self
             .client
             .post(format!("{}{}", self.base, path))
-            .header(SECRET_HEADER, &*self.secret)
+            .header(SECRET_HEADER, &*self.secret);
+        if let Some(id) = self
+            .cluster
+            .as_ref()
+            .and_then(crate::state::cluster_id::get)
+        {
+            call = call.header(super::membership::CLUSTER_ID_HEADER, id);
+        }
+        let res = call
             .timeout(option.hard_ttl())
             .json(req)
             .send()
@@ -173,8 +193,13 @@ impl PeerClient {
                 }
             })?;
         if !res.status().is_success() {
-            let e =
-                std::io::Error::other(format!("peer {} answered {}", self.target, res.status()));
+            let status = res.status();
+            // A refusal explains itself (e.g. a node of another cluster).
+            let why = match status {
+                reqwest::StatusCode::CONFLICT => res.text().await.unwrap_or_default(),
+                _ => String::new(),
+            };
+            let e = std::io::Error::other(format!("peer {} answered {status} {why}", self.target));
             return Err(RPCError::Network(NetworkError::new(&e)));
         }
         let body: Result<Resp, E> = res

@@ -15,6 +15,14 @@
 //! rest. With `[cluster.tls]` the listener also requires a client
 //! certificate from the cluster CA (see `crate::config::ClusterTls`), so the
 //! secret is a second line of defence (docs/ARCHITECTURE.md invariant 6).
+//!
+//! The same middleware refuses, with 409 and a log line, an authenticated
+//! `/raft/` or `/cluster/` call whose [`CLUSTER_ID_HEADER`] names another
+//! cluster than the one this node has applied (a node of a second cluster
+//! set up with the same secret and addresses, e.g. one bootstrapped by
+//! mistake on wiped data). A call without the header, or to a node that
+//! has no id yet, is taken: new and upgraded nodes learn the id from the
+//! leader's log (see `super::membership`).
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -25,7 +33,7 @@ use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
-use super::membership::NodeInfo;
+use super::membership::{cluster_id, NodeInfo, CLUSTER_ID_HEADER};
 use super::{ClusterHandle, NodeId, TypeConfig, SECRET_HEADER};
 use crate::state::{Proposal, FORMAT_VERSION};
 
@@ -88,7 +96,10 @@ pub async fn authenticate(
 fn refusal(req: &HttpRequest, st: &RpcState) -> Option<HttpResponse> {
     let path = req.path();
     if path.starts_with("/raft/") || path.starts_with("/cluster/") {
-        return (!authorized(req, st)).then(unauthorized);
+        if !authorized(req, st) {
+            return Some(unauthorized());
+        }
+        return foreign_cluster(req, st);
     }
     if path.starts_with("/admin/") {
         let token = req
@@ -114,6 +125,41 @@ fn authorized(req: &HttpRequest, state: &RpcState) -> bool {
         .get(SECRET_HEADER)
         .and_then(|v| v.to_str().ok());
     secret_matches(given, &state.secret)
+}
+
+/// The 409 for a call from a node of another cluster (both ids known and
+/// different), logged; `None` for every other call.
+fn foreign_cluster(req: &HttpRequest, st: &RpcState) -> Option<HttpResponse> {
+    let theirs = req.headers().get(CLUSTER_ID_HEADER)?.to_str().ok()?;
+    let ours = cluster_id(&st.handle.sm)?;
+    if theirs == ours {
+        return None;
+    }
+    let caller = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    // Only the first characters of the caller's id: it is not a secret, but
+    // the header is caller-chosen text.
+    let theirs: String = theirs.chars().take(32).collect();
+    tracing::warn!(
+        caller,
+        path = req.path(),
+        ours,
+        theirs,
+        "refused a call from a node of another cluster"
+    );
+    crate::metrics::METRICS.rpc_rejected.inc();
+    Some(
+        HttpResponse::Conflict()
+            .force_close()
+            .json(serde_json::json!({
+                "error": "cluster_id_mismatch",
+                "error_description": format!(
+                    "this node belongs to cluster {ours}, the caller to cluster {theirs}; \
+                     a node is in one cluster only (wipe its data to let it join this one)"
+                ),
+            })),
+    )
 }
 
 fn unauthorized() -> HttpResponse {
@@ -201,5 +247,6 @@ async fn info(req: HttpRequest, st: web::Data<RpcState>) -> HttpResponse {
         version: crate::VERSION.to_string(),
         format_version: FORMAT_VERSION,
         initialized,
+        cluster_id: cluster_id(&st.handle.sm),
     })
 }

@@ -136,6 +136,11 @@ pub struct Config {
 /// Minimum length of the cluster secret and the admin token.
 const MIN_SECRET_LEN: usize = 32;
 
+/// The demo client `serve --dev` creates (and its readiness waits for).
+pub const DEV_CLIENT: &str = "demo";
+/// The demo user `serve --dev` creates (and its readiness waits for).
+pub const DEV_USER: &str = "alice";
+
 impl Config {
     /// Read and validate a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -213,6 +218,11 @@ impl Config {
     /// (readable by its owner only), so a restart keeps the same admin token
     /// and master key.
     pub fn dev(data_dir: &Path) -> anyhow::Result<Config> {
+        Self::dev_on(data_dir, "127.0.0.1:8080", "127.0.0.1:9080")
+    }
+
+    /// [`Config::dev`] listening on `http` (the issuer's address) and `rpc`.
+    pub fn dev_on(data_dir: &Path, http: &str, rpc: &str) -> anyhow::Result<Config> {
         std::fs::create_dir_all(data_dir)?;
         let secrets_path = data_dir.join("dev-secrets.toml");
         let secrets: DevSecrets = match std::fs::read_to_string(&secrets_path) {
@@ -232,17 +242,17 @@ impl Config {
             r#"
 [node]
 id = 1
-http_addr = "127.0.0.1:8080"
-rpc_addr = "127.0.0.1:9080"
+http_addr = {http:?}
+rpc_addr = {rpc:?}
 data_dir = {data_dir:?}
 
 [cluster]
-issuer = "http://127.0.0.1:8080"
+issuer = "http://{http}"
 bootstrap_node = 1
 cluster_secret = {cs:?}
 admin_token = {at:?}
 master_key = {mk:?}
-members = [{{ id = 1, http_addr = "127.0.0.1:8080", rpc_addr = "127.0.0.1:9080" }}]
+members = [{{ id = 1, http_addr = {http:?}, rpc_addr = {rpc:?} }}]
 
 [registration]
 mode = "open"

@@ -41,6 +41,11 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 const CSS: &str = include_str!("../../static/tessera.css");
 
+/// Whether every page template is loaded (for `/readyz`).
+pub fn templates_ready() -> bool {
+    ENV.templates().count() > 0
+}
+
 /// Render a template without the page headers (the caller sets its own).
 pub fn render_raw<S: Serialize>(name: &str, ctx: S) -> String {
     render(name, ctx)

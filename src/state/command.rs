@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::clients::{self, ClientRecord};
+use super::cluster_id;
 use super::codes::{self, CodeRecord};
 use super::keys::{self, KeyRecord};
 use super::result::CommandResult;
@@ -75,6 +76,9 @@ pub enum Command {
     EndSession { sid: String },
     /// Delete expired records; see [`sweep`].
     Sweep(Box<sweep::Sweep>),
+    /// Name the cluster (once): `Invalid` if it already has an id or `id` is
+    /// not 32 lowercase hex digits.
+    SetClusterId { id: String },
 }
 
 impl Command {
@@ -99,6 +103,7 @@ impl Command {
             | Command::RevokeRefresh { .. }
             | Command::EndSession { .. }
             | Command::Sweep(_) => 1,
+            Command::SetClusterId { .. } => 2,
         }
     }
 }
@@ -153,5 +158,6 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         Command::RevokeRefresh { hash, client_id } => tokens::revoke_refresh(txn, hash, client_id),
         Command::EndSession { sid } => sessions::end(txn, sid),
         Command::Sweep(s) => sweep::apply(txn, s),
+        Command::SetClusterId { id } => cluster_id::set(txn, id),
     }
 }

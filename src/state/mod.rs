@@ -14,14 +14,15 @@
 //!
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
-//! ([`users`], [`clients`], [`keys`], [`sessions`], [`codes`], [`refresh`],
-//! [`tokens`], [`sweep`]), then [`command`], which dispatches to them. This
-//! module only declares and re-exports; nothing under `state/` imports the
+//! ([`users`], [`clients`], [`cluster_id`], [`keys`], [`sessions`],
+//! [`codes`], [`refresh`], [`tokens`], [`sweep`]), then [`command`], which
+//! dispatches to them. This module only declares and re-exports; nothing under `state/` imports the
 //! layers above it (oidc, cluster, actors, http, metrics, config).
 
 pub mod authorization;
 pub mod cache;
 pub mod clients;
+pub mod cluster_id;
 pub mod codes;
 pub mod command;
 pub mod keys;

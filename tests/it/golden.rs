@@ -333,7 +333,7 @@ async fn golden_log_entries_results_and_snapshot_of_v1_still_decode() {
 
 const DATA_TAR: &str = "data.tar.gz";
 
-fn extract_golden_data(cluster_dir: &Path) {
+pub fn extract_golden_data(cluster_dir: &Path) {
     let status = std::process::Command::new("tar")
         .args([
             "-xzf",

@@ -3,7 +3,8 @@
 //! Each node gets free loopback ports, its own sled directory under a temp
 //! dir, and a `cluster.toml` written the way an operator would. Nodes can be
 //! killed (SIGKILL), stopped (SIGTERM), paused (SIGSTOP) and restarted on the
-//! same data directory.
+//! same data directory. A node's first start passes `serve --bootstrap`, as
+//! an operator does once for a new cluster; restarts do not.
 
 #![allow(dead_code)]
 
@@ -46,6 +47,8 @@ pub struct Node {
     /// The node's `[cluster.tls]` material (with [`RaftOpts::tls`]).
     pub tls: Option<ClusterTls>,
     child: Option<Child>,
+    /// Started before: later starts go without `--bootstrap`.
+    started: bool,
 }
 
 impl Node {
@@ -70,6 +73,8 @@ impl Node {
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub nodes: BTreeMap<u64, Node>,
+    /// How many of the nodes are initial members (1..=initial).
+    initial: u64,
     pub http: reqwest::Client,
 }
 
@@ -122,6 +127,16 @@ impl Cluster {
     }
 
     pub async fn start_with(n: u64, opts: RaftOpts) -> Cluster {
+        let mut c = Self::configure(n, opts);
+        for id in c.initial_ids() {
+            c.spawn(id);
+        }
+        c.wait_all_ready().await;
+        c
+    }
+
+    /// Write configs for `n` nodes (and run `before_start`), start none.
+    pub fn configure(n: u64, opts: RaftOpts) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let addrs: Vec<(u64, String, String)> = (1..=n)
             .map(|id| {
@@ -227,12 +242,14 @@ workers = 1
                     config,
                     tls,
                     child: None,
+                    started: false,
                 },
             );
         }
-        let mut c = Cluster {
+        let c = Cluster {
             dir,
             nodes,
+            initial,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -241,27 +258,24 @@ workers = 1
         if let Some(hook) = opts.before_start {
             hook(c.dir.path());
         }
-        let ids: Vec<u64> = c
-            .nodes
-            .keys()
-            .copied()
-            .filter(|id| *id <= initial)
-            .collect();
-        for id in ids {
-            c.spawn(id);
-        }
-        c.wait_all_ready().await;
         c
+    }
+
+    /// The ids of the initial members.
+    pub fn initial_ids(&self) -> Vec<u64> {
+        (1..=self.initial).collect()
     }
 
     pub fn node(&self, id: u64) -> &Node {
         &self.nodes[&id]
     }
 
-    /// Start (or restart) a node's process on its data directory.
+    /// Start (or restart) a node's process on its data directory; the first
+    /// start with `--bootstrap`.
     pub fn spawn(&mut self, id: u64) {
         let node = self.nodes.get_mut(&id).unwrap();
         assert!(node.child.is_none(), "node {id} already runs");
+        let first = !std::mem::replace(&mut node.started, true);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -270,6 +284,7 @@ workers = 1
         let child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&node.config)
+            .args(first.then_some("--bootstrap"))
             .env("TESSERA_LOG", "info,openraft=warn")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
