@@ -236,7 +236,8 @@ impl Membership {
     /// A backup file of the applied state after a read-index (`tessera
     /// backup`; see `cluster::backup`), stamped with `issuer`.
     pub async fn backup(&self, issuer: String) -> Result<Vec<u8>, crate::cluster::ClusterError> {
-        crate::cluster::backup::backup_file(&self.cluster, issuer, None).await
+        let id = crate::cluster::membership::cluster_id(&self.cluster.sm);
+        crate::cluster::backup::backup_file(&self.cluster, issuer, id).await
     }
 
     /// Bytes the node's storage uses on disk.

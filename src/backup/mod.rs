@@ -31,6 +31,8 @@
 //! (bootstrap never runs), with the same log id and state, so the first
 //! election needs no snapshot transfer and the cluster serves as soon as a
 //! leader is elected: the restore time is one local install per node.
+//! The backup's cluster id (in its header and its `cluster` tree) is not
+//! restored: the new cluster's leader names it anew.
 
 pub mod format;
 pub mod restore;

@@ -52,7 +52,7 @@ pub fn restore(from: &Path, config: &Config) -> Result<Restored, String> {
             header.issuer, config.source
         ));
     }
-    let payload: SnapshotPayload = serde_json::from_slice(&body)
+    let mut payload: SnapshotPayload = serde_json::from_slice(&body)
         .map_err(|e| format!("{file}: the body is not a Tessera state: {e}"))?;
     drop(body);
     if payload.v > FORMAT_VERSION {
@@ -66,6 +66,8 @@ pub fn restore(from: &Path, config: &Config) -> Result<Restored, String> {
     let dir = &config.data_dir;
     let existed = check_empty(dir)?;
     let index = header.last_applied.map_or(0, |a| a.index);
+    // A restored cluster is a new cluster: its leader names it anew.
+    payload.trees.remove(TreeId::Cluster.name());
     let records = payload.trees.values().map(|t| t.len()).sum();
     if let Err(e) = install(config, index, payload) {
         remove_contents(dir, existed);

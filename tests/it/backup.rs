@@ -60,6 +60,7 @@ async fn a_cluster_restored_from_a_backup_keeps_sessions_tokens_and_keys() {
     let anonymous = fx.c.http.get(&url).send().await.unwrap();
     assert_eq!(anonymous.status(), 401, "GET /admin/backup without a token");
 
+    let old_id = crate::bootstrap::cluster_id(&fx.c, 1).await;
     let file = fx.c.dir.path().join("tessera.backup");
     let follower = others(fx.c.leader(1).await).0;
     let (code, out, err) =
@@ -107,6 +108,10 @@ async fn a_cluster_restored_from_a_backup_keeps_sessions_tokens_and_keys() {
         "restore drill: 3 restores, start, all nodes ready in {:?}",
         started.elapsed()
     );
+
+    // A new cluster: named anew, not after the one it was restored from.
+    let new_id = crate::bootstrap::cluster_id(&fx.c, 1).await;
+    assert_ne!(new_id, old_id, "the restored cluster kept the old cluster id");
 
     // The old session cookie signs in without a password.
     let (verifier, challenge) = crate::flow::pkce();

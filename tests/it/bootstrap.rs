@@ -23,7 +23,7 @@ async fn readyz(c: &Cluster, id: u64) -> (u16, serde_json::Value) {
 }
 
 /// The cluster id node `id` has applied, once it has one.
-async fn cluster_id(c: &Cluster, id: u64) -> String {
+pub(crate) async fn cluster_id(c: &Cluster, id: u64) -> String {
     let what = format!("node {id} to know the cluster id");
     until_some(&what, Duration::from_secs(30), async || {
         c.status_json(id)["cluster_id"].as_str().map(String::from)
