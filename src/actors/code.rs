@@ -14,7 +14,7 @@ use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
 use super::batcher::{propose, propose_if_known, Batcher, Batching};
 pub use super::exchange::Authorization;
-use super::exchange::{Exchange, Minted, TokenLifetimes};
+use super::exchange::{DpopUse, Exchange, Minted, TokenLifetimes};
 use super::{now, result_of, ClusterError};
 use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
@@ -77,6 +77,11 @@ pub struct ExchangeCode {
     /// The client may use refresh tokens: one is created if the grant also
     /// has `offline_access` (which `apply` checks).
     pub refreshable: bool,
+    /// The request's valid DPoP proof, spent in the same command.
+    pub dpop: Option<DpopUse>,
+    /// Bind the refresh token to the proof's key (public clients, RFC 9449
+    /// §5); confidential clients' refresh tokens stay unbound.
+    pub bind_refresh: bool,
 }
 
 impl ExchangeCode {
@@ -86,6 +91,11 @@ impl ExchangeCode {
             hash: minted.refresh_hash(),
             family: random_id(),
             expires_at: minted.refresh_exp,
+            jkt: self
+                .dpop
+                .as_ref()
+                .filter(|_| self.bind_refresh)
+                .map(|d| d.jkt.clone()),
         });
         Command::RedeemCode(Box::new(Redeem {
             hash: sha256_hex(&self.code),
@@ -96,6 +106,7 @@ impl ExchangeCode {
             access_jti: minted.access_jti.clone(),
             access_exp: minted.access_exp,
             refresh,
+            dpop: self.dpop,
         }))
     }
 }
@@ -156,6 +167,8 @@ mod tests {
             redirect_uri: Some("https://rp.example/cb".into()),
             code_verifier: Some("v".repeat(43)),
             refreshable,
+            dpop: None,
+            bind_refresh: false,
         }
     }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::{self, ClientRecord};
 use super::codes::{self, CodeRecord};
+use super::dpop::{self, DpopUse};
 use super::keys::{self, KeyRecord};
 use super::result::CommandResult;
 use super::sessions::{self, SessionRecord};
@@ -75,6 +76,8 @@ pub enum Command {
     EndSession { sid: String },
     /// Delete expired records; see [`sweep`].
     Sweep(Box<sweep::Sweep>),
+    /// Record a DPoP proof's use; `Replayed` if it was used before (format 2).
+    UseDpopJti(DpopUse),
 }
 
 impl Command {
@@ -92,14 +95,27 @@ impl Command {
             | Command::CreateSession { .. }
             | Command::GrantConsent { .. }
             | Command::CreateCode { .. }
-            | Command::RedeemCode(_)
-            | Command::RotateRefresh(_)
             | Command::UseAssertion { .. }
             | Command::RevokeAccess { .. }
             | Command::RevokeRefresh { .. }
-            | Command::EndSession { .. }
-            | Command::Sweep(_) => 1,
+            | Command::EndSession { .. } => 1,
+            // Format 1 commands that carry format 2 fields.
+            Command::RedeemCode(r) => dpop_format(r.dpop.is_some()),
+            Command::RotateRefresh(r) => dpop_format(r.dpop.is_some()),
+            Command::Sweep(s) => dpop_format(!s.dpop_jti.is_empty()),
+            Command::UseDpopJti(_) => 2,
         }
+    }
+}
+
+/// A command with a DPoP part (a proof, a bound family, used proof ids to
+/// sweep) needs format 2 (an older node would ignore
+/// the part and reach another verdict); without one it is format 1.
+fn dpop_format(with_dpop: bool) -> u32 {
+    if with_dpop {
+        2
+    } else {
+        1
     }
 }
 
@@ -153,5 +169,10 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         Command::RevokeRefresh { hash, client_id } => tokens::revoke_refresh(txn, hash, client_id),
         Command::EndSession { sid } => sessions::end(txn, sid),
         Command::Sweep(s) => sweep::apply(txn, s),
+        Command::UseDpopJti(u) => Ok(if dpop::spend(txn, u)? {
+            CommandResult::Done
+        } else {
+            CommandResult::Replayed
+        }),
     }
 }
