@@ -209,6 +209,28 @@ mod tests {
     }
 
     #[test]
+    fn the_proof_is_carried_and_binds_the_refresh_token_only_when_asked() {
+        let spend = DpopUse {
+            jkt: "jkt-a".into(),
+            jti: "p-1".into(),
+            exp: 9,
+        };
+        let with = |bind_refresh| ExchangeCode {
+            dpop: Some(spend.clone()),
+            bind_refresh,
+            ..exchange(true)
+        };
+        let bound = redeem(with(true).command(&minted()));
+        assert_eq!(bound.dpop.as_ref(), Some(&spend));
+        assert_eq!(bound.refresh.unwrap().jkt.as_deref(), Some("jkt-a"));
+        let unbound = redeem(with(false).command(&minted()));
+        assert_eq!(unbound.dpop, Some(spend));
+        assert_eq!(unbound.refresh.unwrap().jkt, None);
+        let plain = redeem(exchange(true).command(&minted()));
+        assert_eq!((plain.dpop, plain.refresh.unwrap().jkt), (None, None));
+    }
+
+    #[test]
     fn no_refresh_token_for_a_client_that_may_not_refresh() {
         assert_eq!(redeem(exchange(false).command(&minted())).refresh, None);
     }

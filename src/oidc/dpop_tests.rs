@@ -190,7 +190,7 @@ fn wrong_headers_keys_and_signatures_are_refused() {
         let claims = json!({"jti": "j", "htm": "POST", "htu": HTU, "iat": NOW});
         let payload = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
         let signer = HS256
-            .signer_from_bytes(b"secretsecretsecretsecretsecret")
+            .signer_from_bytes(b"secretsecretsecretsecretsecretsecret")
             .unwrap();
         jwt::encode_with_signer(&payload, &h, &signer).unwrap()
     };

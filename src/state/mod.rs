@@ -44,6 +44,8 @@ mod tests_codes;
 #[cfg(test)]
 mod tests_directory;
 #[cfg(test)]
+mod tests_dpop;
+#[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
 mod tests_sessions;
