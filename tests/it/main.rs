@@ -26,6 +26,7 @@ mod client_auth;
 mod cluster;
 mod config_errors;
 mod consistency;
+mod dpop;
 mod golden;
 mod hardening;
 mod keys;
