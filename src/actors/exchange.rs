@@ -16,6 +16,7 @@
 
 use crate::config::TokenSettings;
 use crate::crypto::{random_id, random_secret, sha256_hex};
+use crate::oidc::dpop::Proof;
 pub use crate::state::dpop::DpopUse;
 use crate::state::CommandResult;
 
@@ -24,6 +25,16 @@ use super::ClusterError;
 /// What an authorization grants (subject, scopes, nonce, claims request,
 /// session...): carried from the code to the tokens and their refreshes.
 pub use crate::state::Authorization;
+
+/// The replay record that spends a checked DPoP proof, kept until no node
+/// can accept the proof any more ([`Proof::replay_until`]).
+pub fn dpop_use(p: &Proof) -> DpopUse {
+    DpopUse {
+        jkt: p.jkt.clone(),
+        jti: p.jti.clone(),
+        exp: p.replay_until(),
+    }
+}
 
 /// How long the tokens an exchange creates live (seconds).
 #[derive(Debug, Clone, Copy)]

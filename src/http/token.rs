@@ -27,7 +27,7 @@ use super::issue::{client_token, issue, no_store, GrantType, TokenSet};
 use super::AppState;
 use crate::actors::code::ExchangeCode;
 use crate::actors::directory::ClientRecord;
-use crate::actors::exchange::{Exchange, Issued};
+use crate::actors::exchange::{dpop_use, Exchange, Issued};
 use crate::actors::token::{ExchangeRefreshToken, SpendDpopProof};
 use crate::metrics::METRICS;
 use crate::oidc::client_rules::client_credentials_scopes;
@@ -64,7 +64,7 @@ async fn grant(req: &HttpRequest, st: &AppState, body: &[u8]) -> Result<Value, T
     let client = authenticate(st, req, auth).await?;
     let grant_type = grant_type_of(&grant_req);
     require_grant_type(&client, grant_type)?;
-    let spend = proof.as_ref().map(Proof::spend);
+    let spend = proof.as_ref().map(dpop_use);
     let exchange = match grant_req {
         GrantRequest::AuthorizationCode {
             code,
@@ -205,7 +205,7 @@ async fn client_credentials(
     let scopes = client_credentials_scopes(scope, client.scope.as_deref())
         .map_err(|e| bad(ErrorCode::InvalidScope, &e))?;
     if let Some(p) = proof {
-        if !ask(st.tokens.send(SpendDpopProof(p.spend()))).await? {
+        if !ask(st.tokens.send(SpendDpopProof(dpop_use(p)))).await? {
             return Err(TokenError(dpop::replayed()));
         }
     }

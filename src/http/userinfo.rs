@@ -21,6 +21,7 @@ use super::dpop::{self, Refusal};
 use super::error::{ask, BearerError};
 use super::form::{authorization, is_form};
 use super::AppState;
+use crate::actors::exchange::dpop_use;
 use crate::actors::token::{AccessTokenLive, SpendDpopProof};
 use crate::clock::now;
 use crate::oidc::claims::{self, ClaimSpec, ClaimsRequest, Target};
@@ -135,7 +136,7 @@ async fn answer(
     let claims = live_access_token(st, token).await?;
     check_binding(st, &claims, proof.as_ref())?;
     if let Some(p) = &proof {
-        if !ask(st.tokens.send(SpendDpopProof(p.spend()))).await? {
+        if !ask(st.tokens.send(SpendDpopProof(dpop_use(p)))).await? {
             return Err(Refusal::dpop(st, dpop::replayed()));
         }
     }

@@ -14,7 +14,8 @@
 //!
 //! **Replay.** A valid proof is accepted once cluster-wide, which no check
 //! here can decide: the proof's `jti` must be recorded through the Raft log
-//! ([`Proof::spend`] → `state::dpop`; the token actor's doc says where).
+//! (`actors::exchange::dpop_use` → `state::dpop`; the token actor's doc
+//! says which command carries it).
 //! Per-node memory would not do: a proof replayed at another node within
 //! its window would pass there, and a node cut off from the majority could
 //! not learn what the others accepted. With the log, the first committed use
@@ -38,7 +39,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::crypto::jwt::verify_with_embedded_jwk;
-use crate::state::dpop::DpopUse;
 
 /// Proof signature algorithms accepted (and advertised in discovery).
 pub const ALGS: &[&str] = &["ES256", "RS256", "EdDSA"];
@@ -81,15 +81,6 @@ impl Proof {
     /// [`CLOCK_GRACE`]: how long its replay record must live.
     pub fn replay_until(&self) -> u64 {
         self.iat + IAT_WINDOW + CLOCK_GRACE
-    }
-
-    /// The replay record a command carries to spend this proof.
-    pub fn spend(&self) -> DpopUse {
-        DpopUse {
-            jkt: self.jkt.clone(),
-            jti: self.jti.clone(),
-            exp: self.replay_until(),
-        }
     }
 }
 

@@ -142,6 +142,7 @@ async fn spa_code(base: &str) -> (String, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn dpop_binds_tokens_to_the_key_and_each_proof_works_once_cluster_wide() {
     let s = Seeded::start(3, Duration::from_secs(15)).await;
+    s.c.wait_format(2).await;
     let (http, on) = (&s.http, |n| s.on(n));
     let token_url = format!("{}/token", on(1)); // the issuer is node 1's URL
     let userinfo_url = format!("{}/userinfo", on(1));
@@ -280,6 +281,7 @@ async fn dpop_binds_tokens_to_the_key_and_each_proof_works_once_cluster_wide() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_confidential_clients_refresh_token_is_unbound_and_introspection_shows_cnf() {
     let s = Seeded::start(3, Duration::from_secs(15)).await;
+    s.c.wait_format(2).await;
     let (http, on) = (&s.http, |n| s.on(n));
     let token_url = format!("{}/token", on(1));
     let key = Key::new();
@@ -320,6 +322,7 @@ async fn with_nonces_required_a_proof_needs_one_any_node_issued() {
         ..Default::default()
     };
     let s = Seeded::start_with(3, opts, Duration::from_secs(15)).await;
+    s.c.wait_format(2).await;
     let (http, on) = (&s.http, |n| s.on(n));
     let token_url = format!("{}/token", on(1));
     let key = Key::new();
