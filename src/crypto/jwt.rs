@@ -224,13 +224,16 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<Map<String, Value>,
 /// JWK members that only a private (or symmetric) key has.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
+/// A verified JWS's header and claims.
+pub type HeaderAndClaims = (Map<String, Value>, Map<String, Value>);
+
 /// Verify a JWS with the public JWK its own header carries (a DPoP proof,
 /// RFC 9449 §4.3): an algorithm of `algs` only, a `jwk` without private
 /// members, one signature check. Returns (header, claims).
 pub fn verify_with_embedded_jwk(
     token: &str,
     algs: &[&str],
-) -> Result<(Map<String, Value>, Map<String, Value>), JwtError> {
+) -> Result<HeaderAndClaims, JwtError> {
     let header = jwt::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
     let alg = header
         .claim("alg")
