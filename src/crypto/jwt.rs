@@ -230,10 +230,7 @@ pub type HeaderAndClaims = (Map<String, Value>, Map<String, Value>);
 /// Verify a JWS with the public JWK its own header carries (a DPoP proof,
 /// RFC 9449 §4.3): an algorithm of `algs` only, a `jwk` without private
 /// members, one signature check. Returns (header, claims).
-pub fn verify_with_embedded_jwk(
-    token: &str,
-    algs: &[&str],
-) -> Result<HeaderAndClaims, JwtError> {
+pub fn verify_with_embedded_jwk(token: &str, algs: &[&str]) -> Result<HeaderAndClaims, JwtError> {
     let header = jwt::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
     let alg = header
         .claim("alg")

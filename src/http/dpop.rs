@@ -91,8 +91,10 @@ pub fn proof(
     }
 }
 
-/// `invalid_dpop_proof` for a proof whose `jti` was already used.
-pub fn replayed() -> OAuthError {
+/// `invalid_dpop_proof` for a proof whose `jti` was already used at some
+/// node; an audit event names the endpoint and the key (never the proof).
+pub fn replayed(endpoint: &str, jkt: &str) -> OAuthError {
+    tracing::info!(target: "audit", event = "dpop_proof_replayed", endpoint, jkt);
     invalid("the DPoP proof was already used")
 }
 

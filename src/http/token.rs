@@ -139,7 +139,10 @@ fn exchanged(
                 &format!("scope `{extra}` was not granted originally"),
             ))
         }
-        Exchange::ProofReplayed => return Err(TokenError(dpop::replayed())),
+        Exchange::ProofReplayed => {
+            let jkt = proof.map_or("", |p| p.jkt.as_str());
+            return Err(TokenError(dpop::replayed(TOKEN_PATH, jkt)));
+        }
         Exchange::KeyMismatch if proof.is_none() => {
             return Err(bad(
                 ErrorCode::InvalidDpopProof,
@@ -206,7 +209,7 @@ async fn client_credentials(
         .map_err(|e| bad(ErrorCode::InvalidScope, &e))?;
     if let Some(p) = proof {
         if !ask(st.tokens.send(SpendDpopProof(dpop_use(p)))).await? {
-            return Err(TokenError(dpop::replayed()));
+            return Err(TokenError(dpop::replayed(TOKEN_PATH, &p.jkt)));
         }
     }
     client_token(st, client, &scopes, proof.map(|p| p.jkt.as_str()))

@@ -137,7 +137,7 @@ async fn answer(
     check_binding(st, &claims, proof.as_ref())?;
     if let Some(p) = &proof {
         if !ask(st.tokens.send(SpendDpopProof(dpop_use(p)))).await? {
-            return Err(Refusal::dpop(st, dpop::replayed()));
+            return Err(Refusal::dpop(st, dpop::replayed(USERINFO_PATH, &p.jkt)));
         }
     }
     let scopes: Vec<String> = claims
