@@ -9,6 +9,8 @@
 //!   client's is not.
 //! * A proof is accepted once cluster-wide: replayed at another node (or
 //!   the same one), at `/token` or `/userinfo`, it is refused.
+//! * A node cut off from the majority accepts no proof (503), and the same
+//!   proof is accepted at most once after the cluster heals.
 //! * Proofs for another URL or method, or too old, are refused; with
 //!   `[oauth] dpop_require_nonce`, a proof needs a server nonce, which any
 //!   node issues and every node accepts.
@@ -23,7 +25,7 @@ use reqwest::Client;
 use serde_json::{json, Map, Value};
 
 use crate::flow::{pkce, Browser};
-use crate::harness::RaftOpts;
+use crate::harness::{others, RaftOpts};
 use crate::rp::{self, jwt_claims, Answer, Basic, Seeded, DEMO, RP};
 use crate::session::{checked, demo_sign_in, expect_code, pkce_params, sign_in, STATE};
 
@@ -313,6 +315,44 @@ async fn a_confidential_clients_refresh_token_is_unbound_and_introspection_shows
         "Bearer"
     );
     assert!(rp::userinfo(http, on(2), Some(bearer_at)).await.ok()["sub"].is_string());
+
+    // A node cut off from the majority accepts no proof (503); once the
+    // cluster is whole again, that proof is accepted at most once.
+    let form = [("grant_type", "client_credentials")];
+    client_credentials_with_proof(&s, &key, &token_url).await;
+    let leader = s.c.leader(1).await;
+    let (f, lone) = others(leader);
+    let proof = key.proof("POST", &token_url, json!({}));
+    s.c.signal(leader, libc::SIGSTOP);
+    s.c.signal(f, libc::SIGSTOP);
+    let cut = token(http, on(lone), DEMO, &form, &proof).await;
+    s.c.signal(leader, libc::SIGCONT);
+    s.c.signal(f, libc::SIGCONT);
+    assert_eq!(cut.status, 503, "accepted without a quorum: {}", cut.body);
+    s.c.wait_all_ready().await;
+    let mut accepted = 0;
+    for n in [lone, leader, f] {
+        let a = token(http, on(n), DEMO, &form, &proof).await;
+        match a.status {
+            200 => accepted += 1,
+            _ => a.oauth_error(400, "invalid_dpop_proof"),
+        }
+    }
+    assert!(accepted <= 1, "one proof accepted {accepted} times");
+}
+
+/// A `client_credentials` token for `demo` bound to `key`, on every node
+/// (each then knows demo's secret and holds the client).
+async fn client_credentials_with_proof(s: &Seeded, key: &Key, token_url: &str) {
+    for n in 1..=3 {
+        let form = [("grant_type", "client_credentials")];
+        let proof = key.proof("POST", token_url, json!({}));
+        let t = token(&s.http, s.on(n), DEMO, &form, &proof).await.ok();
+        assert_eq!(
+            jwt_claims(t["access_token"].as_str().unwrap())["cnf"]["jkt"],
+            key.jkt()
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
