@@ -14,7 +14,7 @@ use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
 use super::batcher::{propose, propose_if_known, Batcher, Batching};
 pub use super::exchange::Authorization;
-use super::exchange::{Exchange, Minted, TokenLifetimes};
+use super::exchange::{DpopUse, Exchange, Minted, TokenLifetimes};
 use super::{now, result_of, ClusterError};
 use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
@@ -77,6 +77,11 @@ pub struct ExchangeCode {
     /// The client may use refresh tokens: one is created if the grant also
     /// has `offline_access` (which `apply` checks).
     pub refreshable: bool,
+    /// The request's valid DPoP proof, spent in the same command.
+    pub dpop: Option<DpopUse>,
+    /// Bind the refresh token to the proof's key (public clients, RFC 9449
+    /// §5); confidential clients' refresh tokens stay unbound.
+    pub bind_refresh: bool,
 }
 
 impl ExchangeCode {
@@ -86,6 +91,11 @@ impl ExchangeCode {
             hash: minted.refresh_hash(),
             family: random_id(),
             expires_at: minted.refresh_exp,
+            jkt: self
+                .dpop
+                .as_ref()
+                .filter(|_| self.bind_refresh)
+                .map(|d| d.jkt.clone()),
         });
         Command::RedeemCode(Box::new(Redeem {
             hash: sha256_hex(&self.code),
@@ -96,6 +106,7 @@ impl ExchangeCode {
             access_jti: minted.access_jti.clone(),
             access_exp: minted.access_exp,
             refresh,
+            dpop: self.dpop,
         }))
     }
 }
@@ -156,6 +167,8 @@ mod tests {
             redirect_uri: Some("https://rp.example/cb".into()),
             code_verifier: Some("v".repeat(43)),
             refreshable,
+            dpop: None,
+            bind_refresh: false,
         }
     }
 
@@ -193,6 +206,28 @@ mod tests {
         assert_eq!(refresh.hash, sha256_hex(&m.refresh_token));
         assert_eq!(refresh.expires_at, m.now + 3600);
         assert!(!refresh.family.is_empty());
+    }
+
+    #[test]
+    fn the_proof_is_carried_and_binds_the_refresh_token_only_when_asked() {
+        let spend = DpopUse {
+            jkt: "jkt-a".into(),
+            jti: "p-1".into(),
+            exp: 9,
+        };
+        let with = |bind_refresh| ExchangeCode {
+            dpop: Some(spend.clone()),
+            bind_refresh,
+            ..exchange(true)
+        };
+        let bound = redeem(with(true).command(&minted()));
+        assert_eq!(bound.dpop.as_ref(), Some(&spend));
+        assert_eq!(bound.refresh.unwrap().jkt.as_deref(), Some("jkt-a"));
+        let unbound = redeem(with(false).command(&minted()));
+        assert_eq!(unbound.dpop, Some(spend));
+        assert_eq!(unbound.refresh.unwrap().jkt, None);
+        let plain = redeem(exchange(true).command(&minted()));
+        assert_eq!((plain.dpop, plain.refresh.unwrap().jkt), (None, None));
     }
 
     #[test]

@@ -7,9 +7,17 @@
 //! and its expiry, the clock reading — and puts only hashes of secrets into
 //! the command (invariant 5). Once applied, [`Minted::outcome`] turns the
 //! command's result into an [`Exchange`], in the token endpoint's terms.
+//!
+//! A DPoP token request (RFC 9449) folds its proof's replay record into the
+//! same command ([`DpopUse`] in `Redeem`/`Rotate`): one log entry both
+//! spends the proof cluster-wide and exchanges the grant, and a replayed
+//! proof ([`Exchange::ProofReplayed`]) spends nothing else. See
+//! `state::dpop` for why this needs the log and what a partition does.
 
 use crate::config::TokenSettings;
 use crate::crypto::{random_id, random_secret, sha256_hex};
+use crate::oidc::dpop::Proof;
+pub use crate::state::dpop::DpopUse;
 use crate::state::CommandResult;
 
 use super::ClusterError;
@@ -17,6 +25,16 @@ use super::ClusterError;
 /// What an authorization grants (subject, scopes, nonce, claims request,
 /// session...): carried from the code to the tokens and their refreshes.
 pub use crate::state::Authorization;
+
+/// The replay record that spends a checked DPoP proof, kept until no node
+/// can accept the proof any more ([`Proof::replay_until`]).
+pub fn dpop_use(p: &Proof) -> DpopUse {
+    DpopUse {
+        jkt: p.jkt.clone(),
+        jti: p.jti.clone(),
+        exp: p.replay_until(),
+    }
+}
 
 /// How long the tokens an exchange creates live (seconds).
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +79,12 @@ pub enum Exchange {
     Rejected(String),
     /// The refresh request asked for this scope, which the grant lacks.
     ScopeNotGranted(String),
+    /// The request's DPoP proof was used before (on any node): nothing was
+    /// done (RFC 9449 §11.1).
+    ProofReplayed,
+    /// The refresh token is bound to a DPoP key and the request had no
+    /// proof by that key (RFC 9449 §5).
+    KeyMismatch,
 }
 
 /// Values minted for one exchange before it is proposed.
@@ -105,6 +129,8 @@ impl Minted {
             }))),
             CommandResult::CodeReplayed | CommandResult::RefreshReused => Ok(Exchange::Replayed),
             CommandResult::Rejected(m) => Ok(Exchange::Rejected(m)),
+            CommandResult::Replayed => Ok(Exchange::ProofReplayed),
+            CommandResult::KeyMismatch => Ok(Exchange::KeyMismatch),
             other => Err(ClusterError::Unknown(format!(
                 "unexpected result of an exchange: {other:?}"
             ))),
@@ -212,6 +238,8 @@ pub(super) mod tests {
             out(CommandResult::Rejected("expired".into())),
             Exchange::Rejected("expired".into())
         );
+        assert_eq!(out(CommandResult::Replayed), Exchange::ProofReplayed);
+        assert_eq!(out(CommandResult::KeyMismatch), Exchange::KeyMismatch);
         assert!(matches!(
             minted().outcome(CommandResult::UnsupportedVersion),
             Err(ClusterError::Unknown(_))

@@ -109,6 +109,8 @@ impl OneNode {
             redirect_uri: Some(redirect_uri.into()),
             code_verifier: None,
             refreshable: true,
+            dpop: None,
+            bind_refresh: false,
         };
         self.codes.send(msg).await.unwrap().expect("committed")
     }
@@ -118,6 +120,7 @@ impl OneNode {
             refresh_token: token.into(),
             client_id: "rp".into(),
             scope: scope.map(|s| s.iter().map(|x| x.to_string()).collect()),
+            dpop: None,
         };
         self.tokens.send(msg).await.unwrap().expect("committed")
     }

@@ -11,7 +11,18 @@
 //! session ended) through any node is dead here once that call has answered
 //! (docs/ARCHITECTURE.md invariant 2); without a quorum they fail rather than
 //! guess. On the leader, a timer proposes `Sweep` commands that remove
-//! expired codes, sessions, refresh tokens, revoked ids and assertion ids.
+//! expired codes, sessions, refresh tokens, revoked ids, assertion ids and
+//! used DPoP proof ids.
+//!
+//! DPoP replay (RFC 9449 §11.1): a proof is accepted only once its `jti` is
+//! recorded by a committed Raft command that found no earlier record —
+//! inside the rotation for a refresh ([`ExchangeRefreshToken::dpop`]), alone
+//! otherwise ([`SpendDpopProof`]). No node can accept a proof on its own:
+//! a node cut off from the majority cannot commit, so its requests fail
+//! with 503 and the proof stays unspent; two nodes that receive the same
+//! proof at once propose two commands, and the log orders them — the second
+//! finds the first's record. A cheaper local check (no log entry) would let
+//! each side of a partition accept the same proof once, so there is none.
 
 use std::time::Duration;
 
@@ -20,7 +31,7 @@ use actix::{
 };
 
 use super::batcher::{propose, propose_if_known, propose_then, Batcher, Batching};
-use super::exchange::{scope_beyond, Authorization, Exchange, Minted, TokenLifetimes};
+use super::exchange::{scope_beyond, Authorization, DpopUse, Exchange, Minted, TokenLifetimes};
 use super::ClusterError;
 use crate::clock::READ_TIMEOUT;
 use crate::cluster::ClusterHandle;
@@ -82,6 +93,7 @@ impl TokenActor {
             families: c(TreeId::Families, sweep::family_expiry),
             revoked_jti: c(TreeId::RevokedJti, sweep::plain_expiry),
             assertions: c(TreeId::Assertions, sweep::plain_expiry),
+            dpop_jti: c(TreeId::DpopJti, sweep::plain_expiry),
         };
         if s.is_empty() {
             return;
@@ -130,6 +142,8 @@ pub struct ExchangeRefreshToken {
     pub client_id: String,
     /// A narrower scope than the grant's, if the request asked for one.
     pub scope: Option<Vec<String>>,
+    /// The request's valid DPoP proof, spent in the same command.
+    pub dpop: Option<DpopUse>,
 }
 
 impl ExchangeRefreshToken {
@@ -143,6 +157,7 @@ impl ExchangeRefreshToken {
             new_expires_at: minted.refresh_exp,
             access_jti: minted.access_jti.clone(),
             access_exp: minted.access_exp,
+            dpop: self.dpop.clone(),
         }))
     }
 }
@@ -156,6 +171,14 @@ pub struct SpendAssertion {
     pub jti: String,
     pub exp: u64,
 }
+
+/// Spend a DPoP proof on its own (RFC 9449 §11.1), where no other command
+/// carries it (`/userinfo`, `client_credentials`): answers `true` the first
+/// time cluster-wide, `false` for a replay. One log entry (group-committed
+/// with concurrent ones); without a quorum it fails (503), it never guesses.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ClusterError>")]
+pub struct SpendDpopProof(pub DpopUse);
 
 /// Whether an access token is still good (linearizable): its `jti` is not
 /// revoked and, for a session-bound token, its session has not ended.
@@ -291,6 +314,14 @@ impl Handler<SpendAssertion> for TokenActor {
     }
 }
 
+impl Handler<SpendDpopProof> for TokenActor {
+    type Result = ResponseActFuture<Self, Result<bool, ClusterError>>;
+
+    fn handle(&mut self, msg: SpendDpopProof, ctx: &mut Context<Self>) -> Self::Result {
+        propose_then(self, ctx, Command::UseDpopJti(msg.0), done)
+    }
+}
+
 impl Handler<RevokeAccessToken> for TokenActor {
     type Result = ResponseActFuture<Self, Result<(), ClusterError>>;
 
@@ -369,6 +400,7 @@ mod tests {
             refresh_token: "the-old-refresh-token".into(),
             client_id: "rp".into(),
             scope: None,
+            dpop: None,
         };
         let m = Minted::new(TokenLifetimes {
             access: 300,

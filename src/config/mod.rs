@@ -89,6 +89,14 @@ pub struct OutboundSettings {
     pub allow_private_targets: bool,
 }
 
+/// `[oauth]`: protocol options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// Every DPoP proof must carry a nonce this cluster issued (RFC 9449
+    /// §8); otherwise `use_dpop_nonce`. Off by default.
+    pub dpop_require_nonce: bool,
+}
+
 /// Who may use `/register` (RFC 7591).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistrationMode {
@@ -124,6 +132,7 @@ pub struct Config {
     pub keys: KeySettings,
     /// Fetches of client-registered URLs (`jwks_uri`).
     pub outbound: OutboundSettings,
+    pub oauth: OAuthSettings,
     /// How long in-flight requests may take to finish on SIGTERM.
     pub shutdown_timeout: u64,
     /// On SIGTERM, how long the node keeps serving with readiness off (ms).
@@ -204,6 +213,9 @@ impl Config {
             keys,
             outbound: OutboundSettings {
                 allow_private_targets: raw.outbound.allow_private_targets,
+            },
+            oauth: OAuthSettings {
+                dpop_require_nonce: raw.oauth.dpop_require_nonce,
             },
             shutdown_timeout: raw.http.shutdown_timeout_secs.unwrap_or(30),
             drain_millis: raw.http.drain_millis.unwrap_or(1000),

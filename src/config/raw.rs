@@ -23,6 +23,16 @@ pub(super) struct RawConfig {
     pub(super) keys: RawKeys,
     #[serde(default)]
     pub(super) outbound: RawOutbound,
+    #[serde(default)]
+    pub(super) oauth: RawOAuth,
+}
+
+/// `[oauth]`: protocol options.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawOAuth {
+    /// Demand a server-issued `nonce` in every DPoP proof (RFC 9449 §8).
+    pub(super) dpop_require_nonce: bool,
 }
 
 /// `[outbound]`: requests to URLs that clients register (`jwks_uri`).

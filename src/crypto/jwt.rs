@@ -221,6 +221,37 @@ pub fn verify_with_jwks(token: &str, jwks: &Value) -> Result<Map<String, Value>,
     Err(JwtError::BadSignature)
 }
 
+/// JWK members that only a private (or symmetric) key has.
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// A verified JWS's header and claims.
+pub type HeaderAndClaims = (Map<String, Value>, Map<String, Value>);
+
+/// Verify a JWS with the public JWK its own header carries (a DPoP proof,
+/// RFC 9449 §4.3): an algorithm of `algs` only, a `jwk` without private
+/// members, one signature check. Returns (header, claims).
+pub fn verify_with_embedded_jwk(token: &str, algs: &[&str]) -> Result<HeaderAndClaims, JwtError> {
+    let header = jwt::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
+    let alg = header
+        .claim("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| JwtError::Malformed("no alg".into()))?;
+    if !algs.contains(&alg) {
+        return Err(JwtError::UnsupportedAlg(alg.into()));
+    }
+    let jwk = match header.claim("jwk") {
+        Some(Value::Object(m)) => m,
+        _ => return Err(JwtError::Key("no jwk in the header".into())),
+    };
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return Err(JwtError::Key("the jwk is not a public key".into()));
+    }
+    let v = verifier(alg, &jwk_from(&Value::Object(jwk.clone()))?)?;
+    let (payload, header) =
+        jwt::decode_with_verifier(token, v.as_ref()).map_err(|_| JwtError::BadSignature)?;
+    Ok((header.claims_set().clone(), payload.claims_set().clone()))
+}
+
 /// The claims of a JWT, decoded WITHOUT checking the signature: only for
 /// finding which key to check it with.
 pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {

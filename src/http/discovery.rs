@@ -19,12 +19,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn configuration(st: web::Data<AppState>) -> HttpResponse {
+    let mut doc = crate::oidc::discovery::discovery_document(&st.config.issuer);
+    // DPoP (RFC 9449 §5.1).
+    doc["dpop_signing_alg_values_supported"] = serde_json::json!(crate::oidc::dpop::ALGS);
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(crate::oidc::discovery::discovery_document(
-            &st.config.issuer,
-        ))
+        .json(doc)
 }
 
 async fn jwks(st: web::Data<AppState>) -> HttpResponse {

@@ -11,6 +11,8 @@
 //! `{"active": false}`, as for an unknown token, so a client learns nothing
 //! about another client's tokens or users. Refresh tokens are shown to their
 //! own client only. Revocation answers only once the revocation is committed by a quorum.
+//! A DPoP-bound access token is answered with its `cnf` (the key's
+//! thumbprint) and `token_type: DPoP` (RFC 9449 §6.2).
 //! Each asks the token actor one question ([`AccessTokenLive`],
 //! [`RefreshTokenLive`], [`RevokeAccessToken`], [`RevokeRefreshToken`]) with
 //! the token as the client sent it.
@@ -146,7 +148,12 @@ async fn introspect_access(
         .get("sub")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let mut out = json!({ "active": true, "token_type": "Bearer" });
+    // A DPoP-bound token (RFC 9449 §6.2): its key and token type.
+    let token_type = match claims.get("cnf") {
+        Some(_) => "DPoP",
+        None => "Bearer",
+    };
+    let mut out = json!({ "active": true, "token_type": token_type });
     for k in [
         "scope",
         "client_id",
@@ -157,6 +164,7 @@ async fn introspect_access(
         "iat",
         "jti",
         "sid",
+        "cnf",
     ] {
         if let Some(v) = claims.get(k) {
             out[k] = v.clone();

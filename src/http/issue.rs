@@ -5,7 +5,9 @@
 //! Tokens are signed on the HTTP worker with the published key set; what
 //! they say comes from the exchange the actor answered ([`Issued`]): the
 //! grant, the scopes, the access token's `jti` and the time of issue, so the
-//! `jti` and expiry recorded in the state are the ones in the token.
+//! `jti` and expiry recorded in the state are the ones in the token. A token
+//! request with a valid DPoP proof gets a DPoP-bound access token (RFC 9449
+//! §6: `cnf.jkt` is the proof key's thumbprint) and `token_type: DPoP`.
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
@@ -45,6 +47,8 @@ pub struct TokenSet<'a> {
     pub client: &'a ClientRecord,
     pub issued: &'a Issued,
     pub grant_type: GrantType,
+    /// The DPoP key thumbprint to bind the access token to.
+    pub jkt: Option<&'a str>,
 }
 
 impl TokenSet<'_> {
@@ -95,10 +99,13 @@ pub fn issue(st: &AppState, set: &TokenSet) -> Result<Value, TokenError> {
     }
     Ok(response(
         st,
-        access_token,
-        &set.issued.scopes,
-        id_token,
-        refresh_token,
+        Issuance {
+            access_token,
+            scopes: &set.issued.scopes,
+            id_token,
+            refresh_token,
+            dpop: set.jkt.is_some(),
+        },
     ))
 }
 
@@ -108,9 +115,10 @@ pub fn client_token(
     st: &AppState,
     client: &ClientRecord,
     scopes: &[String],
+    jkt: Option<&str>,
 ) -> Result<Value, TokenError> {
     let issuer = st.issuer();
-    let claims = access_token_claims(&AccessTokenInput {
+    let mut claims = access_token_claims(&AccessTokenInput {
         issuer: &issuer,
         sub: &client.client_id,
         client_id: &client.client_id,
@@ -122,6 +130,7 @@ pub fn client_token(
         auth_time: None,
         sid: None,
     });
+    bind(&mut claims, jkt);
     let access_token = sign(
         &st.keys.get(),
         &st.settings.access_token_alg,
@@ -129,7 +138,21 @@ pub fn client_token(
         claims,
     )?;
     count(GrantType::ClientCredentials, "access_token");
-    Ok(response(st, access_token, scopes, None, None))
+    let issuance = Issuance {
+        access_token,
+        scopes,
+        id_token: None,
+        refresh_token: None,
+        dpop: jkt.is_some(),
+    };
+    Ok(response(st, issuance))
+}
+
+/// Bind access token claims to a DPoP key: `cnf.jkt` (RFC 9449 §6.1).
+fn bind(claims: &mut Map<String, Value>, jkt: Option<&str>) {
+    if let Some(jkt) = jkt {
+        claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+    }
 }
 
 fn sign_access_token(
@@ -157,6 +180,7 @@ fn sign_access_token(
         let names = c.userinfo.keys().map(|k| Value::String(k.clone()));
         claims.insert("userinfo_claims".into(), Value::Array(names.collect()));
     }
+    bind(&mut claims, set.jkt);
     sign(keys, &st.settings.access_token_alg, "at+jwt", claims)
 }
 
@@ -230,17 +254,29 @@ pub fn no_store(body: Value) -> HttpResponse {
         .json(body)
 }
 
-/// The successful response (RFC 6749 §5.1).
-fn response(
-    st: &AppState,
+/// What a successful token response carries.
+struct Issuance<'a> {
     access_token: String,
-    scopes: &[String],
+    scopes: &'a [String],
     id_token: Option<String>,
     refresh_token: Option<String>,
-) -> Value {
+    /// The access token is DPoP-bound (`token_type: DPoP`, RFC 9449 §5).
+    dpop: bool,
+}
+
+/// The successful response (RFC 6749 §5.1).
+fn response(st: &AppState, i: Issuance) -> Value {
+    let Issuance {
+        access_token,
+        scopes,
+        id_token,
+        refresh_token,
+        dpop,
+    } = i;
     let mut res = Map::new();
     res.insert("access_token".into(), access_token.into());
-    res.insert("token_type".into(), "Bearer".into());
+    let token_type = if dpop { "DPoP" } else { "Bearer" };
+    res.insert("token_type".into(), token_type.into());
     res.insert(
         "expires_in".into(),
         st.settings.access_token_lifetime.into(),

@@ -10,6 +10,7 @@
 //! * [`token`] — `/token`; [`issue`] signs its tokens; [`client_auth`] authenticates clients.
 //! * [`form`] — form request bodies.
 //! * [`userinfo`] — `/userinfo`.
+//! * [`dpop`] — DPoP proofs (the `DPoP` header), nonces and DPoP challenges.
 //! * [`introspect`] — `/introspect`, `/revoke`.
 //! * [`logout`] — `/end_session`, `/check_session`.
 //! * [`register`] — `/register` (dynamic client registration).
@@ -22,6 +23,7 @@ pub mod admin;
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod health;

@@ -7,21 +7,32 @@
 //! [`Exchange`] it answers: tokens are signed here, on the HTTP worker, by
 //! [`super::issue`]. `client_credentials` changes no state and needs no
 //! actor, and issues only scopes the client registered. Every answer carries `Cache-Control: no-store`.
+//!
+//! DPoP (RFC 9449): a request with a valid proof ([`super::dpop::proof`],
+//! checked before client authentication) gets a DPoP-bound access token.
+//! The proof's `jti` travels in the exchange's own command, so spending it
+//! cluster-wide costs no extra log entry (`client_credentials`, which has no
+//! command, spends it alone); a public client's refresh token is bound to
+//! the proof key, a confidential client's is not (§5). Every answer to a
+//! request with a `DPoP` header carries a fresh `DPoP-Nonce`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::Value;
 
 use super::client_auth::authenticate;
+use super::dpop;
 use super::error::{ask, TokenError};
 use super::form::{authorization, form_body};
 use super::issue::{client_token, issue, no_store, GrantType, TokenSet};
 use super::AppState;
 use crate::actors::code::ExchangeCode;
 use crate::actors::directory::ClientRecord;
-use crate::actors::exchange::{Exchange, Issued};
-use crate::actors::token::ExchangeRefreshToken;
+use crate::actors::exchange::{dpop_use, Exchange, Issued};
+use crate::actors::token::{ExchangeRefreshToken, SpendDpopProof};
 use crate::metrics::METRICS;
 use crate::oidc::client_rules::client_credentials_scopes;
+use crate::oidc::discovery::TOKEN_PATH;
+use crate::oidc::dpop::Proof;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::token_request::{client_auth, parse_grant, Grant as GrantRequest};
 
@@ -33,17 +44,27 @@ fn bad(code: ErrorCode, d: &str) -> TokenError {
     TokenError(OAuthError::new(code, d))
 }
 
-async fn token(
-    req: HttpRequest,
-    st: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, TokenError> {
-    let form = form_body(&req, &body)?;
-    let auth = client_auth(authorization(&req), &form)?;
+async fn token(req: HttpRequest, st: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let res = match grant(&req, &st, &body).await {
+        Ok(v) => no_store(v),
+        Err(e) => e.error_response(),
+    };
+    if dpop::sent(&req) {
+        dpop::with_nonce(&st, res)
+    } else {
+        res
+    }
+}
+
+async fn grant(req: &HttpRequest, st: &AppState, body: &[u8]) -> Result<Value, TokenError> {
+    let form = form_body(req, body)?;
+    let auth = client_auth(authorization(req), &form)?;
     let grant_req = parse_grant(&form)?;
-    let client = authenticate(&st, &req, auth).await?;
+    let proof = dpop::proof(st, req, "POST", TOKEN_PATH, None)?;
+    let client = authenticate(st, req, auth).await?;
     let grant_type = grant_type_of(&grant_req);
     require_grant_type(&client, grant_type)?;
+    let spend = proof.as_ref().map(dpop_use);
     let exchange = match grant_req {
         GrantRequest::AuthorizationCode {
             code,
@@ -56,6 +77,8 @@ async fn token(
                 redirect_uri,
                 code_verifier,
                 refreshable: client.allows_grant(GrantType::RefreshToken.as_str()),
+                dpop: spend,
+                bind_refresh: client.is_public(),
             };
             ask(st.codes.send(msg)).await?
         }
@@ -67,14 +90,15 @@ async fn token(
                 refresh_token,
                 client_id: client.client_id.clone(),
                 scope,
+                dpop: spend,
             };
             ask(st.tokens.send(msg)).await?
         }
         GrantRequest::ClientCredentials { scope } => {
-            return client_credentials(&st, &client, scope).map(no_store)
+            return client_credentials(st, &client, scope, proof.as_ref()).await
         }
     };
-    exchanged(&st, &client, grant_type, exchange).map(no_store)
+    exchanged(st, &client, grant_type, exchange, proof.as_ref())
 }
 
 fn grant_type_of(g: &GrantRequest) -> GrantType {
@@ -102,6 +126,7 @@ fn exchanged(
     client: &ClientRecord,
     grant_type: GrantType,
     exchange: Exchange,
+    proof: Option<&Proof>,
 ) -> Result<Value, TokenError> {
     count_exchange(grant_type, &exchange);
     let issued: Issued = match exchange {
@@ -114,11 +139,28 @@ fn exchanged(
                 &format!("scope `{extra}` was not granted originally"),
             ))
         }
+        Exchange::ProofReplayed => {
+            let jkt = proof.map_or("", |p| p.jkt.as_str());
+            return Err(TokenError(dpop::replayed(TOKEN_PATH, jkt)));
+        }
+        Exchange::KeyMismatch if proof.is_none() => {
+            return Err(bad(
+                ErrorCode::InvalidDpopProof,
+                "the refresh token is bound to a DPoP key: send a DPoP proof signed with it",
+            ))
+        }
+        Exchange::KeyMismatch => {
+            return Err(bad(
+                ErrorCode::InvalidGrant,
+                "the refresh token is bound to another DPoP key",
+            ))
+        }
     };
     let set = TokenSet {
         client,
         issued: &issued,
         grant_type,
+        jkt: proof.map(|p| p.jkt.as_str()),
     };
     issue(st, &set)
 }
@@ -141,7 +183,7 @@ fn count_exchange(grant_type: GrantType, exchange: &Exchange) {
     let label = match exchange {
         Exchange::Issued(_) => "ok",
         Exchange::Replayed => replay,
-        Exchange::Rejected(_) => "rejected",
+        Exchange::Rejected(_) | Exchange::ProofReplayed | Exchange::KeyMismatch => "rejected",
         Exchange::ScopeNotGranted(_) => return,
     };
     counter.with_label_values(&[label]).inc();
@@ -149,11 +191,13 @@ fn count_exchange(grant_type: GrantType, exchange: &Exchange) {
 
 /// `client_credentials`: an access token for the client itself, with only
 /// scopes it registered (`invalid_scope` otherwise; see
-/// [`client_credentials_scopes`]).
-fn client_credentials(
+/// [`client_credentials_scopes`]). With a DPoP proof, the proof is spent
+/// (its own log entry: nothing else is written) and the token bound to it.
+async fn client_credentials(
     st: &AppState,
     client: &ClientRecord,
     scope: Option<Vec<String>>,
+    proof: Option<&Proof>,
 ) -> Result<Value, TokenError> {
     if client.is_public() {
         return Err(bad(
@@ -163,5 +207,10 @@ fn client_credentials(
     }
     let scopes = client_credentials_scopes(scope, client.scope.as_deref())
         .map_err(|e| bad(ErrorCode::InvalidScope, &e))?;
-    client_token(st, client, &scopes)
+    if let Some(p) = proof {
+        if !ask(st.tokens.send(SpendDpopProof(dpop_use(p)))).await? {
+            return Err(TokenError(dpop::replayed(TOKEN_PATH, &p.jkt)));
+        }
+    }
+    client_token(st, client, &scopes, proof.map(|p| p.jkt.as_str()))
 }

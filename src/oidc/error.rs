@@ -4,7 +4,8 @@
 //! endpoint) and §5.2 (token endpoint), OIDC Core §3.1.2.6 (`login_required`,
 //! `consent_required`, …), RFC 6750 §3.1 (`invalid_token`,
 //! `insufficient_scope`), RFC 7009 §2.2.1 (`unsupported_token_type`) and
-//! RFC 7591 §3.2.2 (`invalid_redirect_uri`, `invalid_client_metadata`).
+//! RFC 7591 §3.2.2 (`invalid_redirect_uri`, `invalid_client_metadata`) and
+//! RFC 9449 §12.2 (`invalid_dpop_proof`, `use_dpop_nonce`).
 //! Mapping to HTTP status codes and headers is done by `http/`, not here.
 
 use std::fmt;
@@ -34,6 +35,8 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     InvalidRedirectUri,
     InvalidClientMetadata,
+    InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -63,6 +66,8 @@ impl ErrorCode {
             UnsupportedTokenType => "unsupported_token_type",
             InvalidRedirectUri => "invalid_redirect_uri",
             InvalidClientMetadata => "invalid_client_metadata",
+            InvalidDpopProof => "invalid_dpop_proof",
+            UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -224,6 +229,8 @@ mod tests {
             (UnsupportedTokenType, "unsupported_token_type"),
             (InvalidRedirectUri, "invalid_redirect_uri"),
             (InvalidClientMetadata, "invalid_client_metadata"),
+            (InvalidDpopProof, "invalid_dpop_proof"),
+            (UseDpopNonce, "use_dpop_nonce"),
         ];
         for (code, s) in all {
             assert_eq!(code.as_str(), s);

@@ -14,6 +14,7 @@
 //! * [`registration`] — dynamic registration metadata rules (RFC 7591).
 //! * [`session`] — Session Management `session_state`.
 //! * [`discovery`] — the provider metadata document and the issuer string.
+//! * [`dpop`] — DPoP proofs (RFC 9449), key thumbprints, stateless nonces.
 //!
 //! Parsers of untrusted input are linear in their input and bounded (at most
 //! [`form::MAX_PARAMS`] parameters, [`form::MAX_LIST_ITEMS`] list items, a
@@ -24,6 +25,7 @@ pub mod authorize;
 pub mod claims;
 pub mod client_rules;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod pkce;

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::authorization::Authorization;
+use super::dpop::{self, DpopUse};
 use super::refresh::{self, FamilyRecord, RefreshRecord};
 use super::result::CommandResult;
 use super::trees::{Record, StateTxn, TreeId, TxResult};
@@ -41,6 +42,9 @@ pub struct NewRefresh {
     pub hash: String,
     pub family: String,
     pub expires_at: u64,
+    /// Bind the family to this DPoP key (format 2; see `FamilyRecord::jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// The `RedeemCode` command.
@@ -57,6 +61,11 @@ pub struct Redeem {
     /// may refresh); the proposer decides that from the client record, apply
     /// checks the scope.
     pub refresh: Option<NewRefresh>,
+    /// The DPoP proof of the request (format 2), spent before anything else
+    /// is checked: a replayed proof answers `Replayed` and leaves the code as
+    /// it was; a fresh one stays spent whatever the redemption answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<DpopUse>,
 }
 
 impl Record for CodeRecord {}
@@ -100,9 +109,15 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), &'s
 }
 
 /// Redeem a code: every check runs before anything is written, so a
-/// `Rejected` or `Invalid` answer changes nothing.
+/// `Rejected` or `Invalid` answer changes nothing (but for spending the
+/// request's DPoP proof, see [`Redeem::dpop`]).
 pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> {
     let reject = |m: &str| Ok(CommandResult::rejected(m));
+    if let Some(d) = &r.dpop {
+        if !dpop::spend(txn, d)? {
+            return Ok(CommandResult::Replayed);
+        }
+    }
     let Some(mut code) = txn.get::<CodeRecord>(TreeId::Codes, &r.hash)? else {
         return reject("unknown authorization code");
     };
@@ -135,7 +150,8 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
             return Ok(CommandResult::invalid("the refresh token or family exists"));
         }
         grant.family = Some(n.family.clone());
-        let family = FamilyRecord::new(&r.access_jti, r.access_exp, n.expires_at);
+        let mut family = FamilyRecord::new(&r.access_jti, r.access_exp, n.expires_at);
+        family.jkt = n.jkt.clone();
         txn.put(TreeId::Families, &n.family, &family)?;
         let rec = RefreshRecord::new(grant.clone(), n.expires_at);
         txn.put(TreeId::Refresh, &n.hash, &rec)?;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::clients::{self, ClientRecord};
 use super::cluster_id;
 use super::codes::{self, CodeRecord};
+use super::dpop::{self, DpopUse};
 use super::keys::{self, KeyRecord};
 use super::result::CommandResult;
 use super::sessions::{self, SessionRecord};
@@ -79,6 +80,8 @@ pub enum Command {
     /// Name the cluster (once): `Invalid` if it already has an id or `id` is
     /// not 32 lowercase hex digits.
     SetClusterId { id: String },
+    /// Record a DPoP proof's use; `Replayed` if it was used before (format 2).
+    UseDpopJti(DpopUse),
 }
 
 impl Command {
@@ -96,15 +99,28 @@ impl Command {
             | Command::CreateSession { .. }
             | Command::GrantConsent { .. }
             | Command::CreateCode { .. }
-            | Command::RedeemCode(_)
-            | Command::RotateRefresh(_)
             | Command::UseAssertion { .. }
             | Command::RevokeAccess { .. }
             | Command::RevokeRefresh { .. }
-            | Command::EndSession { .. }
-            | Command::Sweep(_) => 1,
+            | Command::EndSession { .. } => 1,
             Command::SetClusterId { .. } => 2,
+            // Format 1 commands that carry format 2 fields.
+            Command::RedeemCode(r) => dpop_format(r.dpop.is_some()),
+            Command::RotateRefresh(r) => dpop_format(r.dpop.is_some()),
+            Command::Sweep(s) => dpop_format(!s.dpop_jti.is_empty()),
+            Command::UseDpopJti(_) => 2,
         }
+    }
+}
+
+/// A command with a DPoP part (a proof, a bound family, used proof ids to
+/// sweep) needs format 2 (an older node would ignore
+/// the part and reach another verdict); without one it is format 1.
+fn dpop_format(with_dpop: bool) -> u32 {
+    if with_dpop {
+        2
+    } else {
+        1
     }
 }
 
@@ -159,5 +175,10 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         Command::EndSession { sid } => sessions::end(txn, sid),
         Command::Sweep(s) => sweep::apply(txn, s),
         Command::SetClusterId { id } => cluster_id::set(txn, id),
+        Command::UseDpopJti(u) => Ok(if dpop::spend(txn, u)? {
+            CommandResult::Done
+        } else {
+            CommandResult::Replayed
+        }),
     }
 }

@@ -15,7 +15,7 @@
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
 //! ([`users`], [`clients`], [`cluster_id`], [`keys`], [`sessions`],
-//! [`codes`], [`refresh`], [`tokens`], [`sweep`]), then [`command`], which
+//! [`codes`], [`refresh`], [`tokens`], [`dpop`], [`sweep`]), then [`command`], which
 //! dispatches to them. This module only declares and re-exports; nothing under `state/` imports the
 //! layers above it (oidc, cluster, actors, http, metrics, config).
 
@@ -25,6 +25,7 @@ pub mod clients;
 pub mod cluster_id;
 pub mod codes;
 pub mod command;
+pub mod dpop;
 pub mod keys;
 pub mod refresh;
 pub mod result;
@@ -43,6 +44,8 @@ mod tests_apply;
 mod tests_codes;
 #[cfg(test)]
 mod tests_directory;
+#[cfg(test)]
+mod tests_dpop;
 #[cfg(test)]
 mod tests_keys;
 #[cfg(test)]

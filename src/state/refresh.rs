@@ -38,6 +38,11 @@ pub struct FamilyRecord {
     /// (jti, exp).
     pub access: Vec<(String, u64)>,
     pub expires_at: u64,
+    /// The DPoP key (RFC 7638 thumbprint) the family's refresh tokens are
+    /// bound to: a public client's, when its code was redeemed with a proof
+    /// (RFC 9449 §5). Absent in format 1 records and for unbound families.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl Record for RefreshRecord {}
@@ -51,6 +56,7 @@ impl FamilyRecord {
             revoked: false,
             access: vec![(jti.to_string(), exp)],
             expires_at,
+            jkt: None,
         }
     }
 

@@ -27,7 +27,8 @@ pub enum CommandResult {
     CodeReplayed,
     /// A rotated refresh token was used again; its whole family is now revoked.
     RefreshReused,
-    /// The client assertion's `jti` was already used.
+    /// A one-time proof was already used: a client assertion's `jti`, or a
+    /// DPoP proof's (then nothing else was done).
     Replayed,
     /// The command was written by a newer format than this node understands.
     UnsupportedVersion,
@@ -35,6 +36,9 @@ pub enum CommandResult {
     /// (a name that is not a valid key, an id already taken); a correct
     /// proposer validates first and never sees it. Nothing changed.
     Invalid(String),
+    /// A refresh token bound to a DPoP key was presented without a proof
+    /// by that key (format 2); nothing changed but the proof being spent.
+    KeyMismatch,
 }
 
 impl CommandResult {

@@ -25,6 +25,10 @@ pub struct Sweep {
     pub families: Vec<String>,
     pub revoked_jti: Vec<String>,
     pub assertions: Vec<String>,
+    /// Used DPoP proof ids (format 2: left out of the JSON when empty, so a
+    /// format 1 sweep is written as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_jti: Vec<String>,
 }
 
 impl Sweep {
@@ -35,6 +39,7 @@ impl Sweep {
             && self.families.is_empty()
             && self.revoked_jti.is_empty()
             && self.assertions.is_empty()
+            && self.dpop_jti.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -44,6 +49,7 @@ impl Sweep {
             + self.families.len()
             + self.revoked_jti.len()
             + self.assertions.len()
+            + self.dpop_jti.len()
     }
 }
 
@@ -120,6 +126,7 @@ pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep) -> TxResult<CommandResult> {
     remove_expired::<FamilyRecord>(txn, TreeId::Families, &s.families, b)?;
     remove_expired::<u64>(txn, TreeId::RevokedJti, &s.revoked_jti, b)?;
     remove_expired::<u64>(txn, TreeId::Assertions, &s.assertions, b)?;
+    remove_expired::<u64>(txn, TreeId::DpopJti, &s.dpop_jti, b)?;
     Ok(CommandResult::Done)
 }
 

@@ -1,4 +1,4 @@
-//! Test support for the `state` unit tests: the eleven trees of
+//! Test support for the `state` unit tests: every tree of
 //! [`STATE_TREES`] in a temporary sled database, [`apply`] run the way the
 //! state machine runs it (one sled transaction per proposal, through
 //! [`StateTxn::new`]), and small builders for commands and records.
@@ -203,7 +203,9 @@ pub fn redeem(hash: &str, jti: &str, refresh: Option<(&str, &str)>) -> Redeem {
             hash: hash.into(),
             family: family.into(),
             expires_at: T + 1000,
+            jkt: None,
         }),
+        dpop: None,
     }
 }
 
@@ -222,6 +224,7 @@ pub fn rotate(hash: &str, new_hash: &str, jti: &str, now: u64) -> Command {
         new_expires_at: now + 1000,
         access_jti: jti.into(),
         access_exp: now + 300,
+        dpop: None,
     }))
 }
 

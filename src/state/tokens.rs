@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::dpop::{self, DpopUse};
 use super::refresh::{self, FamilyRecord, RefreshRecord};
 use super::result::CommandResult;
 use super::trees::{read, StateTxn, TreeId, TxResult};
@@ -22,13 +23,26 @@ pub struct Rotate {
     pub new_expires_at: u64,
     pub access_jti: String,
     pub access_exp: u64,
+    /// The DPoP proof of the request (format 2): spent first, as in
+    /// `Redeem::dpop`; a family bound to a key rotates only with a proof
+    /// by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<DpopUse>,
 }
 
 /// Rotate a refresh token. Every check runs before anything is written, so
-/// a `Rejected` or `Invalid` answer changes nothing; `RefreshReused` revokes
-/// the family.
+/// a `Rejected` or `Invalid` answer changes nothing (but for spending the
+/// request's DPoP proof); `RefreshReused` revokes the family. A token of a
+/// family bound to a DPoP key is refused without a proof by that key before
+/// reuse is looked at, so whoever holds a stolen bound token cannot even
+/// revoke its family.
 pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> {
     let reject = |m: &str| Ok(CommandResult::rejected(m));
+    if let Some(d) = &r.dpop {
+        if !dpop::spend(txn, d)? {
+            return Ok(CommandResult::Replayed);
+        }
+    }
     let Some(mut rec) = txn.get::<RefreshRecord>(TreeId::Refresh, &r.hash)? else {
         return reject("unknown refresh token");
     };
@@ -43,6 +57,11 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     };
     if family.revoked {
         return reject("the refresh token has been revoked");
+    }
+    if let Some(bound) = &family.jkt {
+        if r.dpop.as_ref().map(|d| &d.jkt) != Some(bound) {
+            return Ok(CommandResult::KeyMismatch);
+        }
     }
     if rec.used {
         refresh::revoke_family(txn, &family_id)?;

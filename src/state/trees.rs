@@ -22,6 +22,7 @@ pub const STATE_TREES: &[&str] = &[
     "revoked_jti",
     "assertions",
     "cluster",
+    "dpop_jti",
 ];
 
 /// Index of a tree in [`STATE_TREES`].
@@ -40,11 +41,13 @@ pub enum TreeId {
     Assertions = 10,
     /// The cluster's identity (its id); see [`super::cluster_id`].
     Cluster = 11,
+    /// Spent DPoP proofs (thumbprint + jti); see [`super::dpop`].
+    DpopJti = 12,
 }
 
 impl TreeId {
     /// Every tree, in [`STATE_TREES`] order.
-    pub const ALL: [TreeId; 12] = [
+    pub const ALL: [TreeId; 13] = [
         TreeId::SmMeta,
         TreeId::Users,
         TreeId::Clients,
@@ -57,6 +60,7 @@ impl TreeId {
         TreeId::RevokedJti,
         TreeId::Assertions,
         TreeId::Cluster,
+        TreeId::DpopJti,
     ];
 
     /// The sled name of the tree.

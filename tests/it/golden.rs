@@ -54,6 +54,7 @@ fn redeem(t: u64, n: u64, refresh: Option<NewRefresh>) -> Command {
         access_jti: format!("jti-{n}"),
         access_exp: t + 300 + n,
         refresh,
+        dpop: None,
     }))
 }
 
@@ -67,6 +68,7 @@ fn rotate_rt1(t: u64, n: u64) -> Command {
         new_expires_at: t + 1000 + n,
         access_jti: format!("jti-{n}"),
         access_exp: t + 300 + n,
+        dpop: None,
     }))
 }
 
@@ -162,6 +164,7 @@ fn commands() -> Vec<Command> {
                 hash: "rt-1".into(),
                 family: "fam-1".into(),
                 expires_at: t + 1000,
+                jkt: None,
             }),
         ),
         rotate_rt1(t, 2),

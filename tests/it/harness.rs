@@ -377,6 +377,19 @@ workers = 1
         self.node(id).admin().status().await.expect("status")
     }
 
+    /// Wait until every running node proposes commands of `format` (each
+    /// learns the members' formats by polling them every few seconds).
+    pub async fn wait_format(&self, format: u32) {
+        for id in self.nodes.keys().filter(|id| self.nodes[id].is_running()) {
+            let what = format!("node {id} to see cluster format {format}");
+            until(&what, Duration::from_secs(30), async || {
+                let s = self.node(*id).admin().status().await;
+                s.is_ok_and(|s| s.cluster_format >= format)
+            })
+            .await;
+        }
+    }
+
     /// The leader as seen by node `via`, waiting until one is known.
     pub async fn leader(&self, via: u64) -> u64 {
         let what = format!("a leader seen by node {via}");

@@ -28,6 +28,7 @@ mod client_auth;
 mod cluster;
 mod config_errors;
 mod consistency;
+mod dpop;
 mod golden;
 mod hardening;
 mod keys;
