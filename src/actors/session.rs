@@ -130,6 +130,7 @@ impl Handler<StartSession> for SessionActor {
             auth_time: t,
             expires_at: t + self.lifetime,
             ended: false,
+            clients: vec![],
         };
         let rx = propose(
             self,
@@ -261,6 +262,7 @@ mod tests {
             auth_time: 1,
             expires_at,
             ended: false,
+            clients: vec![],
         }
     }
 

@@ -82,6 +82,7 @@ impl TokenActor {
             families: c(TreeId::Families, sweep::family_expiry),
             revoked_jti: c(TreeId::RevokedJti, sweep::plain_expiry),
             assertions: c(TreeId::Assertions, sweep::plain_expiry),
+            deliveries: c(TreeId::Deliveries, sweep::delivery_expiry),
         };
         if s.is_empty() {
             return;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::{self, ClientRecord};
 use super::codes::{self, CodeRecord};
+use super::deliveries;
 use super::keys::{self, KeyRecord};
 use super::result::CommandResult;
 use super::sessions::{self, SessionRecord};
@@ -75,6 +76,26 @@ pub enum Command {
     EndSession { sid: String },
     /// Delete expired records; see [`sweep`].
     Sweep(Box<sweep::Sweep>),
+    /// Remember that `client_id` got a code in the session `sid` (format 2).
+    NoteSessionClient { sid: String, client_id: String },
+    /// End a session and queue back-channel logouts for its clients
+    /// (format 2; `EndSession` without notification before).
+    LogoutSession { sid: String, now: u64 },
+    /// End the listed sessions of a user, with back-channel logout (format 2).
+    EndUserSessions {
+        username: String,
+        sids: Vec<String>,
+        now: u64,
+    },
+    /// A back-channel logout was delivered: forget it (format 2).
+    DeliveryDone { id: String },
+    /// Attempt `attempt` of a delivery failed: retry at `next_attempt`, or
+    /// give up (`None`) (format 2).
+    DeliveryFailed {
+        id: String,
+        attempt: u32,
+        next_attempt: Option<u64>,
+    },
 }
 
 impl Command {
@@ -99,6 +120,11 @@ impl Command {
             | Command::RevokeRefresh { .. }
             | Command::EndSession { .. }
             | Command::Sweep(_) => 1,
+            Command::NoteSessionClient { .. }
+            | Command::LogoutSession { .. }
+            | Command::EndUserSessions { .. }
+            | Command::DeliveryDone { .. }
+            | Command::DeliveryFailed { .. } => 2,
         }
     }
 }
@@ -152,6 +178,21 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         Command::RevokeAccess { jti, exp } => tokens::revoke_access(txn, jti, *exp),
         Command::RevokeRefresh { hash, client_id } => tokens::revoke_refresh(txn, hash, client_id),
         Command::EndSession { sid } => sessions::end(txn, sid),
-        Command::Sweep(s) => sweep::apply(txn, s),
+        Command::Sweep(s) => sweep::apply(txn, s, proposal_version >= 2),
+        Command::NoteSessionClient { sid, client_id } => {
+            sessions::note_client(txn, sid, client_id)
+        }
+        Command::LogoutSession { sid, now } => sessions::end_and_notify(txn, sid, *now),
+        Command::EndUserSessions {
+            username,
+            sids,
+            now,
+        } => sessions::end_user(txn, username, sids, *now),
+        Command::DeliveryDone { id } => deliveries::done(txn, id),
+        Command::DeliveryFailed {
+            id,
+            attempt,
+            next_attempt,
+        } => deliveries::failed(txn, id, *attempt, *next_attempt),
     }
 }

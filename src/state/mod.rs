@@ -15,7 +15,7 @@
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
 //! ([`users`], [`clients`], [`keys`], [`sessions`], [`codes`], [`refresh`],
-//! [`tokens`], [`sweep`]), then [`command`], which dispatches to them. This
+//! [`tokens`], [`deliveries`], [`sweep`]), then [`command`], which dispatches to them. This
 //! module only declares and re-exports; nothing under `state/` imports the
 //! layers above it (oidc, cluster, actors, http, metrics, config).
 
@@ -24,6 +24,7 @@ pub mod cache;
 pub mod clients;
 pub mod codes;
 pub mod command;
+pub mod deliveries;
 pub mod keys;
 pub mod refresh;
 pub mod result;
@@ -58,7 +59,8 @@ pub use codes::{CodeRecord, NewRefresh};
 pub use command::{apply, Command, Proposal};
 pub use keys::{KeyRecord, KeyState};
 pub use refresh::{FamilyRecord, RefreshRecord};
-pub use result::{CommandResult, ProposalResult};
+pub use deliveries::DeliveryRecord;
+pub use result::{CommandResult, LogoutOutcome, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};
 pub use trees::{StateTxn, TreeId, STATE_TREES};
 pub use users::UserRecord;

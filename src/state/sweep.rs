@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::codes::CodeRecord;
+use super::deliveries::{self, DeliveryRecord};
 use super::refresh::{FamilyRecord, RefreshRecord};
-use super::result::CommandResult;
+use super::result::{CommandResult, LogoutOutcome};
 use super::sessions::{self, SessionRecord};
 use super::trees::{StateTxn, TreeId, TxResult};
 
@@ -25,6 +26,9 @@ pub struct Sweep {
     pub families: Vec<String>,
     pub revoked_jti: Vec<String>,
     pub assertions: Vec<String>,
+    /// Delivery records (format 2) past their `expires_at`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<String>,
 }
 
 impl Sweep {
@@ -35,6 +39,7 @@ impl Sweep {
             && self.families.is_empty()
             && self.revoked_jti.is_empty()
             && self.assertions.is_empty()
+            && self.deliveries.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -44,6 +49,7 @@ impl Sweep {
             + self.families.len()
             + self.revoked_jti.len()
             + self.assertions.len()
+            + self.deliveries.len()
     }
 }
 
@@ -68,6 +74,11 @@ impl Expiring for RefreshRecord {
     }
 }
 impl Expiring for FamilyRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+impl Expiring for DeliveryRecord {
     fn expires_at(&self) -> u64 {
         self.expires_at
     }
@@ -109,18 +120,33 @@ fn remove_expired<T: Expiring>(
     Ok(())
 }
 
-/// Delete the listed records that expired at or before `s.before`.
-pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep) -> TxResult<CommandResult> {
+/// Delete the listed records that expired at or before `s.before`. With
+/// `notify` (a format-2 proposal), a session that expired without being
+/// ended queues its back-channel logouts (at `before`) as it goes, and the
+/// answer is `LoggedOut` if any did.
+pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep, notify: bool) -> TxResult<CommandResult> {
     let b = s.before;
+    let mut logout = LogoutOutcome::default();
     remove_expired::<CodeRecord>(txn, TreeId::Codes, &s.codes, b)?;
     for (k, rec) in expired::<SessionRecord>(txn, TreeId::Sessions, &s.sessions, b)? {
+        if notify && !rec.ended {
+            logout.add(deliveries::enqueue(txn, &rec, b)?);
+            logout.sessions += 1;
+        }
         sessions::delete(txn, &k, &rec)?;
+    }
+    for (k, rec) in expired::<DeliveryRecord>(txn, TreeId::Deliveries, &s.deliveries, b)? {
+        deliveries::remove(txn, &k, &rec)?;
     }
     remove_expired::<RefreshRecord>(txn, TreeId::Refresh, &s.refresh, b)?;
     remove_expired::<FamilyRecord>(txn, TreeId::Families, &s.families, b)?;
     remove_expired::<u64>(txn, TreeId::RevokedJti, &s.revoked_jti, b)?;
     remove_expired::<u64>(txn, TreeId::Assertions, &s.assertions, b)?;
-    Ok(CommandResult::Done)
+    Ok(if logout.sessions > 0 {
+        CommandResult::LoggedOut(logout)
+    } else {
+        CommandResult::Done
+    })
 }
 
 /// The leader's list of expired keys, at most `limit` per tree.
@@ -156,6 +182,9 @@ pub fn refresh_expiry(v: &[u8]) -> Option<u64> {
 }
 pub fn family_expiry(v: &[u8]) -> Option<u64> {
     expiry_of::<FamilyRecord>(v)
+}
+pub fn delivery_expiry(v: &[u8]) -> Option<u64> {
+    expiry_of::<DeliveryRecord>(v)
 }
 pub fn plain_expiry(v: &[u8]) -> Option<u64> {
     expiry_of::<u64>(v)

@@ -21,6 +21,7 @@ pub const STATE_TREES: &[&str] = &[
     "families",
     "revoked_jti",
     "assertions",
+    "deliveries",
 ];
 
 /// Index of a tree in [`STATE_TREES`].
@@ -37,11 +38,12 @@ pub enum TreeId {
     Families = 8,
     RevokedJti = 9,
     Assertions = 10,
+    Deliveries = 11,
 }
 
 impl TreeId {
     /// Every tree, in [`STATE_TREES`] order.
-    pub const ALL: [TreeId; 11] = [
+    pub const ALL: [TreeId; 12] = [
         TreeId::SmMeta,
         TreeId::Users,
         TreeId::Clients,
@@ -53,6 +55,7 @@ impl TreeId {
         TreeId::Families,
         TreeId::RevokedJti,
         TreeId::Assertions,
+        TreeId::Deliveries,
     ];
 
     /// The sled name of the tree.

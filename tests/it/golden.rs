@@ -111,6 +111,8 @@ fn commands() -> Vec<Command> {
                 scope: None,
                 resource_server: false,
                 created_at: t,
+                backchannel_logout_uri: None,
+                backchannel_logout_session_required: false,
             },
         },
         Command::SetUserClaims {
@@ -135,6 +137,7 @@ fn commands() -> Vec<Command> {
                 auth_time: t,
                 expires_at: t + 86_400,
                 ended: false,
+                clients: vec![],
             },
         },
         Command::GrantConsent {
