@@ -11,7 +11,9 @@
 //! session ended) through any node is dead here once that call has answered
 //! (docs/ARCHITECTURE.md invariant 2); without a quorum they fail rather than
 //! guess. On the leader, a timer proposes `Sweep` commands that remove
-//! expired codes, sessions, refresh tokens, revoked ids and assertion ids.
+//! expired codes, sessions, refresh tokens, revoked ids, assertion ids and
+//! back-channel logout deliveries; a session that expires there gets its
+//! back-channel logouts queued.
 
 use std::time::Duration;
 
@@ -93,7 +95,10 @@ impl TokenActor {
         ctx.spawn(rx.into_actor(self).map(move |res, act, _| {
             act.sweeping = false;
             match res {
-                Ok(Ok(_)) => {
+                Ok(Ok(r)) => {
+                    if let CommandResult::LoggedOut(o) = &r {
+                        super::logout_delivery::report(o);
+                    }
                     crate::metrics::METRICS.swept.inc_by(n as u64);
                     tracing::debug!(records = n, "swept expired records");
                 }

@@ -116,6 +116,7 @@ fn records_that_do_not_decode_are_answers_not_aborts() {
             families: vec!["fam-1".into()],
             revoked_jti: vec!["jti-bad".into()],
             assertions: vec!["client-1 a-bad".into()],
+            deliveries: vec!["n/total".into()],
         })),
     ] {
         db.apply(cmd);
