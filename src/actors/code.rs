@@ -124,7 +124,9 @@ impl Handler<IssueCode> for CodeActor {
     type Result = ResponseActFuture<Self, Result<String, ClusterError>>;
 
     fn handle(&mut self, msg: IssueCode, ctx: &mut Context<Self>) -> Self::Result {
-        let note = self.note_client(&msg.grant).map(|cmd| propose(self, ctx, cmd));
+        let note = self
+            .note_client(&msg.grant)
+            .map(|cmd| propose(self, ctx, cmd));
         let code = random_secret();
         let record = CodeRecord {
             v: FORMAT_VERSION,

@@ -211,6 +211,16 @@ pub struct RefreshTokenLive {
 pub struct LiveRefreshToken {
     pub grant: Authorization,
     pub expires_at: u64,
+    /// When it was issued (unknown for tokens from before format 2).
+    pub issued_at: Option<u64>,
+    /// A stable identifier of the token (RFC 7662 `jti`), derived from its
+    /// hash, so it names the token without revealing it.
+    pub jti: String,
+}
+
+/// The `jti` introspection answers for the refresh token stored under `hash`.
+pub fn refresh_jti(hash: &str) -> String {
+    sha256_hex(&format!("refresh-jti {hash}"))[..32].to_string()
 }
 
 /// Revoke an access token (by `jti`) until it expires at `exp`.
@@ -330,9 +340,11 @@ impl Handler<RefreshTokenLive> for TokenActor {
         let hash = sha256_hex(&msg.refresh_token);
         self.read_linearizable(move |act| {
             let rec = act.local_refresh(&hash)?;
-            (rec.grant.client_id == msg.client_id).then_some(LiveRefreshToken {
+            (rec.grant.client_id == msg.client_id).then(|| LiveRefreshToken {
                 grant: rec.grant,
                 expires_at: rec.expires_at,
+                issued_at: rec.issued_at,
+                jti: refresh_jti(&hash),
             })
         })
     }

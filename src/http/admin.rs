@@ -29,7 +29,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/users/{username}/sessions",
             web::get().to(user_sessions),
         )
-        .route("/admin/users/{username}/logout", web::post().to(logout_user))
+        .route(
+            "/admin/users/{username}/logout",
+            web::post().to(logout_user),
+        )
         .route("/admin/clients", web::post().to(create_client))
         .route("/admin/clients/{client_id}", web::get().to(get_client))
         .route("/admin/keys", web::get().to(list_keys))

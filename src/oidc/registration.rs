@@ -385,16 +385,25 @@ mod tests {
             }
             validate_with(&body, allow)
         };
-        let r = with(json!({"backchannel_logout_uri": "https://rp.example/bcl",
-            "backchannel_logout_session_required": true}), false)
+        let r = with(
+            json!({"backchannel_logout_uri": "https://rp.example/bcl",
+            "backchannel_logout_session_required": true}),
+            false,
+        )
         .unwrap();
-        assert_eq!(r.backchannel_logout_uri.as_deref(), Some("https://rp.example/bcl"));
+        assert_eq!(
+            r.backchannel_logout_uri.as_deref(),
+            Some("https://rp.example/bcl")
+        );
         assert!(r.backchannel_logout_session_required);
         let local = json!({"backchannel_logout_uri": "http://127.0.0.1:9/bcl"});
         assert!(with(local.clone(), true).is_ok());
         for (bad, allow) in [
             (local, false),
-            (json!({"backchannel_logout_uri": "https://rp.example/bcl#x"}), true),
+            (
+                json!({"backchannel_logout_uri": "https://rp.example/bcl#x"}),
+                true,
+            ),
             (json!({"backchannel_logout_uri": 7}), true),
             (json!({"backchannel_logout_session_required": "yes"}), true),
         ] {

@@ -179,9 +179,7 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         Command::RevokeRefresh { hash, client_id } => tokens::revoke_refresh(txn, hash, client_id),
         Command::EndSession { sid } => sessions::end(txn, sid),
         Command::Sweep(s) => sweep::apply(txn, s, proposal_version >= 2),
-        Command::NoteSessionClient { sid, client_id } => {
-            sessions::note_client(txn, sid, client_id)
-        }
+        Command::NoteSessionClient { sid, client_id } => sessions::note_client(txn, sid, client_id),
         Command::LogoutSession { sid, now } => sessions::end_and_notify(txn, sid, *now),
         Command::EndUserSessions {
             username,

@@ -85,11 +85,7 @@ fn adjust(txn: &StateTxn<'_>, client_id: &str, up: bool) -> TxResult<()> {
 
 /// Queue a delivery for every client of the (just ended) session `s` that
 /// registered a back-channel logout URI.
-pub(super) fn enqueue(
-    txn: &StateTxn<'_>,
-    s: &SessionRecord,
-    now: u64,
-) -> TxResult<LogoutOutcome> {
+pub(super) fn enqueue(txn: &StateTxn<'_>, s: &SessionRecord, now: u64) -> TxResult<LogoutOutcome> {
     let mut out = LogoutOutcome::default();
     for client_id in &s.clients {
         let Some(client) = txn.get::<ClientRecord>(TreeId::Clients, client_id)? else {

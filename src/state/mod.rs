@@ -42,6 +42,8 @@ mod tests_apply;
 #[cfg(test)]
 mod tests_codes;
 #[cfg(test)]
+mod tests_deliveries;
+#[cfg(test)]
 mod tests_directory;
 #[cfg(test)]
 mod tests_keys;
@@ -57,9 +59,9 @@ pub use cache::{Generations, TreeCache};
 pub use clients::ClientRecord;
 pub use codes::{CodeRecord, NewRefresh};
 pub use command::{apply, Command, Proposal};
+pub use deliveries::DeliveryRecord;
 pub use keys::{KeyRecord, KeyState};
 pub use refresh::{FamilyRecord, RefreshRecord};
-pub use deliveries::DeliveryRecord;
 pub use result::{CommandResult, LogoutOutcome, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};
 pub use trees::{StateTxn, TreeId, STATE_TREES};

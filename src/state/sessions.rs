@@ -130,11 +130,7 @@ pub(super) fn note_client(
 /// End a session and queue a back-channel logout for each of its clients
 /// that registered a URI (`now` from the proposer). Ending an ended session
 /// changes nothing and queues nothing.
-pub(super) fn end_and_notify(
-    txn: &StateTxn<'_>,
-    sid: &str,
-    now: u64,
-) -> TxResult<CommandResult> {
+pub(super) fn end_and_notify(txn: &StateTxn<'_>, sid: &str, now: u64) -> TxResult<CommandResult> {
     let Some((key, mut s)) = by_sid(txn, sid)? else {
         return Ok(CommandResult::NotFound);
     };

@@ -123,7 +123,7 @@ fn remove_expired<T: Expiring>(
 /// Delete the listed records that expired at or before `s.before`. With
 /// `notify` (a format-2 proposal), a session that expired without being
 /// ended queues its back-channel logouts (at `before`) as it goes, and the
-/// answer is `LoggedOut` if any did.
+/// answer is `LoggedOut` if that queued or dropped any.
 pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep, notify: bool) -> TxResult<CommandResult> {
     let b = s.before;
     let mut logout = LogoutOutcome::default();
@@ -142,7 +142,7 @@ pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep, notify: bool) -> TxResult<Com
     remove_expired::<FamilyRecord>(txn, TreeId::Families, &s.families, b)?;
     remove_expired::<u64>(txn, TreeId::RevokedJti, &s.revoked_jti, b)?;
     remove_expired::<u64>(txn, TreeId::Assertions, &s.assertions, b)?;
-    Ok(if logout.sessions > 0 {
+    Ok(if logout.queued > 0 || !logout.dropped.is_empty() {
         CommandResult::LoggedOut(logout)
     } else {
         CommandResult::Done
