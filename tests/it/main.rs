@@ -18,6 +18,7 @@ mod session;
 
 // Tests.
 mod authorize_errors;
+mod backchannel;
 mod bad_input;
 mod browser;
 mod check_session;
