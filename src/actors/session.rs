@@ -19,11 +19,9 @@ use crate::clock::now;
 use crate::clock::READ_TIMEOUT;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_id, random_secret, sha256_hex};
-use crate::state::{
-    self, Command, CommandResult, LogoutOutcome, TreeCache, TreeId, FORMAT_VERSION,
-};
+use crate::state::{self, Command, CommandResult, TreeCache, TreeId, FORMAT_VERSION};
 
-pub use crate::state::SessionRecord;
+pub use crate::state::{LogoutOutcome, SessionRecord};
 
 /// Sessions cached by cookie hash (bounded).
 const CACHE_CAPACITY: usize = 10_000;

@@ -172,7 +172,7 @@ pub struct SessionView {
 }
 
 /// What `tessera user logout` did.
-pub use crate::state::LogoutOutcome;
+pub use crate::actors::session::LogoutOutcome;
 
 async fn user_sessions(
     req: HttpRequest,
