@@ -45,16 +45,19 @@ impl CodeActor {
 
 impl CodeActor {
     /// The command that records `grant.client_id` in the grant's session,
-    /// unless the session (as this node sees it) already lists it or the
-    /// cluster cannot take format-2 commands yet.
+    /// unless the session as this node sees it already lists it (a session
+    /// just created through another node may not be applied here yet: then
+    /// the command is proposed, and `apply` decides), or the cluster cannot
+    /// take format-2 commands yet.
     fn note_client(&self, grant: &Authorization) -> Option<Command> {
         let sid = grant.sid.as_ref()?;
         if self.cluster.cluster_format() < 2 {
             return None;
         }
         let sessions = self.cluster.sm.tree(TreeId::Sessions);
-        let session = crate::state::sessions::by_sid_view(&sessions, sid)?;
-        (!session.clients.contains(&grant.client_id)).then(|| Command::NoteSessionClient {
+        let listed = crate::state::sessions::by_sid_view(&sessions, sid)
+            .is_some_and(|s| s.clients.contains(&grant.client_id));
+        (!listed).then(|| Command::NoteSessionClient {
             sid: sid.clone(),
             client_id: grant.client_id.clone(),
         })

@@ -6,6 +6,11 @@
 //! by subject and client, list scopes and `claim:NAME` entries (claims
 //! consented through the `claims` parameter) and only ever grow (a later
 //! issue adds withdrawal).
+//!
+//! A session also lists the clients that received a code in it
+//! (`NoteSessionClient`); ending it with `LogoutSession` or
+//! `EndUserSessions` queues a back-channel logout for each of them that
+//! registered a URI (`state::deliveries`).
 
 use super::deliveries;
 use super::result::{CommandResult, LogoutOutcome};

@@ -149,6 +149,15 @@ async fn fixture(receiver: &Receiver) -> Seeded {
         ..Default::default()
     };
     let fx = Seeded::start_with(3, opts, Duration::from_secs(15)).await;
+    // Back-channel logout needs format 2 on every member, known through
+    // the nodes' polls of one another.
+    for n in 1..=3 {
+        let what = format!("node {n} to see every member at format 2");
+        until(&what, Duration::from_secs(30), async || {
+            fx.c.status(n).await.cluster_format >= 2
+        })
+        .await;
+    }
     let uri = receiver.uri();
     let add = |id: &str, uri: &str| {
         let args = [
