@@ -171,24 +171,22 @@ impl LogoutDelivery {
             };
             let outcome = outcome_label(&cmd);
             let rx = propose(act, ctx, cmd);
-            async move { rx.await }
-                .into_actor(act)
-                .map(move |res, act: &mut Self, _| {
-                    act.in_flight.remove(&id);
-                    match res {
-                        Ok(Ok(state::CommandResult::Done)) => {
-                            METRICS
-                                .backchannel_logouts
-                                .with_label_values(&[outcome])
-                                .inc();
-                            if outcome == "failed" {
-                                tracing::info!(target: "audit", event = "backchannel_logout_failed",
+            rx.into_actor(act).map(move |res, act: &mut Self, _| {
+                act.in_flight.remove(&id);
+                match res {
+                    Ok(Ok(state::CommandResult::Done)) => {
+                        METRICS
+                            .backchannel_logouts
+                            .with_label_values(&[outcome])
+                            .inc();
+                        if outcome == "failed" {
+                            tracing::info!(target: "audit", event = "backchannel_logout_failed",
                                     client_id = %rec.client_id, "back-channel logout given up");
-                            }
                         }
-                        other => tracing::debug!(?other, "delivery outcome not recorded"),
                     }
-                })
+                    other => tracing::debug!(?other, "delivery outcome not recorded"),
+                }
+            })
         });
         ctx.spawn(fut);
     }
