@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use crate::actors::directory::{CreateClient, CreateUser};
 use crate::config::ClusterTls;
-use crate::http::admin::{AddNode, ClientView, ClusterStatus, KeyView, RotateKeys, UserView};
+use crate::http::admin::{
+    AddNode, ClientView, ClusterStatus, KeyView, LogoutOutcome, RotateKeys, SessionView, UserView,
+};
 
 pub struct AdminClient {
     base: String,
@@ -118,6 +120,18 @@ impl AdminClient {
     ) -> Result<UserView, AdminCallError> {
         let url = format!("{}/admin/users/{username}/claims", self.base);
         self.send(self.http.patch(url).json(claims)).await
+    }
+
+    /// The live sessions of a user.
+    pub async fn user_sessions(&self, username: &str) -> Result<Vec<SessionView>, AdminCallError> {
+        self.send(self.get(&format!("/admin/users/{username}/sessions")))
+            .await
+    }
+
+    /// End every session of a user (with back-channel logout).
+    pub async fn logout_user(&self, username: &str) -> Result<LogoutOutcome, AdminCallError> {
+        let path = format!("/admin/users/{username}/logout");
+        self.send(self.post(&path, &serde_json::json!({}))).await
     }
 
     pub async fn create_client(&self, c: &CreateClient) -> Result<ClientView, AdminCallError> {

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub introspections: IntCounterVec,
     pub registrations: IntCounter,
     pub logouts: IntCounter,
+    /// Back-channel logout deliveries by outcome: delivered, retried,
+    /// failed (gave up), dropped (queue full).
+    pub backchannel_logouts: IntCounterVec,
     pub leader_changes: IntCounter,
     pub apply_seconds: Histogram,
     raft_apply_lag: IntGauge,
@@ -186,6 +189,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             "tessera_oidc_logouts_total",
             "Sessions ended through /end_session",
         ),
+        backchannel_logouts: counter_vec(
+            "tessera_backchannel_logout_total",
+            "Back-channel logout deliveries by outcome",
+            &["outcome"],
+        ),
         leader_changes: counter(
             "tessera_raft_leader_changes_total",
             "Times this node saw the leader change (including to no leader)",
@@ -261,6 +269,9 @@ pub fn init_labels() {
     }
     for t in ["access_token", "refresh_token"] {
         m.revocations.with_label_values(&[t]);
+    }
+    for o in ["delivered", "retried", "failed", "dropped"] {
+        m.backchannel_logouts.with_label_values(&[o]);
     }
 }
 

@@ -25,6 +25,7 @@ use crate::actors::directory::{
     CreateClient, CreateUser, Directory, DirectoryActor, DirectoryError,
 };
 use crate::actors::keys::{KeyActor, Keys};
+use crate::actors::logout_delivery::LogoutDelivery;
 use crate::actors::membership::Membership;
 use crate::actors::password::PasswordActor;
 use crate::actors::session::SessionActor;
@@ -111,7 +112,7 @@ struct Listeners {
 }
 
 /// Start the actors and the read handles they share with the handlers.
-fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
+fn start_actors(config: &Config, handle: &ClusterHandle) -> anyhow::Result<Actors> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -119,7 +120,14 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
     let directory_reads = Directory::new(handle);
     let published_keys = Keys::new(handle);
     let session_lifetime = Duration::from_secs(config.tokens.session_lifetime);
-    Actors {
+    let logout_delivery = LogoutDelivery::new(
+        handle.clone(),
+        published_keys.clone(),
+        crate::oidc::discovery::issuer_string(&config.issuer),
+        config.outbound.allow_private_targets,
+    )?
+    .start();
+    Ok(Actors {
         directory: DirectoryActor::new(handle.clone(), passwords.clone(), directory_reads.clone())
             .start(),
         directory_reads,
@@ -137,7 +145,8 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
         keys: published_keys,
         membership: Membership::new(handle),
         passwords,
-    }
+        logout_delivery,
+    })
 }
 
 /// The public server: OIDC endpoints and health.
@@ -204,7 +213,7 @@ async fn serve(
     listeners: Listeners,
     explicit_bootstrap: bool,
 ) -> anyhow::Result<()> {
-    let actors = start_actors(&config, &handle);
+    let actors = start_actors(&config, &handle)?;
     let directory = actors.directory.clone();
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let state = web::Data::new(AppState::new(actors, config.clone(), stopping.clone())?);

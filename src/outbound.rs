@@ -37,7 +37,8 @@
 //! `[outbound] allow_private_targets` switch; `http/client_auth.rs` asks it
 //! for the JWK Set of a client registered with a `jwks_uri` and answers
 //! `invalid_client` with this module's one generic text on any failure.
-//! A later `request_uri` fetch uses `Fetcher::new(settings)?.get(url, "request_uri")`.
+//! A later `request_uri` fetch uses `Fetcher::new(settings)?.get(url, "request_uri")`;
+//! back-channel logout (`actors::logout_delivery`) uses [`Fetcher::post_form`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -235,11 +236,52 @@ impl Fetcher {
     pub async fn get(&self, url: &str, what: &'static str) -> Result<Vec<u8>, FetchError> {
         let parsed = self.vet(url, what)?;
         let host = parsed.host_str().unwrap_or_default().to_owned();
-        let fail = |reason| FetchError::new(what, &host, reason);
-        match tokio::time::timeout(self.settings.timeout, self.read(parsed)).await {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(reason)) => Err(fail(reason)),
-            Err(_) => Err(fail(Reason::Timeout)),
+        self.bounded(what, &host, self.read(parsed)).await
+    }
+
+    /// POST `form` (`application/x-www-form-urlencoded`) to `url` under the
+    /// same rules as [`Fetcher::get`] (back-channel logout); `Ok` for a
+    /// `200` or `204` answer, whose body is not read.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        what: &'static str,
+    ) -> Result<(), FetchError> {
+        let parsed = self.vet(url, what)?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let send = async {
+            let res = self
+                .client
+                .post(parsed)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| transport_reason(&e))?;
+            match res.status().as_u16() {
+                200 | 204 => Ok(()),
+                s => Err(Reason::Status(s)),
+            }
+        };
+        self.bounded(what, &host, send).await
+    }
+
+    /// Run `fut` within the overall timeout; a failure becomes the one
+    /// generic [`FetchError`].
+    async fn bounded<T>(
+        &self,
+        what: &'static str,
+        host: &str,
+        fut: impl std::future::Future<Output = Result<T, Reason>>,
+    ) -> Result<T, FetchError> {
+        match tokio::time::timeout(self.settings.timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(reason)) => Err(FetchError::new(what, host, reason)),
+            Err(_) => Err(FetchError::new(what, host, Reason::Timeout)),
         }
     }
 

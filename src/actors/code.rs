@@ -8,7 +8,9 @@
 //! (docs/ARCHITECTURE.md invariant 1). The actor hashes the code, reads the
 //! clock and mints the new tokens' ids before proposing. A code that exists
 //! nowhere (not here, nor after read-index) is refused without proposing,
-//! so random codes commit no log entry.
+//! so random codes commit no log entry. Issuing a code also records the
+//! client in the session (`NoteSessionClient`, once per client), so the end
+//! of the session reaches it by back-channel logout.
 
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
@@ -38,6 +40,27 @@ impl CodeActor {
             batcher: Batcher::default(),
             lifetimes: tokens.into(),
         }
+    }
+}
+
+impl CodeActor {
+    /// The command that records `grant.client_id` in the grant's session,
+    /// unless the session as this node sees it already lists it (a session
+    /// just created through another node may not be applied here yet: then
+    /// the command is proposed, and `apply` decides), or the cluster cannot
+    /// take format-2 commands yet.
+    fn note_client(&self, grant: &Authorization) -> Option<Command> {
+        let sid = grant.sid.as_ref()?;
+        if self.cluster.cluster_format() < 2 {
+            return None;
+        }
+        let sessions = self.cluster.sm.tree(TreeId::Sessions);
+        let listed = crate::state::sessions::by_sid_view(&sessions, sid)
+            .is_some_and(|s| s.clients.contains(&grant.client_id));
+        (!listed).then(|| Command::NoteSessionClient {
+            sid: sid.clone(),
+            client_id: grant.client_id.clone(),
+        })
     }
 }
 
@@ -115,6 +138,9 @@ impl Handler<IssueCode> for CodeActor {
     type Result = ResponseActFuture<Self, Result<String, ClusterError>>;
 
     fn handle(&mut self, msg: IssueCode, ctx: &mut Context<Self>) -> Self::Result {
+        let note = self
+            .note_client(&msg.grant)
+            .map(|cmd| propose(self, ctx, cmd));
         let code = random_secret();
         let record = CodeRecord {
             v: FORMAT_VERSION,
@@ -135,6 +161,12 @@ impl Handler<IssueCode> for CodeActor {
         Box::pin(
             async move {
                 result_of(rx).await?;
+                if let Some(note) = note {
+                    // Without it the client only misses a back-channel logout.
+                    if let Err(e) = result_of(note).await {
+                        tracing::warn!("cannot record the session's client: {e}");
+                    }
+                }
                 Ok(code)
             }
             .into_actor(self),

@@ -120,6 +120,12 @@ pub struct CreateClient {
     /// May introspect every access token of this issuer (operator only).
     #[serde(default)]
     pub resource_server: bool,
+    /// Where back-channel logout tokens go; checked by the caller against
+    /// the `[outbound]` policy (`oidc::logout_token::check_backchannel_uri`).
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Set or remove (null) standard claims of a user.
@@ -261,6 +267,11 @@ fn validate_client(msg: &CreateClient) -> Result<(), String> {
         }
         _ => {}
     }
+    if let Some(uri) = &msg.backchannel_logout_uri {
+        // The `[outbound]` policy was applied by the caller; here only what
+        // holds under any policy.
+        crate::oidc::logout_token::check_backchannel_uri(uri, true)?;
+    }
     if let Some(scopes) = &msg.scope {
         client_rules::registered_scopes(scopes.iter().map(String::as_str))?;
     }
@@ -294,6 +305,8 @@ fn client_record(msg: CreateClient, secret_hash: Option<String>) -> ClientRecord
         scope: msg.scope,
         resource_server: msg.resource_server,
         created_at: now(),
+        backchannel_logout_uri: msg.backchannel_logout_uri,
+        backchannel_logout_session_required: msg.backchannel_logout_session_required,
     }
 }
 
@@ -448,6 +461,8 @@ fn registered_client(
         registration_token_hash: Some(crate::crypto::sha256_hex(&token)),
         scope: r.scope,
         resource_server: false,
+        backchannel_logout_uri: r.backchannel_logout_uri,
+        backchannel_logout_session_required: r.backchannel_logout_session_required,
     };
     (client, client_secret, token)
 }

@@ -11,6 +11,8 @@
 //! * [`exchange`] — what a code or refresh-token exchange answers.
 //! * [`keys::KeyActor`] — signing keys, published to workers as [`keys::Keys`].
 //! * [`password::PasswordActor`] — argon2 on a `SyncArbiter` thread pool.
+//! * [`logout_delivery::LogoutDelivery`] — on the leader, sends queued
+//!   back-channel logout tokens and records the outcomes.
 //! * [`membership::Membership`] — cluster status, readiness, node changes.
 //! * [`batcher`] — group commit shared by the domain actors: commands that
 //!   arrive while a proposal is in flight are sent together as one log entry.
@@ -23,6 +25,7 @@ pub mod code;
 pub mod directory;
 pub mod exchange;
 pub mod keys;
+pub mod logout_delivery;
 pub mod membership;
 pub mod password;
 pub mod session;

@@ -10,17 +10,18 @@
 
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
+use actix::{Actor, ActorFutureExt, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
 use super::batcher::{propose, Batcher, Batching};
+use super::logout_delivery;
 use super::result_of;
 use crate::clock::now;
 use crate::clock::READ_TIMEOUT;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_id, random_secret, sha256_hex};
-use crate::state::{self, Command, TreeCache, TreeId, FORMAT_VERSION};
+use crate::state::{self, Command, CommandResult, TreeCache, TreeId, FORMAT_VERSION};
 
-pub use crate::state::SessionRecord;
+pub use crate::state::{LogoutOutcome, SessionRecord};
 
 /// Sessions cached by cookie hash (bounded).
 const CACHE_CAPACITY: usize = 10_000;
@@ -96,6 +97,16 @@ pub struct FindSession(pub String);
 #[rtype(result = "Result<(), ClusterError>")]
 pub struct EndSession(pub String);
 
+/// The live sessions of a user (after read-index), for the admin API.
+#[derive(Message)]
+#[rtype(result = "Result<Vec<SessionRecord>, ClusterError>")]
+pub struct UserSessions(pub String);
+
+/// End every live session of a user, with back-channel logout.
+#[derive(Message)]
+#[rtype(result = "Result<LogoutOutcome, ClusterError>")]
+pub struct EndUserSessions(pub String);
+
 /// Remember a consent. `scopes` are the consent items of the request
 /// (`AuthRequest::consent_items`: scopes and `claim:NAME` entries).
 #[derive(Message)]
@@ -130,6 +141,7 @@ impl Handler<StartSession> for SessionActor {
             auth_time: t,
             expires_at: t + self.lifetime,
             ended: false,
+            clients: vec![],
         };
         let rx = propose(
             self,
@@ -153,10 +165,22 @@ impl Handler<EndSession> for SessionActor {
     type Result = ResponseActFuture<Self, Result<(), ClusterError>>;
 
     fn handle(&mut self, msg: EndSession, ctx: &mut Context<Self>) -> Self::Result {
-        let rx = propose(self, ctx, Command::EndSession { sid: msg.0 });
+        // Back-channel logout needs format 2; before every node has it, the
+        // session ends without notification.
+        let cmd = if self.cluster.cluster_format() >= 2 {
+            Command::LogoutSession {
+                sid: msg.0,
+                now: now(),
+            }
+        } else {
+            Command::EndSession { sid: msg.0 }
+        };
+        let rx = propose(self, ctx, cmd);
         Box::pin(
             async move {
-                result_of(rx).await?;
+                if let CommandResult::LoggedOut(o) = result_of(rx).await? {
+                    logout_delivery::report(&o);
+                }
                 Ok(())
             }
             .into_actor(self),
@@ -227,6 +251,75 @@ impl Handler<HasConsent> for SessionActor {
     }
 }
 
+impl Handler<UserSessions> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<Vec<SessionRecord>, ClusterError>>;
+
+    fn handle(&mut self, msg: UserSessions, _: &mut Context<Self>) -> Self::Result {
+        let cluster = self.cluster.clone();
+        let sessions = self.sessions.clone();
+        Box::pin(
+            async move {
+                cluster.read_index(READ_TIMEOUT).await?;
+                Ok(state::sessions::of_user(&sessions, &msg.0, now()))
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<EndUserSessions> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<LogoutOutcome, ClusterError>>;
+
+    /// Lists the user's sessions after read-index, then ends them in one
+    /// command (`apply` skips any that ended meanwhile or are not the
+    /// user's). A session started after the listing stays.
+    fn handle(&mut self, msg: EndUserSessions, _: &mut Context<Self>) -> Self::Result {
+        let cluster = self.cluster.clone();
+        let sessions = self.sessions.clone();
+        Box::pin(
+            async move {
+                cluster.read_index(READ_TIMEOUT).await?;
+                let sids = state::sessions::of_user(&sessions, &msg.0, now())
+                    .into_iter()
+                    .map(|s| s.sid)
+                    .collect::<Vec<_>>();
+                Ok((msg.0, sids))
+            }
+            .into_actor(self)
+            .then(|listed, act, ctx| -> Self::Result {
+                let rx = match listed {
+                    Ok((username, sids)) if !sids.is_empty() => Some(propose(
+                        act,
+                        ctx,
+                        Command::EndUserSessions {
+                            username,
+                            sids,
+                            now: now(),
+                        },
+                    )),
+                    Ok(_) => None,
+                    Err(e) => return Box::pin(actix::fut::ready(Err(e))),
+                };
+                Box::pin(
+                    async move {
+                        let Some(rx) = rx else {
+                            return Ok(LogoutOutcome::default());
+                        };
+                        match result_of(rx).await? {
+                            CommandResult::LoggedOut(o) => {
+                                logout_delivery::report(&o);
+                                Ok(o)
+                            }
+                            other => Err(ClusterError::Unknown(format!("{other:?}"))),
+                        }
+                    }
+                    .into_actor(act),
+                )
+            }),
+        )
+    }
+}
+
 /// How many sessions are live (for `/metrics`); counted at most every 15 s.
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -261,6 +354,7 @@ mod tests {
             auth_time: 1,
             expires_at,
             ended: false,
+            clients: vec![],
         }
     }
 

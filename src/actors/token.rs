@@ -12,7 +12,8 @@
 //! (docs/ARCHITECTURE.md invariant 2); without a quorum they fail rather than
 //! guess. On the leader, a timer proposes `Sweep` commands that remove
 //! expired codes, sessions, refresh tokens, revoked ids, assertion ids and
-//! used DPoP proof ids.
+//! used DPoP proof ids, and back-channel logout deliveries; a session that
+//! expires there gets its back-channel logouts queued.
 //!
 //! DPoP replay (RFC 9449 §11.1): a proof is accepted only once its `jti` is
 //! recorded by a committed Raft command that found no earlier record —
@@ -94,6 +95,8 @@ impl TokenActor {
             revoked_jti: c(TreeId::RevokedJti, sweep::plain_expiry),
             assertions: c(TreeId::Assertions, sweep::plain_expiry),
             dpop_jti: c(TreeId::DpopJti, sweep::plain_expiry),
+            deliveries: c(TreeId::Deliveries, sweep::delivery_expiry),
+            notify_expired: self.cluster().cluster_format() >= 2,
         };
         if s.is_empty() {
             return;
@@ -104,7 +107,10 @@ impl TokenActor {
         ctx.spawn(rx.into_actor(self).map(move |res, act, _| {
             act.sweeping = false;
             match res {
-                Ok(Ok(_)) => {
+                Ok(Ok(r)) => {
+                    if let CommandResult::LoggedOut(o) = &r {
+                        super::logout_delivery::report(o);
+                    }
                     crate::metrics::METRICS.swept.inc_by(n as u64);
                     tracing::debug!(records = n, "swept expired records");
                 }
@@ -228,6 +234,16 @@ pub struct RefreshTokenLive {
 pub struct LiveRefreshToken {
     pub grant: Authorization,
     pub expires_at: u64,
+    /// When it was issued (unknown for tokens from before format 2).
+    pub issued_at: Option<u64>,
+    /// A stable identifier of the token (RFC 7662 `jti`), derived from its
+    /// hash, so it names the token without revealing it.
+    pub jti: String,
+}
+
+/// The `jti` introspection answers for the refresh token stored under `hash`.
+pub fn refresh_jti(hash: &str) -> String {
+    sha256_hex(&format!("refresh-jti {hash}"))[..32].to_string()
 }
 
 /// Revoke an access token (by `jti`) until it expires at `exp`.
@@ -355,9 +371,11 @@ impl Handler<RefreshTokenLive> for TokenActor {
         let hash = sha256_hex(&msg.refresh_token);
         self.read_linearizable(move |act| {
             let rec = act.local_refresh(&hash)?;
-            (rec.grant.client_id == msg.client_id).then_some(LiveRefreshToken {
+            (rec.grant.client_id == msg.client_id).then(|| LiveRefreshToken {
                 grant: rec.grant,
                 expires_at: rec.expires_at,
+                issued_at: rec.issued_at,
+                jti: refresh_jti(&hash),
             })
         })
     }

@@ -107,6 +107,16 @@ pub async fn user(cmd: UserCmd) -> Result<(), Failure> {
         UserCmd::Get { username, target } => {
             print_json(&connect(&target)?.get_user(&username).await?)
         }
+        UserCmd::Sessions { username, target } => {
+            let sessions = connect(&target)?.user_sessions(&username).await?;
+            println!("{:<24} {:<12} CLIENTS", "SID", "CREATED");
+            for s in sessions {
+                println!("{:<24} {:<12} {}", s.sid, s.created, s.clients.join(","));
+            }
+        }
+        UserCmd::Logout { username, target } => {
+            print_json(&connect(&target)?.logout_user(&username).await?)
+        }
         UserCmd::SetClaims {
             username,
             claims,
@@ -134,6 +144,8 @@ pub async fn client(cmd: ClientCmd) -> Result<(), Failure> {
             id_token_alg,
             scope,
             resource_server,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             exists_ok,
             target,
         } => {
@@ -159,6 +171,8 @@ pub async fn client(cmd: ClientCmd) -> Result<(), Failure> {
                 id_token_signed_response_alg: id_token_alg,
                 scope,
                 resource_server,
+                backchannel_logout_uri,
+                backchannel_logout_session_required,
                 ..Default::default()
             };
             match api.create_client(&req).await {

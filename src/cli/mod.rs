@@ -152,6 +152,20 @@ pub enum UserCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// List a user's live sessions: sid, created, clients.
+    Sessions {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// End every session of a user on every node (with back-channel logout).
+    Logout {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Set (or with an empty value, remove) standard claims of a user.
     SetClaims {
         #[arg(long)]
@@ -216,6 +230,12 @@ pub enum ClientCmd {
         /// A resource server: may introspect every access token.
         #[arg(long)]
         resource_server: bool,
+        /// Where back-channel logout tokens are POSTed (https).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// The client requires `sid` in logout tokens.
+        #[arg(long, requires = "backchannel_logout_uri")]
+        backchannel_logout_session_required: bool,
         /// Succeed if the client already exists.
         #[arg(long)]
         exists_ok: bool,

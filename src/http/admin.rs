@@ -13,6 +13,7 @@ use super::error::AdminError;
 use super::AppState;
 use crate::actors::directory::{ClientRecord, CreateClient, CreateUser, SetClaims, UserRecord};
 use crate::actors::membership::{secret_matches, NodeId};
+use crate::actors::session::{EndUserSessions, UserSessions};
 use crate::oidc::client_rules::validate_username;
 
 pub use crate::actors::keys::KeyView;
@@ -24,6 +25,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/users/{username}/claims",
             web::patch().to(set_claims),
+        )
+        .route(
+            "/admin/users/{username}/sessions",
+            web::get().to(user_sessions),
+        )
+        .route(
+            "/admin/users/{username}/logout",
+            web::post().to(logout_user),
         )
         .route("/admin/clients", web::post().to(create_client))
         .route("/admin/clients/{client_id}", web::get().to(get_client))
@@ -93,6 +102,8 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     pub first_party: bool,
     pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl From<ClientRecord> for ClientView {
@@ -105,6 +116,7 @@ impl From<ClientRecord> for ClientView {
             grant_types: c.grant_types,
             first_party: c.first_party,
             created_at: c.created_at,
+            backchannel_logout_uri: c.backchannel_logout_uri,
         }
     }
 }
@@ -150,12 +162,64 @@ async fn set_claims(
     Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
+/// A live login session as `tessera user sessions` lists it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionView {
+    pub sid: String,
+    /// When the user authenticated (Unix seconds).
+    pub created: u64,
+    pub expires_at: u64,
+    /// Clients that received a code in this session.
+    pub clients: Vec<String>,
+}
+
+/// What `tessera user logout` did.
+pub use crate::actors::session::LogoutOutcome;
+
+async fn user_sessions(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    check(&req, &st)?;
+    let name = username(path)?;
+    let sessions = st.sessions.send(UserSessions(name)).await??;
+    let views: Vec<SessionView> = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            sid: s.sid,
+            created: s.auth_time,
+            expires_at: s.expires_at,
+            clients: s.clients,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+async fn logout_user(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    check(&req, &st)?;
+    let name = username(path)?;
+    let done = st.sessions.send(EndUserSessions(name.clone())).await??;
+    tracing::info!(target: "audit", event = "admin_user_logout", username = %name,
+        sessions = done.sessions, "admin ended a user's sessions");
+    Ok(HttpResponse::Ok().json(done))
+}
+
 async fn create_client(
     req: HttpRequest,
     st: web::Data<AppState>,
     body: web::Json<CreateClient>,
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
+    if let Some(uri) = &body.backchannel_logout_uri {
+        let allow = st.config.outbound.allow_private_targets;
+        crate::oidc::logout_token::check_backchannel_uri(uri, allow)
+            .map_err(AdminError::BadRequest)?;
+    }
     let client = st.directory.send(body.into_inner()).await??;
     Ok(HttpResponse::Created().json(ClientView::from(client)))
 }

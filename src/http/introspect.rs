@@ -198,7 +198,11 @@ async fn introspect_refresh(
         "aud": rec.grant.client_id,
         "iss": st.issuer(),
         "exp": rec.expires_at,
+        "jti": rec.jti,
     });
+    if let Some(iat) = rec.issued_at {
+        out["iat"] = iat.into();
+    }
     if let Some(sid) = &rec.grant.sid {
         out["sid"] = sid.clone().into();
     }

@@ -11,7 +11,10 @@
 //! `login_required`, and access tokens bound to the session (those without
 //! `offline_access`) stop working everywhere. The user is sent to the
 //! `post_logout_redirect_uri` only when it exactly matches one registered for
-//! that client.
+//! that client. Ending the session also queues a back-channel logout token
+//! for every client that received a code in it and registered a
+//! `backchannel_logout_uri` (`EndSession` proposes `LogoutSession`; the
+//! leader's `actors::logout_delivery` sends them).
 //!
 //! The check-session page is the only page that may be framed: its
 //! `frame-ancestors` lists the origins of registered redirect URIs.

@@ -73,6 +73,8 @@ pub struct Actors {
     pub keys: Keys,
     /// Cluster status, readiness and membership changes.
     pub membership: Membership,
+    /// The back-channel logout worker (active on the leader).
+    pub logout_delivery: Addr<crate::actors::logout_delivery::LogoutDelivery>,
 }
 
 /// Shared by every handler of both servers: the actors (reached through

@@ -49,6 +49,10 @@ fn metadata(st: &AppState, c: &ClientRecord) -> Value {
     if let Some(u) = &c.jwks_uri {
         out["jwks_uri"] = u.clone().into();
     }
+    if let Some(u) = &c.backchannel_logout_uri {
+        out["backchannel_logout_uri"] = u.clone().into();
+        out["backchannel_logout_session_required"] = c.backchannel_logout_session_required.into();
+    }
     if let Some(Value::Object(m)) = &c.metadata {
         for (k, v) in m {
             out[k] = v.clone();

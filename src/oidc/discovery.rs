@@ -131,7 +131,9 @@ pub fn discovery_document(issuer: &url::Url) -> Value {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "frontchannel_logout_supported": false,
-        "backchannel_logout_supported": false,
+        // OpenID Connect Back-Channel Logout 1.0 §2.1 (actors::logout_delivery).
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page"],
@@ -266,7 +268,8 @@ mod tests {
             ("request_uri_parameter_supported", false),
             ("require_request_uri_registration", false),
             ("frontchannel_logout_supported", false),
-            ("backchannel_logout_supported", false),
+            ("backchannel_logout_supported", true),
+            ("backchannel_logout_session_supported", true),
             ("authorization_response_iss_parameter_supported", true),
         ] {
             assert_eq!(d[k], json!(v), "{k}");

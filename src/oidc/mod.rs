@@ -13,6 +13,7 @@
 //! * [`tokens`] — ID token and JWT access token claims, `at_hash`.
 //! * [`registration`] — dynamic registration metadata rules (RFC 7591).
 //! * [`session`] — Session Management `session_state`.
+//! * [`logout_token`] — Back-Channel Logout: the URI rule and Logout Token claims.
 //! * [`discovery`] — the provider metadata document and the issuer string.
 //! * [`dpop`] — DPoP proofs (RFC 9449), key thumbprints, stateless nonces.
 //!
@@ -28,6 +29,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod error;
 pub mod form;
+pub mod logout_token;
 pub mod pkce;
 pub mod registration;
 pub mod session;

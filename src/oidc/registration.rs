@@ -32,6 +32,9 @@ pub struct Registration {
     pub id_token_signed_response_alg: Option<String>,
     /// `scope`: the scopes the client may be issued without a user.
     pub scope: Option<Vec<String>>,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.2.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     /// The descriptive metadata as accepted (client_name, logo_uri, ...,
     /// default_max_age, application_type), echoed back on read.
     pub metadata: Map<String, Value>,
@@ -150,6 +153,8 @@ pub fn validate_with(
     let (jwks, jwks_uri) = client_keys(obj, &method, &grant_types, allow_private_targets)?;
     let alg = id_token_alg(obj)?;
     let scope = scope(obj)?;
+    let (backchannel_logout_uri, backchannel_logout_session_required) =
+        backchannel(obj, allow_private_targets)?;
     let mut metadata = descriptive_metadata(obj, native)?;
     if let Some(s) = &scope {
         metadata.insert("scope".into(), s.join(" ").into());
@@ -164,8 +169,37 @@ pub fn validate_with(
         jwks_uri,
         id_token_signed_response_alg: alg,
         scope,
+        backchannel_logout_uri,
+        backchannel_logout_session_required,
         metadata,
     })
+}
+
+/// `backchannel_logout_uri` (see `logout_token::check_backchannel_uri`)
+/// and `backchannel_logout_session_required` (a boolean, default false).
+fn backchannel(
+    obj: &Map<String, Value>,
+    allow_private_targets: bool,
+) -> Result<(Option<String>, bool), OAuthError> {
+    let uri = match obj.get("backchannel_logout_uri") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) => {
+            super::logout_token::check_backchannel_uri(u, allow_private_targets)
+                .map_err(meta_err)?;
+            Some(u.clone())
+        }
+        Some(_) => return Err(meta_err("backchannel_logout_uri must be a string")),
+    };
+    let required = match obj.get("backchannel_logout_session_required") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(meta_err(
+                "backchannel_logout_session_required must be a boolean",
+            ))
+        }
+    };
+    Ok((uri, required))
 }
 
 /// `application_type`: `web` (the default) or `native`; true for native.
@@ -340,6 +374,42 @@ mod tests {
 
     fn code(v: Value) -> ErrorCode {
         validate(&v).unwrap_err().code
+    }
+
+    #[test]
+    fn backchannel_logout_metadata_is_checked() {
+        let with = |v: Value, allow: bool| {
+            let mut body = json!({"redirect_uris": ["https://rp.example/cb"]});
+            for (k, x) in v.as_object().unwrap() {
+                body[k] = x.clone();
+            }
+            validate_with(&body, allow)
+        };
+        let r = with(
+            json!({"backchannel_logout_uri": "https://rp.example/bcl",
+            "backchannel_logout_session_required": true}),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            r.backchannel_logout_uri.as_deref(),
+            Some("https://rp.example/bcl")
+        );
+        assert!(r.backchannel_logout_session_required);
+        let local = json!({"backchannel_logout_uri": "http://127.0.0.1:9/bcl"});
+        assert!(with(local.clone(), true).is_ok());
+        for (bad, allow) in [
+            (local, false),
+            (
+                json!({"backchannel_logout_uri": "https://rp.example/bcl#x"}),
+                true,
+            ),
+            (json!({"backchannel_logout_uri": 7}), true),
+            (json!({"backchannel_logout_session_required": "yes"}), true),
+        ] {
+            let e = with(bad.clone(), allow).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidClientMetadata, "{bad}");
+        }
     }
 
     #[test]

@@ -49,6 +49,12 @@ pub struct ClientRecord {
     pub resource_server: bool,
     /// Unix seconds, from the proposer's clock.
     pub created_at: u64,
+    /// Where back-channel logout tokens are POSTed (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in logout tokens (always sent here).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
 }
 
 /// Grant types a client may be registered for.

@@ -153,7 +153,7 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
         let mut family = FamilyRecord::new(&r.access_jti, r.access_exp, n.expires_at);
         family.jkt = n.jkt.clone();
         txn.put(TreeId::Families, &n.family, &family)?;
-        let rec = RefreshRecord::new(grant.clone(), n.expires_at);
+        let rec = RefreshRecord::new(grant.clone(), n.expires_at, r.now);
         txn.put(TreeId::Refresh, &n.hash, &rec)?;
     }
     code.redeemed = Some(Redemption {

@@ -18,6 +18,7 @@ use super::clients::{self, ClientRecord};
 use super::cluster_id;
 use super::codes::{self, CodeRecord};
 use super::dpop::{self, DpopUse};
+use super::deliveries;
 use super::keys::{self, KeyRecord};
 use super::result::CommandResult;
 use super::sessions::{self, SessionRecord};
@@ -82,6 +83,26 @@ pub enum Command {
     SetClusterId { id: String },
     /// Record a DPoP proof's use; `Replayed` if it was used before (format 2).
     UseDpopJti(DpopUse),
+    /// Remember that `client_id` got a code in the session `sid` (format 2).
+    NoteSessionClient { sid: String, client_id: String },
+    /// End a session and queue back-channel logouts for its clients
+    /// (format 2; `EndSession` without notification before).
+    LogoutSession { sid: String, now: u64 },
+    /// End the listed sessions of a user, with back-channel logout (format 2).
+    EndUserSessions {
+        username: String,
+        sids: Vec<String>,
+        now: u64,
+    },
+    /// A back-channel logout was delivered: forget it (format 2).
+    DeliveryDone { id: String },
+    /// Attempt `attempt` of a delivery failed: retry at `next_attempt`, or
+    /// give up (`None`) (format 2).
+    DeliveryFailed {
+        id: String,
+        attempt: u32,
+        next_attempt: Option<u64>,
+    },
 }
 
 impl Command {
@@ -107,8 +128,13 @@ impl Command {
             // Format 1 commands that carry format 2 fields.
             Command::RedeemCode(r) => dpop_format(r.dpop.is_some()),
             Command::RotateRefresh(r) => dpop_format(r.dpop.is_some()),
-            Command::Sweep(s) => dpop_format(!s.dpop_jti.is_empty()),
+            Command::Sweep(s) => s.min_format(),
             Command::UseDpopJti(_) => 2,
+            Command::NoteSessionClient { .. }
+            | Command::LogoutSession { .. }
+            | Command::EndUserSessions { .. }
+            | Command::DeliveryDone { .. }
+            | Command::DeliveryFailed { .. } => 2,
         }
     }
 }
@@ -180,5 +206,18 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         } else {
             CommandResult::Replayed
         }),
+        Command::NoteSessionClient { sid, client_id } => sessions::note_client(txn, sid, client_id),
+        Command::LogoutSession { sid, now } => sessions::end_and_notify(txn, sid, *now),
+        Command::EndUserSessions {
+            username,
+            sids,
+            now,
+        } => sessions::end_user(txn, username, sids, *now),
+        Command::DeliveryDone { id } => deliveries::done(txn, id),
+        Command::DeliveryFailed {
+            id,
+            attempt,
+            next_attempt,
+        } => deliveries::failed(txn, id, *attempt, *next_attempt),
     }
 }

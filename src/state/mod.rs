@@ -15,7 +15,7 @@
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
 //! ([`users`], [`clients`], [`cluster_id`], [`keys`], [`sessions`],
-//! [`codes`], [`refresh`], [`tokens`], [`dpop`], [`sweep`]), then [`command`], which
+//! [`codes`], [`refresh`], [`tokens`], [`dpop`], [`deliveries`], [`sweep`]), then [`command`], which
 //! dispatches to them. This module only declares and re-exports; nothing under `state/` imports the
 //! layers above it (oidc, cluster, actors, http, metrics, config).
 
@@ -26,6 +26,7 @@ pub mod cluster_id;
 pub mod codes;
 pub mod command;
 pub mod dpop;
+pub mod deliveries;
 pub mod keys;
 pub mod refresh;
 pub mod result;
@@ -42,6 +43,8 @@ pub(crate) mod testing;
 mod tests_apply;
 #[cfg(test)]
 mod tests_codes;
+#[cfg(test)]
+mod tests_deliveries;
 #[cfg(test)]
 mod tests_directory;
 #[cfg(test)]
@@ -60,9 +63,10 @@ pub use cache::{Generations, TreeCache};
 pub use clients::ClientRecord;
 pub use codes::{CodeRecord, NewRefresh};
 pub use command::{apply, Command, Proposal};
+pub use deliveries::DeliveryRecord;
 pub use keys::{KeyRecord, KeyState};
 pub use refresh::{FamilyRecord, RefreshRecord};
-pub use result::{CommandResult, ProposalResult};
+pub use result::{CommandResult, LogoutOutcome, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};
 pub use trees::{StateTxn, TreeId, STATE_TREES};
 pub use users::UserRecord;

@@ -28,6 +28,10 @@ pub struct RefreshRecord {
     pub expires_at: u64,
     /// Set once the token has been rotated.
     pub used: bool,
+    /// When the token was issued (the issuing command's `now`); absent in
+    /// records written before format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,13 +80,14 @@ impl FamilyRecord {
 }
 
 impl RefreshRecord {
-    /// A fresh, unused refresh token for `grant`.
-    pub fn new(grant: Authorization, expires_at: u64) -> RefreshRecord {
+    /// A fresh, unused refresh token for `grant`, issued at `now`.
+    pub fn new(grant: Authorization, expires_at: u64, now: u64) -> RefreshRecord {
         RefreshRecord {
             v: FORMAT_VERSION,
             grant,
             expires_at,
             used: false,
+            issued_at: Some(now),
         }
     }
 }

@@ -39,6 +39,28 @@ pub enum CommandResult {
     /// A refresh token bound to a DPoP key was presented without a proof
     /// by that key (format 2); nothing changed but the proof being spent.
     KeyMismatch,
+    /// Sessions ended with back-channel logout (format 2).
+    LoggedOut(LogoutOutcome),
+}
+
+/// What ending sessions with back-channel logout did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LogoutOutcome {
+    /// Sessions this command ended (0: already ended).
+    pub sessions: u32,
+    /// Deliveries queued.
+    pub queued: u32,
+    /// Clients whose delivery was dropped: their queue (or the whole
+    /// queue) was full.
+    pub dropped: Vec<String>,
+}
+
+impl LogoutOutcome {
+    pub fn add(&mut self, other: LogoutOutcome) {
+        self.sessions += other.sessions;
+        self.queued += other.queued;
+        self.dropped.extend(other.dropped);
+    }
 }
 
 impl CommandResult {

@@ -6,8 +6,14 @@
 //! by subject and client, list scopes and `claim:NAME` entries (claims
 //! consented through the `claims` parameter) and only ever grow (a later
 //! issue adds withdrawal).
+//!
+//! A session also lists the clients that received a code in it
+//! (`NoteSessionClient`); ending it with `LogoutSession` or
+//! `EndUserSessions` queues a back-channel logout for each of them that
+//! registered a URI (`state::deliveries`).
 
-use super::result::CommandResult;
+use super::deliveries;
+use super::result::{CommandResult, LogoutOutcome};
 use super::trees::{read, Record, StateTxn, TreeId, TxResult};
 use super::version::FORMAT_VERSION;
 use serde::{Deserialize, Serialize};
@@ -23,7 +29,15 @@ pub struct SessionRecord {
     pub expires_at: u64,
     #[serde(default)]
     pub ended: bool,
+    /// Clients that received an authorization code in this session (format
+    /// 2; at most [`MAX_SESSION_CLIENTS`]): who gets a back-channel logout
+    /// when it ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
 }
+
+/// At most this many clients are remembered per session.
+pub const MAX_SESSION_CLIENTS: usize = 64;
 
 /// What a user agreed to release to one client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +101,78 @@ pub(super) fn end(txn: &StateTxn<'_>, sid: &str) -> TxResult<CommandResult> {
     Ok(CommandResult::Done)
 }
 
+/// The session behind a public `sid`, with its key.
+fn by_sid(txn: &StateTxn<'_>, sid: &str) -> TxResult<Option<(String, SessionRecord)>> {
+    let Some(key) = txn.get::<String>(TreeId::Sessions, &sid_key(sid))? else {
+        return Ok(None);
+    };
+    Ok(txn
+        .get::<SessionRecord>(TreeId::Sessions, &key)?
+        .map(|s| (key, s)))
+}
+
+/// Remember that `client_id` signed in through the session `sid` (once; at
+/// most [`MAX_SESSION_CLIENTS`] clients, later ones are not remembered).
+pub(super) fn note_client(
+    txn: &StateTxn<'_>,
+    sid: &str,
+    client_id: &str,
+) -> TxResult<CommandResult> {
+    let Some((key, mut s)) = by_sid(txn, sid)? else {
+        return Ok(CommandResult::NotFound);
+    };
+    if s.ended || s.clients.iter().any(|c| c == client_id) {
+        return Ok(CommandResult::Done);
+    }
+    if s.clients.len() >= MAX_SESSION_CLIENTS {
+        return Ok(CommandResult::invalid("the session has too many clients"));
+    }
+    s.clients.push(client_id.to_string());
+    txn.put(TreeId::Sessions, &key, &s)?;
+    Ok(CommandResult::Done)
+}
+
+/// End a session and queue a back-channel logout for each of its clients
+/// that registered a URI (`now` from the proposer). Ending an ended session
+/// changes nothing and queues nothing.
+pub(super) fn end_and_notify(txn: &StateTxn<'_>, sid: &str, now: u64) -> TxResult<CommandResult> {
+    let Some((key, mut s)) = by_sid(txn, sid)? else {
+        return Ok(CommandResult::NotFound);
+    };
+    let mut out = LogoutOutcome::default();
+    if !s.ended {
+        s.ended = true;
+        txn.put(TreeId::Sessions, &key, &s)?;
+        out = deliveries::enqueue(txn, &s, now)?;
+        out.sessions = 1;
+    }
+    Ok(CommandResult::LoggedOut(out))
+}
+
+/// End the listed sessions that belong to `username` (the proposer lists
+/// them; others are skipped), with back-channel logout.
+pub(super) fn end_user(
+    txn: &StateTxn<'_>,
+    username: &str,
+    sids: &[String],
+    now: u64,
+) -> TxResult<CommandResult> {
+    let mut total = LogoutOutcome::default();
+    for sid in sids {
+        let Some((key, mut s)) = by_sid(txn, sid)? else {
+            continue;
+        };
+        if s.username != username || s.ended {
+            continue;
+        }
+        s.ended = true;
+        txn.put(TreeId::Sessions, &key, &s)?;
+        total.add(deliveries::enqueue(txn, &s, now)?);
+        total.sessions += 1;
+    }
+    Ok(CommandResult::LoggedOut(total))
+}
+
 /// Remove a session and, if it still points at it, its `sid` index.
 pub(super) fn delete(txn: &StateTxn<'_>, key: &str, s: &SessionRecord) -> TxResult<()> {
     txn.remove(TreeId::Sessions, key)?;
@@ -134,13 +220,30 @@ pub fn get(sessions: &sled::Tree, key: &str, now: u64) -> Option<SessionRecord> 
     read::<SessionRecord>(sessions, key).filter(|s| !s.ended && s.expires_at > now)
 }
 
-/// Read view: how many sessions are live.
-pub fn count_live(sessions: &sled::Tree, now: u64) -> usize {
+/// Read view: every session of `username` that is live at `now`.
+pub fn of_user(sessions: &sled::Tree, username: &str, now: u64) -> Vec<SessionRecord> {
+    records(sessions)
+        .filter(|s| s.username == username && !s.ended && s.expires_at > now)
+        .collect()
+}
+
+/// Every session record of the tree (index entries left out).
+fn records(sessions: &sled::Tree) -> impl Iterator<Item = SessionRecord> + '_ {
     sessions
         .iter()
         .filter_map(|kv| kv.ok())
         .filter(|(k, _)| !k.starts_with(b"sid/"))
         .filter_map(|(_, v)| serde_json::from_slice::<SessionRecord>(&v).ok())
+}
+
+/// Read view: the session behind a public `sid`, live or not.
+pub fn by_sid_view(sessions: &sled::Tree, sid: &str) -> Option<SessionRecord> {
+    read::<String>(sessions, &sid_key(sid)).and_then(|key| read(sessions, &key))
+}
+
+/// Read view: how many sessions are live.
+pub fn count_live(sessions: &sled::Tree, now: u64) -> usize {
+    records(sessions)
         .filter(|s| !s.ended && s.expires_at > now)
         .count()
 }

@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::codes::CodeRecord;
+use super::deliveries::{self, DeliveryRecord};
 use super::refresh::{FamilyRecord, RefreshRecord};
-use super::result::CommandResult;
+use super::result::{CommandResult, LogoutOutcome};
 use super::sessions::{self, SessionRecord};
 use super::trees::{StateTxn, TreeId, TxResult};
 
@@ -29,9 +30,26 @@ pub struct Sweep {
     /// format 1 sweep is written as before).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dpop_jti: Vec<String>,
+    /// Delivery records (format 2) past their `expires_at`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<String>,
+    /// Queue back-channel logouts for sessions that expired without being
+    /// ended (format 2: the proposer sets it once every member knows
+    /// format 2; left out of the JSON when false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify_expired: bool,
 }
 
 impl Sweep {
+    /// Format 1 unless it carries a format-2 part.
+    pub fn min_format(&self) -> u32 {
+        if self.dpop_jti.is_empty() && self.deliveries.is_empty() && !self.notify_expired {
+            1
+        } else {
+            2
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
             && self.sessions.is_empty()
@@ -40,6 +58,7 @@ impl Sweep {
             && self.revoked_jti.is_empty()
             && self.assertions.is_empty()
             && self.dpop_jti.is_empty()
+            && self.deliveries.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -50,6 +69,7 @@ impl Sweep {
             + self.revoked_jti.len()
             + self.assertions.len()
             + self.dpop_jti.len()
+            + self.deliveries.len()
     }
 }
 
@@ -74,6 +94,11 @@ impl Expiring for RefreshRecord {
     }
 }
 impl Expiring for FamilyRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+impl Expiring for DeliveryRecord {
     fn expires_at(&self) -> u64 {
         self.expires_at
     }
@@ -115,19 +140,34 @@ fn remove_expired<T: Expiring>(
     Ok(())
 }
 
-/// Delete the listed records that expired at or before `s.before`.
+/// Delete the listed records that expired at or before `s.before`. With
+/// `s.notify_expired` (format 2), a session that expired without being
+/// ended queues its back-channel logouts (at `before`) as it goes, and the
+/// answer is `LoggedOut` if that queued or dropped any.
 pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep) -> TxResult<CommandResult> {
     let b = s.before;
+    let mut logout = LogoutOutcome::default();
     remove_expired::<CodeRecord>(txn, TreeId::Codes, &s.codes, b)?;
     for (k, rec) in expired::<SessionRecord>(txn, TreeId::Sessions, &s.sessions, b)? {
+        if s.notify_expired && !rec.ended {
+            logout.add(deliveries::enqueue(txn, &rec, b)?);
+            logout.sessions += 1;
+        }
         sessions::delete(txn, &k, &rec)?;
+    }
+    for (k, rec) in expired::<DeliveryRecord>(txn, TreeId::Deliveries, &s.deliveries, b)? {
+        deliveries::remove(txn, &k, &rec)?;
     }
     remove_expired::<RefreshRecord>(txn, TreeId::Refresh, &s.refresh, b)?;
     remove_expired::<FamilyRecord>(txn, TreeId::Families, &s.families, b)?;
     remove_expired::<u64>(txn, TreeId::RevokedJti, &s.revoked_jti, b)?;
     remove_expired::<u64>(txn, TreeId::Assertions, &s.assertions, b)?;
     remove_expired::<u64>(txn, TreeId::DpopJti, &s.dpop_jti, b)?;
-    Ok(CommandResult::Done)
+    Ok(if logout.queued > 0 || !logout.dropped.is_empty() {
+        CommandResult::LoggedOut(logout)
+    } else {
+        CommandResult::Done
+    })
 }
 
 /// The leader's list of expired keys, at most `limit` per tree.
@@ -163,6 +203,9 @@ pub fn refresh_expiry(v: &[u8]) -> Option<u64> {
 }
 pub fn family_expiry(v: &[u8]) -> Option<u64> {
     expiry_of::<FamilyRecord>(v)
+}
+pub fn delivery_expiry(v: &[u8]) -> Option<u64> {
+    expiry_of::<DeliveryRecord>(v)
 }
 pub fn plain_expiry(v: &[u8]) -> Option<u64> {
     expiry_of::<u64>(v)

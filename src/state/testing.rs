@@ -153,6 +153,8 @@ pub fn client(client_id: &str) -> ClientRecord {
         scope: None,
         resource_server: false,
         created_at: T,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     }
 }
 
@@ -251,6 +253,7 @@ pub fn session(sid: &str, expires_at: u64) -> SessionRecord {
         auth_time: T,
         expires_at,
         ended: false,
+        clients: vec![],
     }
 }
 

@@ -117,6 +117,8 @@ fn records_that_do_not_decode_are_answers_not_aborts() {
             revoked_jti: vec!["jti-bad".into()],
             assertions: vec!["client-1 a-bad".into()],
             dpop_jti: vec!["jkt jti-bad".into()],
+            deliveries: vec!["n/total".into()],
+            notify_expired: true,
         })),
     ] {
         db.apply(cmd);

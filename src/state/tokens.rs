@@ -79,7 +79,7 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     family.expires_at = family.expires_at.max(r.new_expires_at);
     rec.used = true;
     txn.put(TreeId::Refresh, &r.hash, &rec)?;
-    let next = RefreshRecord::new(rec.grant.clone(), r.new_expires_at);
+    let next = RefreshRecord::new(rec.grant.clone(), r.new_expires_at, r.now);
     txn.put(TreeId::Refresh, &r.new_hash, &next)?;
     txn.put(TreeId::Families, &family_id, &family)?;
     Ok(CommandResult::Granted(Box::new(rec.grant)))

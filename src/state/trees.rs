@@ -23,6 +23,7 @@ pub const STATE_TREES: &[&str] = &[
     "assertions",
     "cluster",
     "dpop_jti",
+    "deliveries",
 ];
 
 /// Index of a tree in [`STATE_TREES`].
@@ -43,11 +44,13 @@ pub enum TreeId {
     Cluster = 11,
     /// Spent DPoP proofs (thumbprint + jti); see [`super::dpop`].
     DpopJti = 12,
+    /// Pending back-channel logout deliveries; see [`super::deliveries`].
+    Deliveries = 13,
 }
 
 impl TreeId {
     /// Every tree, in [`STATE_TREES`] order.
-    pub const ALL: [TreeId; 13] = [
+    pub const ALL: [TreeId; 14] = [
         TreeId::SmMeta,
         TreeId::Users,
         TreeId::Clients,
@@ -61,6 +64,7 @@ impl TreeId {
         TreeId::Assertions,
         TreeId::Cluster,
         TreeId::DpopJti,
+        TreeId::Deliveries,
     ];
 
     /// The sled name of the tree.

@@ -113,6 +113,8 @@ fn commands() -> Vec<Command> {
                 scope: None,
                 resource_server: false,
                 created_at: t,
+                backchannel_logout_uri: None,
+                backchannel_logout_session_required: false,
             },
         },
         Command::SetUserClaims {
@@ -137,6 +139,7 @@ fn commands() -> Vec<Command> {
                 auth_time: t,
                 expires_at: t + 86_400,
                 ended: false,
+                clients: vec![],
             },
         },
         Command::GrantConsent {

@@ -19,6 +19,7 @@ mod session;
 // Tests.
 mod authorize_errors;
 mod backup;
+mod backchannel;
 mod bad_input;
 mod bootstrap;
 mod browser;
