@@ -82,6 +82,7 @@ impl TokenActor {
             families: c(TreeId::Families, sweep::family_expiry),
             revoked_jti: c(TreeId::RevokedJti, sweep::plain_expiry),
             assertions: c(TreeId::Assertions, sweep::plain_expiry),
+            pushed: c(TreeId::Pushed, sweep::pushed_expiry),
         };
         if s.is_empty() {
             return;

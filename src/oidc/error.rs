@@ -4,7 +4,8 @@
 //! endpoint) and §5.2 (token endpoint), OIDC Core §3.1.2.6 (`login_required`,
 //! `consent_required`, …), RFC 6750 §3.1 (`invalid_token`,
 //! `insufficient_scope`), RFC 7009 §2.2.1 (`unsupported_token_type`) and
-//! RFC 7591 §3.2.2 (`invalid_redirect_uri`, `invalid_client_metadata`).
+//! RFC 7591 §3.2.2 (`invalid_redirect_uri`, `invalid_client_metadata`) and
+//! OIDC Core §3.1.2.6 / RFC 9101 (`invalid_request_object`, `invalid_request_uri`).
 //! Mapping to HTTP status codes and headers is done by `http/`, not here.
 
 use std::fmt;
@@ -34,6 +35,8 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     InvalidRedirectUri,
     InvalidClientMetadata,
+    InvalidRequestObject,
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -63,6 +66,8 @@ impl ErrorCode {
             UnsupportedTokenType => "unsupported_token_type",
             InvalidRedirectUri => "invalid_redirect_uri",
             InvalidClientMetadata => "invalid_client_metadata",
+            InvalidRequestObject => "invalid_request_object",
+            InvalidRequestUri => "invalid_request_uri",
         }
     }
 }
@@ -224,6 +229,8 @@ mod tests {
             (UnsupportedTokenType, "unsupported_token_type"),
             (InvalidRedirectUri, "invalid_redirect_uri"),
             (InvalidClientMetadata, "invalid_client_metadata"),
+            (InvalidRequestObject, "invalid_request_object"),
+            (InvalidRequestUri, "invalid_request_uri"),
         ];
         for (code, s) in all {
             assert_eq!(code.as_str(), s);

@@ -151,6 +151,10 @@ pub fn validate_with(
     let alg = id_token_alg(obj)?;
     let scope = scope(obj)?;
     let mut metadata = descriptive_metadata(obj, native)?;
+    metadata.extend(super::request_object::client_metadata(
+        obj,
+        allow_private_targets,
+    )?);
     if let Some(s) = &scope {
         metadata.insert("scope".into(), s.join(" ").into());
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::clients::{self, ClientRecord};
 use super::codes::{self, CodeRecord};
 use super::keys::{self, KeyRecord};
+use super::pushed::{self, PushedRequest};
 use super::result::CommandResult;
 use super::sessions::{self, SessionRecord};
 use super::sweep;
@@ -75,6 +76,14 @@ pub enum Command {
     EndSession { sid: String },
     /// Delete expired records; see [`sweep`].
     Sweep(Box<sweep::Sweep>),
+    /// Store a pushed authorization request under the SHA-256 of the random
+    /// part of its `request_uri` (RFC 9126). Format 2.
+    PushRequest {
+        hash: String,
+        request: Box<PushedRequest>,
+    },
+    /// Use a pushed request once, cluster-wide. Format 2.
+    ConsumePushed(Box<pushed::Consume>),
 }
 
 impl Command {
@@ -99,6 +108,7 @@ impl Command {
             | Command::RevokeRefresh { .. }
             | Command::EndSession { .. }
             | Command::Sweep(_) => 1,
+            Command::PushRequest { .. } | Command::ConsumePushed(_) => 2,
         }
     }
 }
@@ -153,5 +163,7 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         Command::RevokeRefresh { hash, client_id } => tokens::revoke_refresh(txn, hash, client_id),
         Command::EndSession { sid } => sessions::end(txn, sid),
         Command::Sweep(s) => sweep::apply(txn, s),
+        Command::PushRequest { hash, request } => pushed::push(txn, hash, request),
+        Command::ConsumePushed(c) => pushed::consume(txn, c),
     }
 }

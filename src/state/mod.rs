@@ -15,7 +15,7 @@
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
 //! ([`users`], [`clients`], [`keys`], [`sessions`], [`codes`], [`refresh`],
-//! [`tokens`], [`sweep`]), then [`command`], which dispatches to them. This
+//! [`tokens`], [`pushed`], [`sweep`]), then [`command`], which dispatches to them. This
 //! module only declares and re-exports; nothing under `state/` imports the
 //! layers above it (oidc, cluster, actors, http, metrics, config).
 
@@ -25,6 +25,7 @@ pub mod clients;
 pub mod codes;
 pub mod command;
 pub mod keys;
+pub mod pushed;
 pub mod refresh;
 pub mod result;
 pub mod sessions;
@@ -45,6 +46,8 @@ mod tests_directory;
 #[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
+mod tests_pushed;
+#[cfg(test)]
 mod tests_sessions;
 #[cfg(test)]
 mod tests_sweep;
@@ -57,6 +60,7 @@ pub use clients::ClientRecord;
 pub use codes::{CodeRecord, NewRefresh};
 pub use command::{apply, Command, Proposal};
 pub use keys::{KeyRecord, KeyState};
+pub use pushed::PushedRequest;
 pub use refresh::{FamilyRecord, RefreshRecord};
 pub use result::{CommandResult, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};

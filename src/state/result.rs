@@ -35,6 +35,8 @@ pub enum CommandResult {
     /// (a name that is not a valid key, an id already taken); a correct
     /// proposer validates first and never sees it. Nothing changed.
     Invalid(String),
+    /// A pushed authorization request was consumed: its parameters.
+    Pushed(Vec<(String, String)>),
 }
 
 impl CommandResult {

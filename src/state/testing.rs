@@ -1,4 +1,4 @@
-//! Test support for the `state` unit tests: the eleven trees of
+//! Test support for the `state` unit tests: every tree of
 //! [`STATE_TREES`] in a temporary sled database, [`apply`] run the way the
 //! state machine runs it (one sled transaction per proposal, through
 //! [`StateTxn::new`]), and small builders for commands and records.

@@ -21,6 +21,7 @@ pub const STATE_TREES: &[&str] = &[
     "families",
     "revoked_jti",
     "assertions",
+    "pushed",
 ];
 
 /// Index of a tree in [`STATE_TREES`].
@@ -37,11 +38,13 @@ pub enum TreeId {
     Families = 8,
     RevokedJti = 9,
     Assertions = 10,
+    /// Pushed authorization requests (RFC 9126), format 2.
+    Pushed = 11,
 }
 
 impl TreeId {
     /// Every tree, in [`STATE_TREES`] order.
-    pub const ALL: [TreeId; 11] = [
+    pub const ALL: [TreeId; 12] = [
         TreeId::SmMeta,
         TreeId::Users,
         TreeId::Clients,
@@ -53,6 +56,7 @@ impl TreeId {
         TreeId::Families,
         TreeId::RevokedJti,
         TreeId::Assertions,
+        TreeId::Pushed,
     ];
 
     /// The sled name of the tree.

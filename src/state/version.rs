@@ -6,4 +6,4 @@
 //! misreading it. Golden files under `tests/golden/v1` pin format 1.
 
 /// The format version of commands, records and snapshots written by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
