@@ -23,6 +23,27 @@ pub(super) struct RawConfig {
     pub(super) keys: RawKeys,
     #[serde(default)]
     pub(super) outbound: RawOutbound,
+    #[serde(default)]
+    pub(super) oauth: RawOauth,
+}
+
+/// `[oauth]`: request objects and pushed authorization requests.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawOauth {
+    pub(super) require_pushed_authorization_requests: bool,
+    pub(super) allow_unsigned_request_objects: bool,
+    pub(super) pushed_request_lifetime_secs: u64,
+}
+
+impl Default for RawOauth {
+    fn default() -> Self {
+        RawOauth {
+            require_pushed_authorization_requests: false,
+            allow_unsigned_request_objects: false,
+            pushed_request_lifetime_secs: crate::oidc::par::DEFAULT_LIFETIME,
+        }
+    }
 }
 
 /// `[outbound]`: requests to URLs that clients register (`jwks_uri`).

@@ -19,12 +19,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn configuration(st: web::Data<AppState>) -> HttpResponse {
+    let mut doc = crate::oidc::discovery::discovery_document(&st.config.issuer);
+    // Request objects and PAR (RFC 9101, RFC 9126).
+    let oauth = &st.config.oauth;
+    let par = crate::oidc::par::discovery_fields(
+        &st.config.issuer,
+        oauth.require_pushed_authorization_requests,
+        oauth.allow_unsigned_request_objects,
+    );
+    if let (Some(d), serde_json::Value::Object(extra)) = (doc.as_object_mut(), par) {
+        d.extend(extra);
+    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .json(crate::oidc::discovery::discovery_document(
-            &st.config.issuer,
-        ))
+        .json(doc)
 }
 
 async fn jwks(st: web::Data<AppState>) -> HttpResponse {

@@ -9,7 +9,11 @@
 //! `request_uri` inside it (§2.1); [`reference`] recognises our URNs at
 //! `/authorize`. Storing and single use are in `state::pushed`.
 
+use serde_json::{json, Value};
+
+use super::discovery::{endpoint, PAR_PATH};
 use super::error::OAuthError;
+use super::request_object::SIGNING_ALGS;
 
 /// The prefix of the `request_uri` values `/par` issues (RFC 9126 §2.2).
 pub const URN_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -71,9 +75,52 @@ pub fn pushed_params(
     Ok(out)
 }
 
+/// The provider metadata of request objects (OIDC Discovery §3, RFC 9101
+/// §10.5) and PAR (RFC 9126 §5), added to the discovery document.
+/// `require_request_uri_registration` is false: a client that registered
+/// no `request_uris` may use any (fetched under the SSRF rules).
+pub fn discovery_fields(issuer: &url::Url, require_par: bool, allow_unsigned: bool) -> Value {
+    let mut algs: Vec<&str> = SIGNING_ALGS.to_vec();
+    if allow_unsigned {
+        algs.push("none");
+    }
+    json!({
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": false,
+        "request_object_signing_alg_values_supported": algs,
+        "pushed_authorization_request_endpoint": endpoint(issuer, PAR_PATH),
+        "require_pushed_authorization_requests": require_par,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_lists_what_works() {
+        let issuer = url::Url::parse("https://id.example.com").unwrap();
+        let d = discovery_fields(&issuer, false, false);
+        assert_eq!(d["request_parameter_supported"], true);
+        assert_eq!(d["request_uri_parameter_supported"], true);
+        assert_eq!(d["require_request_uri_registration"], false);
+        assert_eq!(
+            d["request_object_signing_alg_values_supported"],
+            json!(["RS256", "ES256", "EdDSA"])
+        );
+        assert_eq!(
+            d["pushed_authorization_request_endpoint"],
+            "https://id.example.com/par"
+        );
+        assert_eq!(d["require_pushed_authorization_requests"], false);
+        let d = discovery_fields(&issuer, true, true);
+        assert_eq!(d["require_pushed_authorization_requests"], true);
+        assert_eq!(
+            d["request_object_signing_alg_values_supported"],
+            json!(["RS256", "ES256", "EdDSA", "none"])
+        );
+    }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
         p.iter()
