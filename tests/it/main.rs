@@ -35,6 +35,7 @@ mod membership;
 mod metrics;
 mod mtls;
 mod registration;
+mod request_objects;
 mod rolling;
 mod rpc_auth;
 mod shutdown;
