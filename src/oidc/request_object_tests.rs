@@ -195,3 +195,17 @@ fn registration_metadata_is_validated_and_read_back() {
     let http = claims(json!({"request_uris": ["http://127.0.0.1:9/req"]}));
     assert!(client_metadata(&http, true).is_ok());
 }
+
+proptest::proptest! {
+    /// Reading any string as a request object answers, never panics.
+    #[test]
+    fn any_text_is_a_refusal_or_an_object(
+        text in ".{0,200}",
+        parts in proptest::collection::vec("[A-Za-z0-9_=-]{0,40}", 0..6),
+    ) {
+        for s in [text, parts.join(".")] {
+            let _ = object_alg(&s);
+            let _ = unsigned_claims(&s);
+        }
+    }
+}
