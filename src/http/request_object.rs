@@ -24,9 +24,12 @@
 //! spent before the page a user may leave open, and a URN that leaked from
 //! the front channel (history, referrer, logs) is worthless afterwards.
 //! Consuming only at code issue would need the URN, not the parameters,
-//! carried through the pages and a second read of replicated state on
-//! every step, for no gain: the sealed request is bound to the browser's
-//! CSRF cookie and cannot be turned into a second authorization request.
+//! carried through the pages and a second Raft round on the last step, for
+//! no gain: the sealed request (encrypted and authenticated with a key
+//! derived from the master key, valid 30 minutes) is posted back only
+//! with the page's double-submit CSRF token and leads to a code only after
+//! the user signs in or consents — exactly what any unpushed request gets,
+//! so it grants nothing a second use of the URN would.
 //!
 //! Errors are redirected only to a redirect URI registered for the client
 //! (the query's, with the query's `state`); otherwise a 400 page.
