@@ -46,16 +46,8 @@ pub(super) fn push(
     hash: &str,
     request: &PushedRequest,
 ) -> TxResult<CommandResult> {
-    if txn.exists(TreeId::Pushed, hash)? {
-        let same = txn.get::<PushedRequest>(TreeId::Pushed, hash)?.as_ref() == Some(request);
-        return Ok(if same {
-            CommandResult::Done
-        } else {
-            CommandResult::invalid("a pushed request with this hash exists")
-        });
-    }
-    txn.put(TreeId::Pushed, hash, request)?;
-    Ok(CommandResult::Done)
+    let taken = "a pushed request with this hash exists";
+    txn.put_new(TreeId::Pushed, hash, request, taken)
 }
 
 /// Use a pushed request once: its parameters, and the record is gone.

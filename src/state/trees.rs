@@ -6,6 +6,8 @@
 //! stay readable.
 
 use serde::{de::DeserializeOwned, Serialize};
+
+use super::result::CommandResult;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 /// Trees of the state machine: `sm_meta` first (last applied, membership).
@@ -137,6 +139,28 @@ impl<'a> StateTxn<'a> {
     pub fn remove(&self, id: TreeId, key: &str) -> TxResult<()> {
         self.tree_mut(id).remove(key.as_bytes())?;
         Ok(())
+    }
+
+    /// Store `value` under a new `key`, never overwriting: `Done`, also when
+    /// exactly this value is there already (the same command applied twice),
+    /// `Invalid(taken)` when something else is.
+    pub fn put_new<T: Record + DeserializeOwned + PartialEq>(
+        &self,
+        id: TreeId,
+        key: &str,
+        value: &T,
+        taken: &str,
+    ) -> TxResult<CommandResult> {
+        if self.exists(id, key)? {
+            let same = self.get::<T>(id, key)?.as_ref() == Some(value);
+            return Ok(if same {
+                CommandResult::Done
+            } else {
+                CommandResult::invalid(taken)
+            });
+        }
+        self.put(id, key, value)?;
+        Ok(CommandResult::Done)
     }
 
     pub fn put<T: Record>(&self, id: TreeId, key: &str, value: &T) -> TxResult<()> {
