@@ -11,6 +11,7 @@
 //!   allow_private_targets`), is fetched and honoured.
 //! * A request pushed to `/par` on node 1 completes a sign-in through node 2;
 //!   the same `request_uri` is refused on node 3 (single use cluster-wide),
+//!   a made-up one is refused on every node without a Raft write,
 //!   an expired one is refused, `/par` without client authentication is
 //!   refused, a `request` object can be pushed, and a client registered with
 //!   `require_pushed_authorization_requests` cannot skip `/par`.
@@ -22,6 +23,7 @@ use tessera::actors::directory::CreateClient;
 use tessera::crypto::jwt;
 
 use crate::flow::{authorize_url, Browser, Step};
+use crate::hardening::settled_log_index;
 use crate::harness::{RaftOpts, REDIRECT};
 use crate::rp::{jwt_claims, post_form, redeem, serve_fixed, Answer, Basic, Seeded};
 use crate::session::{assert_redirect_error, browse, expect_code, params, sign_in};
@@ -229,6 +231,22 @@ async fn a_pushed_request_is_used_once_cluster_wide_and_only_while_fresh() {
         let step = browse(&browser, &authorize_url(s.on(n), &by_ref)).await;
         error_page(&format!("replay on node {n}"), &step, "invalid_request_uri");
     }
+    // A made-up request_uri is refused without a Raft write.
+    let before = settled_log_index(&s.c).await;
+    for n in 1..=3 {
+        let made_up = format!(
+            "urn:ietf:params:oauth:request_uri:{}",
+            tessera::crypto::random_secret()
+        );
+        let p = [("client_id", "ro"), ("request_uri", made_up.as_str())];
+        let step = browse(&browser, &authorize_url(s.on(n), &p)).await;
+        error_page("made-up request_uri", &step, "invalid_request_uri");
+    }
+    assert_eq!(
+        settled_log_index(&s.c).await,
+        before,
+        "an unknown URN committed an entry"
+    );
 
     // A request object can be pushed; its parameters are the request.
     let jwt = signed(&private, object_claims(&s, "pushed-object", "n-obj"));
