@@ -21,9 +21,11 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tessera::actors::directory::CreateClient;
 use tessera::crypto::jwt;
+use tessera::state::FORMAT_VERSION;
 
 use crate::flow::{authorize_url, Browser, Step};
 use crate::hardening::settled_log_index;
+use crate::harness::wait::until;
 use crate::harness::{RaftOpts, REDIRECT};
 use crate::rp::{jwt_claims, post_form, redeem, serve_fixed, Answer, Basic, Seeded};
 use crate::session::{assert_redirect_error, browse, expect_code, params, sign_in};
@@ -42,7 +44,17 @@ async fn cluster() -> Seeded {
         ),
         ..Default::default()
     };
-    Seeded::start_with(3, opts, Duration::from_secs(20)).await
+    let s = Seeded::start_with(3, opts, Duration::from_secs(20)).await;
+    // Pushed requests are format-2 commands: proposed once each node has
+    // seen every member report format 2 (members are polled every few s).
+    for id in 1..=3 {
+        let what = format!("node {id} to see format {FORMAT_VERSION} on every member");
+        until(&what, Duration::from_secs(30), async || {
+            s.c.status(id).await.cluster_format >= FORMAT_VERSION
+        })
+        .await;
+    }
+    s
 }
 
 /// A first-party confidential client `id` (secret [`SECRET`]) with its
