@@ -1,5 +1,5 @@
-//! Outbound HTTP to client-supplied URLs (`jwks_uri` today; `request_uri` and
-//! back-channel logout later), safe against server-side request forgery, and
+//! Outbound HTTP to client-supplied URLs (`jwks_uri`, `request_uri`; back-channel
+//! logout later), safe against server-side request forgery, and
 //! the JWK Set cache built on it.
 //!
 //! **Threat.** A registered client chooses the URL, so without care the
@@ -39,6 +39,8 @@
 //! `invalid_client` with this module's one generic text on any failure.
 //! A later `request_uri` fetch uses `Fetcher::new(settings)?.get(url, "request_uri")`;
 //! back-channel logout (`actors::logout_delivery`) uses [`Fetcher::post_form`].
+//! `http/request_object.rs` fetches `request_uri`s with its own [`Fetcher`]
+//! (`.get(url, "request_uri")`, a 16 KiB cap).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -7,6 +7,7 @@
 //! * [`directory::DirectoryActor`] — users and clients: writes, reads, password checks.
 //! * [`session::SessionActor`] — login sessions and consents.
 //! * [`code::CodeActor`] — authorization codes (issue, single-use exchange).
+//!   [`par`] adds pushed authorization requests to it (single use as well).
 //! * [`token::TokenActor`] — refresh rotation, assertion replay, revocation, liveness.
 //! * [`exchange`] — what a code or refresh-token exchange answers.
 //! * [`keys::KeyActor`] — signing keys, published to workers as [`keys::Keys`].
@@ -27,6 +28,7 @@ pub mod exchange;
 pub mod keys;
 pub mod logout_delivery;
 pub mod membership;
+pub mod par;
 pub mod password;
 pub mod session;
 pub mod token;

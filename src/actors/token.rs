@@ -96,6 +96,7 @@ impl TokenActor {
             assertions: c(TreeId::Assertions, sweep::plain_expiry),
             dpop_jti: c(TreeId::DpopJti, sweep::plain_expiry),
             deliveries: c(TreeId::Deliveries, sweep::delivery_expiry),
+            pushed: c(TreeId::Pushed, sweep::pushed_expiry),
             notify_expired: self.cluster().cluster_format() >= 2,
         };
         if s.is_empty() {

@@ -89,12 +89,20 @@ pub struct OutboundSettings {
     pub allow_private_targets: bool,
 }
 
-/// `[oauth]`: protocol options.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[oauth]`: protocol options — DPoP nonces (RFC 9449), request objects
+/// (RFC 9101) and pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthSettings {
     /// Every DPoP proof must carry a nonce this cluster issued (RFC 9449
     /// §8); otherwise `use_dpop_nonce`. Off by default.
     pub dpop_require_nonce: bool,
+    /// Every client must use `/par` (discovery
+    /// `require_pushed_authorization_requests`).
+    pub require_pushed_authorization_requests: bool,
+    /// Accept unsigned (`alg: none`) request objects; off by default.
+    pub allow_unsigned_request_objects: bool,
+    /// How long a pushed request waits for `/authorize` (seconds).
+    pub pushed_request_lifetime: u64,
 }
 
 /// Who may use `/register` (RFC 7591).
@@ -132,6 +140,7 @@ pub struct Config {
     pub keys: KeySettings,
     /// Fetches of client-registered URLs (`jwks_uri`).
     pub outbound: OutboundSettings,
+    /// DPoP nonces, request objects and pushed authorization requests.
     pub oauth: OAuthSettings,
     /// How long in-flight requests may take to finish on SIGTERM.
     pub shutdown_timeout: u64,
@@ -190,6 +199,7 @@ impl Config {
         let registration = check.registration(&raw.registration)?;
         let keys = check.keys(&raw.keys)?;
         let http_workers = check.http_workers(&raw.http)?;
+        let oauth = check.oauth(&raw.oauth)?;
         let cluster_tls = match &raw.cluster.tls {
             Some(t) => Some(ClusterTls::load(file, t)?),
             None => None,
@@ -214,9 +224,7 @@ impl Config {
             outbound: OutboundSettings {
                 allow_private_targets: raw.outbound.allow_private_targets,
             },
-            oauth: OAuthSettings {
-                dpop_require_nonce: raw.oauth.dpop_require_nonce,
-            },
+            oauth,
             shutdown_timeout: raw.http.shutdown_timeout_secs.unwrap_or(30),
             drain_millis: raw.http.drain_millis.unwrap_or(1000),
             http_workers,
@@ -335,6 +343,30 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
         )
         .unwrap_err();
         assert_eq!(e.key, "cluster.bootstrap_node");
+    }
+
+    #[test]
+    fn oauth_defaults_switches_and_lifetime_bounds() {
+        let c = Config::parse("t.toml", &valid()).unwrap();
+        assert!(!c.oauth.require_pushed_authorization_requests);
+        assert!(!c.oauth.allow_unsigned_request_objects);
+        assert_eq!(c.oauth.pushed_request_lifetime, 60);
+        let on = format!(
+            "{}[oauth]\nrequire_pushed_authorization_requests = true\n\
+             allow_unsigned_request_objects = true\npushed_request_lifetime_secs = 5\n",
+            valid()
+        );
+        let c = Config::parse("t.toml", &on).unwrap();
+        assert!(c.oauth.require_pushed_authorization_requests);
+        assert!(c.oauth.allow_unsigned_request_objects);
+        assert_eq!(c.oauth.pushed_request_lifetime, 5);
+        for bad in ["0", "601"] {
+            let text = format!("{}[oauth]\npushed_request_lifetime_secs = {bad}\n", valid());
+            let e = Config::parse("t.toml", &text).unwrap_err();
+            assert_eq!(e.key, "oauth.pushed_request_lifetime_secs", "{e}");
+        }
+        let unknown = format!("{}[oauth]\nrequire_par = true\n", valid());
+        assert!(Config::parse("t.toml", &unknown).is_err());
     }
 
     #[test]

@@ -27,12 +27,26 @@ pub(super) struct RawConfig {
     pub(super) oauth: RawOAuth,
 }
 
-/// `[oauth]`: protocol options.
-#[derive(Deserialize, Default)]
+/// `[oauth]`: DPoP nonces, request objects and pushed authorization requests.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawOAuth {
     /// Demand a server-issued `nonce` in every DPoP proof (RFC 9449 §8).
     pub(super) dpop_require_nonce: bool,
+    pub(super) require_pushed_authorization_requests: bool,
+    pub(super) allow_unsigned_request_objects: bool,
+    pub(super) pushed_request_lifetime_secs: u64,
+}
+
+impl Default for RawOAuth {
+    fn default() -> Self {
+        RawOAuth {
+            dpop_require_nonce: false,
+            require_pushed_authorization_requests: false,
+            allow_unsigned_request_objects: false,
+            pushed_request_lifetime_secs: crate::oidc::par::DEFAULT_LIFETIME,
+        }
+    }
 }
 
 /// `[outbound]`: requests to URLs that clients register (`jwks_uri`).

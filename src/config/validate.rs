@@ -9,8 +9,13 @@ use std::time::Duration;
 use super::raw::*;
 use super::secrets::{decode_master_key, default_workers, secret};
 use super::{
-    ConfigError, KeySettings, Member, RaftSettings, RegistrationMode, TokenSettings, MIN_SECRET_LEN,
+    ConfigError, KeySettings, Member, OAuthSettings, RaftSettings, RegistrationMode, TokenSettings,
+    MIN_SECRET_LEN,
 };
+
+/// The longest a pushed authorization request may wait (RFC 9126 §2.2:
+/// short-lived; ten minutes at most).
+const MAX_PUSHED_LIFETIME: u64 = 600;
 
 /// The longest token or session lifetime accepted, in seconds (one year).
 const MAX_LIFETIME: u64 = 365 * 24 * 3600;
@@ -270,5 +275,23 @@ impl Checker<'_> {
             0 => Err(self.err("http.workers", "must be positive")),
             n => Ok(n),
         }
+    }
+
+    /// `[oauth]`: the pushed-request lifetime between 1 second and
+    /// [`MAX_PUSHED_LIFETIME`].
+    pub(super) fn oauth(&self, o: &RawOAuth) -> Result<OAuthSettings, ConfigError> {
+        let lifetime = o.pushed_request_lifetime_secs;
+        if lifetime == 0 || lifetime > MAX_PUSHED_LIFETIME {
+            return Err(self.err(
+                "oauth.pushed_request_lifetime_secs",
+                format!("must be between 1 and {MAX_PUSHED_LIFETIME} seconds"),
+            ));
+        }
+        Ok(OAuthSettings {
+            dpop_require_nonce: o.dpop_require_nonce,
+            require_pushed_authorization_requests: o.require_pushed_authorization_requests,
+            allow_unsigned_request_objects: o.allow_unsigned_request_objects,
+            pushed_request_lifetime: lifetime,
+        })
     }
 }

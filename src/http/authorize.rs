@@ -3,6 +3,9 @@
 //! issuing a code; the forms themselves are in [`super::login`], the steps
 //! both share in [`super::signin`].
 //!
+//! `request`, `request_uri` and pushed requests are first turned into the
+//! parameters to validate by [`super::request_object`].
+//!
 //! Sessions, consents and codes are replicated records, so each step may be
 //! served by another node. Errors go back to the client only once client and
 //! redirect URI are known good; otherwise the user gets a 400 page.
@@ -11,13 +14,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::error_page;
+use super::request_object::{client_view, refused, resolve, Unresolved};
 use super::session_cookie::{current_session, unavailable, BROWSER_STATE_COOKIE};
 use super::signin::{after_login, form_pairs, login_page, respond_error, respond_error_for, Pairs};
 use super::AppState;
 use crate::actors::directory::ClientRecord;
 use crate::actors::session::SessionRecord;
 use crate::clock::now;
-use crate::oidc::authorize::{self as authz, AuthRequest, AuthorizeError, ClientView};
+use crate::oidc::authorize::{self as authz, AuthRequest, AuthorizeError};
 use crate::oidc::error::ErrorCode;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -47,8 +51,8 @@ async fn authorize_post(
     }
 }
 
-async fn authorize(req: &HttpRequest, st: &AppState, pairs: Pairs) -> HttpResponse {
-    let ids: Vec<&str> = pairs
+async fn authorize(req: &HttpRequest, st: &AppState, query: Pairs) -> HttpResponse {
+    let ids: Vec<&str> = query
         .iter()
         .filter(|(k, v)| k == "client_id" && !v.is_empty())
         .map(|(_, v)| v.as_str())
@@ -60,16 +64,21 @@ async fn authorize(req: &HttpRequest, st: &AppState, pairs: Pairs) -> HttpRespon
         },
         _ => None,
     };
+    // `request` / `request_uri` (and PAR) need a known client; without one
+    // validation below answers the 400 page.
+    let pairs = match &client {
+        Some(c) => match resolve(st, c, &query).await {
+            Ok(pairs) => pairs,
+            Err(Unresolved::Refused(e)) => return refused(st, c, &query, &e),
+            Err(Unresolved::Unavailable) => return unavailable(),
+        },
+        None => query,
+    };
     let lookup = |id: &str| {
         client
             .as_ref()
             .filter(|c| c.client_id == id)
-            .map(|c| ClientView {
-                client_id: &c.client_id,
-                redirect_uris: &c.redirect_uris,
-                public: c.is_public(),
-                grant_types: &c.grant_types,
-            })
+            .map(client_view)
     };
     match authz::validate(&pairs, lookup) {
         Err(AuthorizeError::Fatal(m)) => {

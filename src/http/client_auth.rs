@@ -145,6 +145,26 @@ async fn check_secret(
     Ok(())
 }
 
+/// The JWK Set to verify a JWT from `client` with: its `jwks`, or its
+/// `jwks_uri` (through the SSRF-safe cache, refreshed if `token` names an
+/// unknown `kid`). `Err(None)`: it registered no keys; `Err(Some(text))`:
+/// they could not be fetched (one generic text, see [`crate::outbound`]).
+pub(super) async fn client_keys(
+    st: &AppState,
+    client: &ClientRecord,
+    token: &str,
+) -> Result<Arc<serde_json::Value>, Option<String>> {
+    match (&client.jwks, &client.jwks_uri) {
+        (Some(j), _) => Ok(Arc::new(j.clone())),
+        (None, Some(uri)) => {
+            let kid = crate::outbound::header_kid(token);
+            let set = st.jwks.key_set(uri, kid.as_deref()).await;
+            set.map_err(|e| Some(e.to_string()))
+        }
+        (None, None) => Err(None),
+    }
+}
+
 /// `private_key_jwt` (RFC 7523 §3): signature against the client's keys,
 /// claims, then the `jti` spent cluster-wide.
 async fn check_assertion(
@@ -152,21 +172,12 @@ async fn check_assertion(
     client: &ClientRecord,
     assertion: &str,
 ) -> Result<(), OAuthError> {
-    let jwks = match (&client.jwks, &client.jwks_uri) {
-        (Some(j), _) => Arc::new(j.clone()),
-        (None, Some(uri)) => {
-            let kid = crate::outbound::header_kid(assertion);
-            st.jwks
-                .key_set(uri, kid.as_deref())
-                .await
-                .map_err(|e| invalid(&e.to_string()))?
-        }
-        (None, None) => {
-            return Err(invalid(
-                "this client has no registered keys for private_key_jwt",
-            ))
-        }
-    };
+    let jwks = client_keys(st, client, assertion).await.map_err(|e| {
+        invalid(
+            e.as_deref()
+                .unwrap_or("this client has no registered keys for private_key_jwt"),
+        )
+    })?;
     let claims = crate::crypto::jwt::verify_with_jwks(assertion, &jwks)
         .map_err(|e| invalid(&format!("client assertion: {e}")))?;
     let issuer = st.issuer();

@@ -22,6 +22,16 @@ async fn configuration(st: web::Data<AppState>) -> HttpResponse {
     let mut doc = crate::oidc::discovery::discovery_document(&st.config.issuer);
     // DPoP (RFC 9449 §5.1).
     doc["dpop_signing_alg_values_supported"] = serde_json::json!(crate::oidc::dpop::ALGS);
+    // Request objects and PAR (RFC 9101, RFC 9126).
+    let oauth = &st.config.oauth;
+    let par = crate::oidc::par::discovery_fields(
+        &st.config.issuer,
+        oauth.require_pushed_authorization_requests,
+        oauth.allow_unsigned_request_objects,
+    );
+    if let (Some(d), serde_json::Value::Object(extra)) = (doc.as_object_mut(), par) {
+        d.extend(extra);
+    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))

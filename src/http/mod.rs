@@ -7,6 +7,8 @@
 //! * [`authorize`] — `/authorize`; [`login`] — the login and consent forms;
 //!   [`signin`] — what both share: the sign-in pages, consent, issuing the
 //!   code; [`session_cookie`] — the browser's session and CSRF cookies.
+//! * [`request_object`] — `request` / `request_uri` at `/authorize` and
+//!   `/par`; [`par`] — `/par` (pushed authorization requests).
 //! * [`token`] — `/token`; [`issue`] signs its tokens; [`client_auth`] authenticates clients.
 //! * [`form`] — form request bodies.
 //! * [`userinfo`] — `/userinfo`.
@@ -32,7 +34,9 @@ pub mod issue;
 pub mod login;
 pub mod logout;
 pub mod pages;
+pub mod par;
 pub mod register;
+pub mod request_object;
 pub mod session_cookie;
 pub mod signin;
 pub mod token;
@@ -90,6 +94,8 @@ pub struct AppState {
     pub guards: crate::throttle::Guards,
     /// Clients' JWK Sets fetched from their `jwks_uri` (SSRF-safe, cached).
     pub jwks: crate::outbound::JwksCache,
+    /// Fetches request objects by `request_uri` (SSRF-safe, 16 KiB cap).
+    pub request_uris: crate::outbound::Fetcher,
     /// Set when the node starts shutting down; `/readyz` then fails.
     pub stopping: Arc<AtomicBool>,
 }
@@ -107,6 +113,7 @@ impl AppState {
         config: Arc<Config>,
         stopping: Arc<AtomicBool>,
     ) -> anyhow::Result<AppState> {
+        let request_uris = request_object::fetcher(&config)?;
         let jwks = crate::outbound::JwksCache::new(crate::outbound::JwksSettings::new(
             config.outbound.allow_private_targets,
         ))?;
@@ -121,6 +128,7 @@ impl AppState {
             secret_cache: Default::default(),
             guards: Default::default(),
             jwks,
+            request_uris,
             stopping,
         })
     }
@@ -152,6 +160,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .route("/favicon.ico", web::get().to(pages::favicon))
         .configure(discovery::routes)
         .configure(authorize::routes)
+        .configure(par::routes)
         .configure(login::routes)
         .configure(token::routes)
         .configure(userinfo::routes)

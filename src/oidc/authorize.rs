@@ -225,18 +225,21 @@ fn validate_trusted(
     })
 }
 
-/// Request objects and `registration` (OIDC Core §6, §7.2.1) are not
-/// supported, each with its own error code.
+/// `registration` (OIDC Core §7.2.1) is not supported. `request` and
+/// `request_uri` (OIDC Core §6, RFC 9101, RFC 9126) are resolved into
+/// parameters before validation (`http::request_object`); one still here
+/// came from inside a request object or a pushed request, where neither
+/// may be nested.
 fn reject_unsupported(p: &Params<'_>) -> Result<(), OAuthError> {
     let unsupported = [
-        ("request", ErrorCode::RequestNotSupported),
-        ("request_uri", ErrorCode::RequestUriNotSupported),
+        ("request", ErrorCode::InvalidRequestObject),
+        ("request_uri", ErrorCode::InvalidRequestUri),
         ("registration", ErrorCode::RegistrationNotSupported),
     ];
     match unsupported.iter().find(|(name, _)| p.get(name).is_some()) {
         Some((name, code)) => Err(OAuthError::new(
             *code,
-            format!("the {name} parameter is not supported"),
+            format!("the {name} parameter is not supported here"),
         )),
         None => Ok(()),
     }

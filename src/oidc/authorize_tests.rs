@@ -159,14 +159,16 @@ fn repeated_parameter_is_invalid_request_naming_it() {
 }
 
 #[test]
-fn request_objects_and_registration_are_not_supported() {
+fn nested_request_objects_and_registration_are_refused() {
+    // `request` and `request_uri` are resolved before validation; one left
+    // in the parameters came from inside a request object or a pushed one.
     assert_eq!(
         code_of(&add(base(), "request", "eyJ")),
-        ErrorCode::RequestNotSupported
+        ErrorCode::InvalidRequestObject
     );
     assert_eq!(
         code_of(&add(base(), "request_uri", "https://rp.example/r")),
-        ErrorCode::RequestUriNotSupported
+        ErrorCode::InvalidRequestUri
     );
     assert_eq!(
         code_of(&add(base(), "registration", "{}")),
@@ -174,7 +176,7 @@ fn request_objects_and_registration_are_not_supported() {
     );
     // Checked before response_type.
     let p = set(add(base(), "request", "eyJ"), "response_type", "token");
-    assert_eq!(code_of(&p), ErrorCode::RequestNotSupported);
+    assert_eq!(code_of(&p), ErrorCode::InvalidRequestObject);
     // An empty `request` is absent.
     assert!(run(&add(base(), "request", "")).is_ok());
 }

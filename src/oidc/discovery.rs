@@ -22,6 +22,7 @@ pub const REVOKE_PATH: &str = "/revoke";
 pub const END_SESSION_PATH: &str = "/end_session";
 pub const CHECK_SESSION_PATH: &str = "/check_session";
 pub const REGISTER_PATH: &str = "/register";
+pub const PAR_PATH: &str = "/par";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// The issuer as used everywhere as `iss`: exactly as configured, except
@@ -127,9 +128,6 @@ pub fn discovery_document(issuer: &url::Url) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims_supported(),
         "claims_parameter_supported": true,
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
-        "require_request_uri_registration": false,
         "frontchannel_logout_supported": false,
         // OpenID Connect Back-Channel Logout 1.0 §2.1 (actors::logout_delivery).
         "backchannel_logout_supported": true,
@@ -264,9 +262,6 @@ mod tests {
         }
         for (k, v) in [
             ("claims_parameter_supported", true),
-            ("request_parameter_supported", false),
-            ("request_uri_parameter_supported", false),
-            ("require_request_uri_registration", false),
             ("frontchannel_logout_supported", false),
             ("backchannel_logout_supported", true),
             ("backchannel_logout_session_supported", true),

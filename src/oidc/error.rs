@@ -5,7 +5,8 @@
 //! `consent_required`, …), RFC 6750 §3.1 (`invalid_token`,
 //! `insufficient_scope`), RFC 7009 §2.2.1 (`unsupported_token_type`) and
 //! RFC 7591 §3.2.2 (`invalid_redirect_uri`, `invalid_client_metadata`) and
-//! RFC 9449 §12.2 (`invalid_dpop_proof`, `use_dpop_nonce`).
+//! RFC 9449 §12.2 (`invalid_dpop_proof`, `use_dpop_nonce`);
+//! OIDC Core §3.1.2.6 / RFC 9101 (`invalid_request_object`, `invalid_request_uri`).
 //! Mapping to HTTP status codes and headers is done by `http/`, not here.
 
 use std::fmt;
@@ -37,6 +38,8 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     InvalidDpopProof,
     UseDpopNonce,
+    InvalidRequestObject,
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -68,6 +71,8 @@ impl ErrorCode {
             InvalidClientMetadata => "invalid_client_metadata",
             InvalidDpopProof => "invalid_dpop_proof",
             UseDpopNonce => "use_dpop_nonce",
+            InvalidRequestObject => "invalid_request_object",
+            InvalidRequestUri => "invalid_request_uri",
         }
     }
 }
@@ -231,6 +236,8 @@ mod tests {
             (InvalidClientMetadata, "invalid_client_metadata"),
             (InvalidDpopProof, "invalid_dpop_proof"),
             (UseDpopNonce, "use_dpop_nonce"),
+            (InvalidRequestObject, "invalid_request_object"),
+            (InvalidRequestUri, "invalid_request_uri"),
         ];
         for (code, s) in all {
             assert_eq!(code.as_str(), s);

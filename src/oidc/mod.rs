@@ -11,6 +11,9 @@
 //! * [`authorize`] — authorization request validation and redirect responses.
 //! * [`token_request`] — token endpoint client authentication and grants.
 //! * [`tokens`] — ID token and JWT access token claims, `at_hash`.
+//! * [`request_object`] — request objects (OIDC Core §6, RFC 9101): alg,
+//!   claims, precedence; the client's request-object metadata.
+//! * [`par`] — pushed authorization requests (RFC 9126): URNs, pushed form.
 //! * [`registration`] — dynamic registration metadata rules (RFC 7591).
 //! * [`session`] — Session Management `session_state`.
 //! * [`logout_token`] — Back-Channel Logout: the URI rule and Logout Token claims.
@@ -30,8 +33,10 @@ pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod logout_token;
+pub mod par;
 pub mod pkce;
 pub mod registration;
+pub mod request_object;
 pub mod session;
 pub mod token_request;
 pub mod tokens;

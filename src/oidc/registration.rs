@@ -9,6 +9,10 @@
 //! operator's `allow_private_targets` switch (dev, tests) is the only way
 //! to register an `http` one (see [`validate_with`]). `scope` (RFC 7591
 //! §2) is the list of scopes `client_credentials` may issue to the client.
+//! The request-object and PAR metadata (`request_uris`,
+//! `request_object_signing_alg`, `require_pushed_authorization_requests`)
+//! is checked by [`super::request_object::client_metadata`] and kept with
+//! the descriptive metadata.
 
 use serde_json::{Map, Value};
 
@@ -156,6 +160,10 @@ pub fn validate_with(
     let (backchannel_logout_uri, backchannel_logout_session_required) =
         backchannel(obj, allow_private_targets)?;
     let mut metadata = descriptive_metadata(obj, native)?;
+    metadata.extend(super::request_object::client_metadata(
+        obj,
+        allow_private_targets,
+    )?);
     if let Some(s) = &scope {
         metadata.insert("scope".into(), s.join(" ").into());
     }

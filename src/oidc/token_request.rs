@@ -318,7 +318,7 @@ pub fn check_assertion_claims(
 }
 
 /// RFC 7519 §2 NumericDate: non-negative seconds, fractions truncated.
-fn numeric_date(v: &Value) -> Option<u64> {
+pub(crate) fn numeric_date(v: &Value) -> Option<u64> {
     v.as_u64().or_else(|| {
         v.as_f64()
             .filter(|f| f.is_finite() && *f >= 0.0 && *f < u64::MAX as f64)

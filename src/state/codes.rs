@@ -74,16 +74,12 @@ impl Record for CodeRecord {}
 /// `redeemed` mark and allow a second redemption: docs/ARCHITECTURE.md
 /// invariant 1); applying the same command twice is harmless.
 pub(super) fn create(txn: &StateTxn<'_>, hash: &str, code: &CodeRecord) -> TxResult<CommandResult> {
-    if txn.exists(TreeId::Codes, hash)? {
-        let same = txn.get::<CodeRecord>(TreeId::Codes, hash)?.as_ref() == Some(code);
-        return Ok(if same {
-            CommandResult::Done
-        } else {
-            CommandResult::invalid("an authorization code with this hash exists")
-        });
-    }
-    txn.put(TreeId::Codes, hash, code)?;
-    Ok(CommandResult::Done)
+    txn.put_new(
+        TreeId::Codes,
+        hash,
+        code,
+        "an authorization code with this hash exists",
+    )
 }
 
 /// RFC 7636 §4.1 `code-verifier` syntax. The edge refuses other verifiers

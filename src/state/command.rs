@@ -20,6 +20,7 @@ use super::codes::{self, CodeRecord};
 use super::dpop::{self, DpopUse};
 use super::deliveries;
 use super::keys::{self, KeyRecord};
+use super::pushed::{self, PushedRequest};
 use super::result::CommandResult;
 use super::sessions::{self, SessionRecord};
 use super::sweep;
@@ -103,6 +104,14 @@ pub enum Command {
         attempt: u32,
         next_attempt: Option<u64>,
     },
+    /// Store a pushed authorization request under the SHA-256 of the random
+    /// part of its `request_uri` (RFC 9126). Format 2.
+    PushRequest {
+        hash: String,
+        request: Box<PushedRequest>,
+    },
+    /// Use a pushed request once, cluster-wide. Format 2.
+    ConsumePushed(Box<pushed::Consume>),
 }
 
 impl Command {
@@ -135,6 +144,7 @@ impl Command {
             | Command::EndUserSessions { .. }
             | Command::DeliveryDone { .. }
             | Command::DeliveryFailed { .. } => 2,
+            Command::PushRequest { .. } | Command::ConsumePushed(_) => 2,
         }
     }
 }
@@ -219,5 +229,7 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
             attempt,
             next_attempt,
         } => deliveries::failed(txn, id, *attempt, *next_attempt),
+        Command::PushRequest { hash, request } => pushed::push(txn, hash, request),
+        Command::ConsumePushed(c) => pushed::consume(txn, c),
     }
 }

@@ -15,8 +15,9 @@
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
 //! ([`users`], [`clients`], [`cluster_id`], [`keys`], [`sessions`],
-//! [`codes`], [`refresh`], [`tokens`], [`dpop`], [`deliveries`], [`sweep`]), then [`command`], which
-//! dispatches to them. This module only declares and re-exports; nothing under `state/` imports the
+//! [`codes`], [`refresh`], [`tokens`], [`dpop`], [`deliveries`], [`pushed`],
+//! [`sweep`]), then [`command`], which dispatches to them. This module only
+//! declares and re-exports; nothing under `state/` imports the
 //! layers above it (oidc, cluster, actors, http, metrics, config).
 
 pub mod authorization;
@@ -28,6 +29,7 @@ pub mod command;
 pub mod dpop;
 pub mod deliveries;
 pub mod keys;
+pub mod pushed;
 pub mod refresh;
 pub mod result;
 pub mod sessions;
@@ -52,6 +54,8 @@ mod tests_dpop;
 #[cfg(test)]
 mod tests_keys;
 #[cfg(test)]
+mod tests_pushed;
+#[cfg(test)]
 mod tests_sessions;
 #[cfg(test)]
 mod tests_sweep;
@@ -65,6 +69,7 @@ pub use codes::{CodeRecord, NewRefresh};
 pub use command::{apply, Command, Proposal};
 pub use deliveries::DeliveryRecord;
 pub use keys::{KeyRecord, KeyState};
+pub use pushed::PushedRequest;
 pub use refresh::{FamilyRecord, RefreshRecord};
 pub use result::{CommandResult, LogoutOutcome, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};

@@ -41,6 +41,8 @@ pub enum CommandResult {
     KeyMismatch,
     /// Sessions ended with back-channel logout (format 2).
     LoggedOut(LogoutOutcome),
+    /// A pushed authorization request was consumed: its parameters.
+    Pushed(Vec<(String, String)>),
 }
 
 /// What ending sessions with back-channel logout did.

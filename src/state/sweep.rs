@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::CodeRecord;
 use super::deliveries::{self, DeliveryRecord};
+use super::pushed::PushedRequest;
 use super::refresh::{FamilyRecord, RefreshRecord};
 use super::result::{CommandResult, LogoutOutcome};
 use super::sessions::{self, SessionRecord};
@@ -38,12 +39,20 @@ pub struct Sweep {
     /// format 2; left out of the JSON when false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notify_expired: bool,
+    /// Pushed authorization requests (format 2; absent from format-1 sweeps,
+    /// so their wire form is unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<String>,
 }
 
 impl Sweep {
     /// Format 1 unless it carries a format-2 part.
     pub fn min_format(&self) -> u32 {
-        if self.dpop_jti.is_empty() && self.deliveries.is_empty() && !self.notify_expired {
+        if self.dpop_jti.is_empty()
+            && self.deliveries.is_empty()
+            && self.pushed.is_empty()
+            && !self.notify_expired
+        {
             1
         } else {
             2
@@ -59,6 +68,7 @@ impl Sweep {
             && self.assertions.is_empty()
             && self.dpop_jti.is_empty()
             && self.deliveries.is_empty()
+            && self.pushed.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -70,6 +80,7 @@ impl Sweep {
             + self.assertions.len()
             + self.dpop_jti.len()
             + self.deliveries.len()
+            + self.pushed.len()
     }
 }
 
@@ -89,6 +100,11 @@ impl Expiring for SessionRecord {
     }
 }
 impl Expiring for RefreshRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+impl Expiring for PushedRequest {
     fn expires_at(&self) -> u64 {
         self.expires_at
     }
@@ -163,6 +179,7 @@ pub(super) fn apply(txn: &StateTxn<'_>, s: &Sweep) -> TxResult<CommandResult> {
     remove_expired::<u64>(txn, TreeId::RevokedJti, &s.revoked_jti, b)?;
     remove_expired::<u64>(txn, TreeId::Assertions, &s.assertions, b)?;
     remove_expired::<u64>(txn, TreeId::DpopJti, &s.dpop_jti, b)?;
+    remove_expired::<PushedRequest>(txn, TreeId::Pushed, &s.pushed, b)?;
     Ok(if logout.queued > 0 || !logout.dropped.is_empty() {
         CommandResult::LoggedOut(logout)
     } else {
@@ -206,6 +223,11 @@ pub fn family_expiry(v: &[u8]) -> Option<u64> {
 }
 pub fn delivery_expiry(v: &[u8]) -> Option<u64> {
     expiry_of::<DeliveryRecord>(v)
+}
+
+/// The expiry of a pushed-request record.
+pub fn pushed_expiry(v: &[u8]) -> Option<u64> {
+    expiry_of::<PushedRequest>(v)
 }
 pub fn plain_expiry(v: &[u8]) -> Option<u64> {
     expiry_of::<u64>(v)

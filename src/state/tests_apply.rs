@@ -52,6 +52,7 @@ fn records_that_do_not_decode_are_answers_not_aborts() {
         (TreeId::Families, "fam-1"),
         (TreeId::RevokedJti, "jti-bad"),
         (TreeId::Assertions, "client-1 a-bad"),
+        (TreeId::Pushed, "p-bad"),
     ] {
         db.put_raw(tree, key, b"\xff not json");
     }
@@ -96,6 +97,11 @@ fn records_that_do_not_decode_are_answers_not_aborts() {
         redeem_cmd(redeem("code-bad", "j", None)),
         rotate("rt-bad", "rt-x", "j", T + 2),
         rotate("rt-1", "rt-x", "j", T + 2), // its family does not decode
+        Command::ConsumePushed(Box::new(super::pushed::Consume {
+            hash: "p-bad".into(),
+            client_id: CLIENT.into(),
+            now: T,
+        })),
     ] {
         let r = db.apply_unchanged(cmd.clone());
         assert!(matches!(r, CommandResult::Rejected(_)), "{cmd:?}: {r:?}");
@@ -119,6 +125,7 @@ fn records_that_do_not_decode_are_answers_not_aborts() {
             dpop_jti: vec!["jkt jti-bad".into()],
             deliveries: vec!["n/total".into()],
             notify_expired: true,
+            pushed: vec!["p-bad".into()],
         })),
     ] {
         db.apply(cmd);

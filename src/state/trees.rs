@@ -6,6 +6,8 @@
 //! stay readable.
 
 use serde::{de::DeserializeOwned, Serialize};
+
+use super::result::CommandResult;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 /// Trees of the state machine: `sm_meta` first (last applied, membership).
@@ -24,6 +26,7 @@ pub const STATE_TREES: &[&str] = &[
     "cluster",
     "dpop_jti",
     "deliveries",
+    "pushed",
 ];
 
 /// Index of a tree in [`STATE_TREES`].
@@ -46,11 +49,13 @@ pub enum TreeId {
     DpopJti = 12,
     /// Pending back-channel logout deliveries; see [`super::deliveries`].
     Deliveries = 13,
+    /// Pushed authorization requests (RFC 9126), format 2.
+    Pushed = 14,
 }
 
 impl TreeId {
     /// Every tree, in [`STATE_TREES`] order.
-    pub const ALL: [TreeId; 14] = [
+    pub const ALL: [TreeId; 15] = [
         TreeId::SmMeta,
         TreeId::Users,
         TreeId::Clients,
@@ -65,6 +70,7 @@ impl TreeId {
         TreeId::Cluster,
         TreeId::DpopJti,
         TreeId::Deliveries,
+        TreeId::Pushed,
     ];
 
     /// The sled name of the tree.
@@ -145,6 +151,28 @@ impl<'a> StateTxn<'a> {
     pub fn remove(&self, id: TreeId, key: &str) -> TxResult<()> {
         self.tree_mut(id).remove(key.as_bytes())?;
         Ok(())
+    }
+
+    /// Store `value` under a new `key`, never overwriting: `Done`, also when
+    /// exactly this value is there already (the same command applied twice),
+    /// `Invalid(taken)` when something else is.
+    pub fn put_new<T: Record + DeserializeOwned + PartialEq>(
+        &self,
+        id: TreeId,
+        key: &str,
+        value: &T,
+        taken: &str,
+    ) -> TxResult<CommandResult> {
+        if self.exists(id, key)? {
+            let same = self.get::<T>(id, key)?.as_ref() == Some(value);
+            return Ok(if same {
+                CommandResult::Done
+            } else {
+                CommandResult::invalid(taken)
+            });
+        }
+        self.put(id, key, value)?;
+        Ok(CommandResult::Done)
     }
 
     pub fn put<T: Record>(&self, id: TreeId, key: &str, value: &T) -> TxResult<()> {

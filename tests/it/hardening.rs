@@ -92,7 +92,7 @@ async fn metrics_leave_the_public_port_and_methods_make_no_new_series() {
 }
 
 /// The leader's last log index, once every node has applied it.
-async fn settled_log_index(c: &Cluster) -> u64 {
+pub(crate) async fn settled_log_index(c: &Cluster) -> u64 {
     let leader = c.leader(1).await;
     let mut last = 0.0;
     crate::harness::wait::until(

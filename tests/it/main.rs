@@ -40,6 +40,7 @@ mod metrics;
 mod mtls;
 mod readiness;
 mod registration;
+mod request_objects;
 mod rolling;
 mod rpc_auth;
 mod shutdown;

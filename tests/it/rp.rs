@@ -10,11 +10,15 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use crate::harness::{Cluster, RaftOpts, REDIRECT};
 
@@ -370,4 +374,29 @@ fn jwt_part(jwt: &str, i: usize) -> Value {
 
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A loopback server standing in for a URL a client registers (`jwks_uri`,
+/// `request_uri`): `/redirect` answers 302 to `redirect_to`, any other path
+/// 200 with `body`. Returns its port and its connection count.
+pub async fn serve_fixed(redirect_to: String, body: String) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            let redirect = buf[..n].starts_with(b"GET /redirect");
+            let answer = if redirect {
+                format!("HTTP/1.1 302 Found\r\nLocation: {redirect_to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            } else {
+                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            };
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (port, hits)
 }

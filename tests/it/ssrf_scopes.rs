@@ -19,39 +19,17 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tessera::actors::directory::CreateClient;
 use tessera::crypto::jwt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::client_auth::assertion;
 use crate::harness::RaftOpts;
-use crate::rp::{client_credentials, introspect, register, token, Seeded, DEMO, RP};
+use crate::rp::{client_credentials, introspect, register, serve_fixed, token, Seeded, DEMO, RP};
 
 /// What the token endpoint says for every `jwks_uri` failure.
 const GENERIC: &str = "the client's jwks_uri could not be used";
 
-/// A loopback server: `/redirect` answers 302 to `redirect_to`, any other
-/// path the JWK Set `jwks`. Returns its port and its connection count.
+/// A loopback server serving the JWK Set `jwks` (see [`serve_fixed`]).
 async fn jwks_server(redirect_to: String, jwks: Value) -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            counted.fetch_add(1, Ordering::SeqCst);
-            let mut buf = [0u8; 4096];
-            let n = stream.read(&mut buf).await.unwrap_or(0);
-            let redirect = buf[..n].starts_with(b"GET /redirect");
-            let body = jwks.to_string();
-            let answer = if redirect {
-                format!("HTTP/1.1 302 Found\r\nLocation: {redirect_to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            } else {
-                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
-            };
-            let _ = stream.write_all(answer.as_bytes()).await;
-        }
-    });
-    (port, hits)
+    serve_fixed(redirect_to, jwks.to_string()).await
 }
 
 /// Register a `private_key_jwt` client_credentials client with this
