@@ -23,6 +23,16 @@ pub(super) struct RawConfig {
     pub(super) keys: RawKeys,
     #[serde(default)]
     pub(super) outbound: RawOutbound,
+    #[serde(default)]
+    pub(super) audit: RawAudit,
+}
+
+/// `[audit]`: where the audit trail goes (see [`crate::audit`]).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAudit {
+    /// A JSON-lines file, appended to; none: standard error.
+    pub(super) file: Option<PathBuf>,
 }
 
 /// `[outbound]`: requests to URLs that clients register (`jwks_uri`).
@@ -158,4 +168,7 @@ pub(super) struct RawHttp {
     pub(super) workers: Option<usize>,
     pub(super) shutdown_timeout_secs: Option<u64>,
     pub(super) drain_millis: Option<u64>,
+    /// TLS on the public listener: the certificate chain and its key (PEM).
+    pub(super) tls_cert: Option<PathBuf>,
+    pub(super) tls_key: Option<PathBuf>,
 }
