@@ -114,6 +114,7 @@ async fn create_user(
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
     let user = st.directory.send(body.into_inner()).await??;
+    tracing::info!(target: "audit", event = "user.create", outcome = "success", actor = "admin-token", sub = %user.sub, username = %user.username);
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
@@ -155,6 +156,7 @@ async fn create_client(
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
     let client = st.directory.send(body.into_inner()).await??;
+    tracing::info!(target: "audit", event = "client.register", outcome = "success", actor = "admin-token", client_id = %client.client_id);
     Ok(HttpResponse::Created().json(ClientView::from(client)))
 }
 
