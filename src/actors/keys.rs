@@ -288,7 +288,6 @@ impl Handler<Rotate> for KeyActor {
                 if let Some(rx) = rx {
                     result_of(rx).await?;
                 }
-                tracing::info!(target: "audit", event = "key.rotate", outcome = "success", reason = "requested", kids = %kids.join(" "));
                 Ok(kids)
             }
             .into_actor(act)

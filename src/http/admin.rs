@@ -202,6 +202,7 @@ async fn rotate_keys(
         .key_actor
         .send(crate::actors::keys::Rotate(body.into_inner().alg))
         .await??;
+    tracing::info!(target: "audit", event = "key.rotate", outcome = "success", actor = "admin-token", reason = "requested", kids = %kids.join(" "));
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "next": kids,
         "promoted_after_secs": st.config.keys.publish_before_use,

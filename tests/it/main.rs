@@ -17,6 +17,7 @@ mod rp;
 mod session;
 
 // Tests.
+mod audit;
 mod authorize_errors;
 mod bad_input;
 mod browser;
@@ -34,6 +35,7 @@ mod logout;
 mod membership;
 mod metrics;
 mod mtls;
+mod public_tls;
 mod registration;
 mod rolling;
 mod rpc_auth;
