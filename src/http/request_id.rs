@@ -75,11 +75,14 @@ async fn tagged(
         let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
         (format!("{} {route}", req.method()), req.path().to_string())
     });
-    let http_req = req.request().clone();
-    let res = match next.call(req).instrument(span.clone()).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::from_err(e, http_req),
-    };
+    // (An error from the inner services, rather than an error response,
+    // goes on as is: the request cannot be kept to build a response here,
+    // routing needs it unshared. Handlers answer with responses.)
+    let res = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
     if let Some((action, path)) = admin {
         let status = res.status();
         let (actor, outcome) = match status.as_u16() {
