@@ -100,7 +100,10 @@ async fn audit_lines_carry_request_ids_and_no_log_holds_a_secret() {
 
     let browser = Browser::new();
     let (verifier, challenge) = pkce();
-    let url = authorize_url(on(1), &pkce_params("demo", "openid offline_access", &challenge));
+    let url = authorize_url(
+        on(1),
+        &pkce_params("demo", "openid offline_access", &challenge),
+    );
     let page = browse(&browser, &url).await;
     assert_login_page(&url, &page);
     let (again, id) = login(&browser, on(1), &page, WRONG).await;
