@@ -55,6 +55,21 @@ impl AdminClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<T, AdminCallError> {
+        let res = self.send_raw(req).await?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        serde_json::from_value(body).map_err(|e| AdminCallError {
+            status: Some(status.as_u16()),
+            code: None,
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+
+    /// Send with the admin token; a successful response, unread.
+    async fn send_raw(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, AdminCallError> {
         let res = req
             .bearer_auth(&self.token)
             .send()
@@ -65,8 +80,8 @@ impl AdminClient {
                 message: format!("cannot reach {}: {e}", self.base),
             })?;
         let status = res.status();
-        let body: serde_json::Value = res.json().await.unwrap_or_default();
         if !status.is_success() {
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
             return Err(AdminCallError {
                 status: Some(status.as_u16()),
                 code: body["error"].as_str().map(String::from),
@@ -76,11 +91,7 @@ impl AdminClient {
                     .unwrap_or_else(|| format!("the node answered {status}")),
             });
         }
-        serde_json::from_value(body).map_err(|e| AdminCallError {
-            status: Some(status.as_u16()),
-            code: None,
-            message: format!("unexpected answer: {e}"),
-        })
+        Ok(res)
     }
 
     fn post<B: Serialize>(&self, path: &str, body: &B) -> reqwest::RequestBuilder {
@@ -143,5 +154,14 @@ impl AdminClient {
                 .delete(format!("{}/admin/cluster/nodes/{id}", self.base)),
         )
         .await
+    }
+
+    /// `tessera backup`: the backup file, to be read in chunks. A large
+    /// state may take longer than the other calls' 60 s: an hour here.
+    pub async fn backup(&self) -> Result<reqwest::Response, AdminCallError> {
+        let req = self
+            .get("/admin/backup")
+            .timeout(std::time::Duration::from_secs(3600));
+        self.send_raw(req).await
     }
 }

@@ -24,6 +24,7 @@
 //!
 //! [`config`] turns `cluster.toml` into a validated [`config::Config`];
 //! [`node`] assembles one node; [`metrics`] owns the Prometheus registry;
+//! [`backup`] is the backup file and the offline restore;
 //! [`cli`] is the command line; [`admin_client`] the HTTP client it uses;
 //! [`clock`] holds the node's clock and the read timeout.
 //! [`outbound`] fetches client-supplied URLs (`jwks_uri`) safe against SSRF;
@@ -33,6 +34,7 @@
 pub mod actors;
 pub mod admin_client;
 pub mod audit;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 // openraft dictates `StorageError` (224 bytes) as the error of its storage traits.

@@ -113,7 +113,7 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> Actors {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let passwords = SyncArbiter::start(threads, || PasswordActor);
+    let passwords = SyncArbiter::start(threads, PasswordActor::default);
     let directory_reads = Directory::new(handle);
     let published_keys = Keys::new(handle);
     let session_lifetime = Duration::from_secs(config.tokens.session_lifetime);

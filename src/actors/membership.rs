@@ -211,6 +211,12 @@ impl Membership {
         }
     }
 
+    /// A backup file of the applied state after a read-index (`tessera
+    /// backup`; see `cluster::backup`), stamped with `issuer`.
+    pub async fn backup(&self, issuer: String) -> Result<Vec<u8>, crate::cluster::ClusterError> {
+        crate::cluster::backup::backup_file(&self.cluster, issuer, None).await
+    }
+
     /// Bytes the node's storage uses on disk.
     pub fn storage_bytes(&self) -> u64 {
         self.cluster.storage.size_on_disk()

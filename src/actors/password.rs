@@ -1,12 +1,15 @@
 //! `PasswordActor`: argon2id hashing and verification off the HTTP workers.
 //!
 //! It runs in a `SyncArbiter` with one thread per core, so a burst of logins
-//! queues here instead of stalling request handling.
+//! queues here instead of stalling request handling. The argon2 working
+//! memory is reused between hashes and freed when idle (see
+//! [`password`]).
 
 use actix::{Actor, Handler, Message, SyncContext};
 
 use crate::crypto::password;
 
+#[derive(Default)]
 pub struct PasswordActor;
 
 impl Actor for PasswordActor {

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::http::admin::AddNode;
 
 /// A CLI failure and its exit code.
-pub struct Failure(u8, String);
+pub struct Failure(pub u8, pub String);
 
 impl From<AdminCallError> for Failure {
     fn from(e: AdminCallError) -> Self {
@@ -37,7 +37,7 @@ pub fn run<F: std::future::Future<Output = Result<(), Failure>>>(
     }
 }
 
-fn connect(t: &Target) -> Result<AdminClient, Failure> {
+pub(super) fn connect(t: &Target) -> Result<AdminClient, Failure> {
     if let Some(path) = &t.config {
         let c = Config::load(path).map_err(|e| Failure(2, format!("configuration error: {e}")))?;
         // With TLS, dial the address peers use (the certificate names it).

@@ -1,8 +1,11 @@
 //! The `tessera` command line: `serve` runs a node; `user`, `client`,
-//! `keys` and `cluster` call a node's admin API ([`admin`]). Exit codes: 0
+//! `keys` and `cluster` call a node's admin API ([`admin`]); `backup`
+//! copies the cluster's state to a file and `restore` seeds a new node's
+//! data directory from one ([`backup`]). Exit codes: 0
 //! success, 1 a failed operation, 2 bad configuration or usage.
 
 pub mod admin;
+pub mod backup;
 pub mod certs;
 
 use std::path::PathBuf;
@@ -56,6 +59,24 @@ pub enum Cmd {
     Cluster {
         #[command(subcommand)]
         cmd: ClusterCmd,
+    },
+    /// Copy the cluster's state to a backup file (through any node).
+    Backup {
+        /// The backup file to write (mode 0600, replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Seed this node's empty data directory from a backup (offline; run on
+    /// every node of the new cluster before starting it).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The node's cluster.toml (same issuer and master key as the backup's cluster).
+        #[arg(long)]
+        config: PathBuf,
     },
     /// Make a development CA and node certificates for `[cluster.tls]`.
     Certs {
@@ -261,6 +282,8 @@ pub fn main() -> ExitCode {
         Cmd::Client { cmd } => admin::run(|| admin::client(cmd)),
         Cmd::Keys { cmd } => admin::run(|| admin::keys(cmd)),
         Cmd::Cluster { cmd } => admin::run(|| admin::cluster(cmd)),
+        Cmd::Backup { out, target } => admin::run(|| backup::backup(out, target)),
+        Cmd::Restore { from, config } => backup::restore(&from, &config),
         Cmd::Certs { out, nodes, hosts } => match certs::generate(&out, nodes, &hosts) {
             Ok(()) => {
                 println!(

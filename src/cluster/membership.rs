@@ -44,7 +44,16 @@ pub async fn bootstrap(handle: &ClusterHandle, config: &Config) -> anyhow::Resul
             }
         }
     }
-    let members: BTreeMap<NodeId, NodeAddr> = config
+    let members = configured_members(config);
+    tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "initializing the cluster");
+    handle.raft.initialize(members).await?;
+    Ok(())
+}
+
+/// The members `cluster.toml` lists, as Raft nodes (all voters at
+/// bootstrap, and in a cluster seeded by `tessera restore`).
+pub fn configured_members(config: &Config) -> BTreeMap<NodeId, NodeAddr> {
+    config
         .members
         .values()
         .map(|m| {
@@ -56,10 +65,7 @@ pub async fn bootstrap(handle: &ClusterHandle, config: &Config) -> anyhow::Resul
                 },
             )
         })
-        .collect();
-    tracing::info!(members = ?members.keys().collect::<Vec<_>>(), "initializing the cluster");
-    handle.raft.initialize(members).await?;
-    Ok(())
+        .collect()
 }
 
 /// Add a node as a learner, wait for it to catch up, then make it a voter.

@@ -11,6 +11,7 @@
 //! * [`read_batch`] — concurrent linearizable reads share one read-index round.
 //! * [`handover`] — a stopping leader hands leadership to a follower.
 //! * [`storage`] — opens the sled database and checks its format version.
+//! * [`backup`] — a consistent copy of the applied state for `tessera backup`.
 //!
 //! Timing (`[raft]`, defaults for a LAN: heartbeat 150 ms, election timeout
 //! 200-350 ms). openraft 0.9 lets a follower that has seen a leader start an
@@ -24,6 +25,7 @@
 //! of the leadership check of a read: at 100 ms a loaded machine timed out
 //! replication and reads (see [`handle`] for the retried check).
 
+pub mod backup;
 pub mod handle;
 pub mod handover;
 pub mod log_store;

@@ -163,8 +163,9 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Dump the state trees under the apply lock.
-    fn dump(&self) -> Result<(Option<LogId>, StoredMembership, SnapshotPayload), StorageError> {
+    /// Dump the state trees under the apply lock: a point in time (also
+    /// what `tessera backup` copies; see `cluster::backup`).
+    pub fn dump(&self) -> Result<(Option<LogId>, StoredMembership, SnapshotPayload), StorageError> {
         let _guard = self.inner.apply_lock.lock().expect("apply lock");
         let (applied, membership) = self.read_applied()?;
         let mut trees = BTreeMap::new();

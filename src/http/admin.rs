@@ -3,7 +3,8 @@
 //! Every route needs `Authorization: Bearer <admin token>` (compared in
 //! constant time). Writes go to the `DirectoryActor` and so work on any
 //! node; membership changes are forwarded to the leader. Responses never
-//! contain password or secret hashes.
+//! contain password or secret hashes, except `/admin/backup`: the whole
+//! state as it is at rest (hashes, keys sealed with the master key).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -30,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/keys/rotate", web::post().to(rotate_keys))
         .route("/admin/cluster/status", web::get().to(status))
         .route("/admin/cluster/nodes", web::post().to(add_node))
-        .route("/admin/cluster/nodes/{id}", web::delete().to(remove_node));
+        .route("/admin/cluster/nodes/{id}", web::delete().to(remove_node))
+        .route("/admin/backup", web::get().to(backup));
 }
 
 fn check(req: &HttpRequest, st: &AppState) -> Result<(), AdminError> {
@@ -285,4 +287,15 @@ async fn remove_node(
         .await
         .map_err(AdminError::BadRequest)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"removed": id})))
+}
+
+/// `tessera backup`: the backup file of this node's state after a
+/// read-index (503 without a quorum).
+async fn backup(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    check(&req, &st)?;
+    let issuer = crate::oidc::discovery::issuer_string(&st.config.issuer);
+    let file = st.membership.backup(issuer).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(file))
 }

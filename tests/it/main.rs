@@ -19,6 +19,7 @@ mod session;
 // Tests.
 mod audit;
 mod authorize_errors;
+mod backup;
 mod bad_input;
 mod browser;
 mod check_session;
