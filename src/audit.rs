@@ -88,14 +88,18 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(filter);
-    let audit =
-        AuditLayer(sink().clone()).with_filter(tracing_subscriber::filter::filter_fn(|m| {
-            m.target() == TARGET
-        }));
+    let audit = AuditLayer(sink().clone()).with_filter(only_audit());
     tracing_subscriber::registry()
         .with(human)
         .with(audit)
         .init();
+}
+
+/// The audit layer's filter: the audit target only, decided once per
+/// callsite (a per-event filter would make every `debug!` and `trace!` of
+/// every crate a runtime check).
+fn only_audit() -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new().with_target(TARGET, tracing::Level::TRACE)
 }
 
 fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
@@ -227,10 +231,7 @@ mod tests {
 
     fn captured(f: impl FnOnce()) -> Vec<Value> {
         let sink = Sink(Arc::new(Mutex::new(Output::Memory(Vec::new()))));
-        let layer =
-            AuditLayer(sink.clone()).with_filter(tracing_subscriber::filter::filter_fn(|m| {
-                m.target() == TARGET
-            }));
+        let layer = AuditLayer(sink.clone()).with_filter(only_audit());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
         let out = sink.0.lock().unwrap();

@@ -237,6 +237,14 @@ async fn on_leader(
         Some(b) => call.json(b),
         None => call,
     };
+    // The leader's audit lines carry this request's id.
+    let id = actix_web::HttpMessage::extensions(req)
+        .get::<super::request_id::RequestId>()
+        .map(|r| r.0.clone());
+    let call = match id {
+        Some(id) => call.header(super::request_id::HEADER.as_str(), id),
+        None => call,
+    };
     let res = call
         .bearer_auth(&st.config.admin_token)
         .send()
