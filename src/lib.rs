@@ -29,9 +29,11 @@
 //! [`clock`] holds the node's clock and the read timeout.
 //! [`outbound`] fetches client-supplied URLs (`jwks_uri`) safe against SSRF;
 //! [`throttle`] limits password and client-secret guesses and argon2 admission.
+//! [`audit`] writes the audit trail (one JSON line per security event).
 
 pub mod actors;
 pub mod admin_client;
+pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod clock;

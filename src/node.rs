@@ -1,5 +1,7 @@
 //! Assembles one node: storage, Raft on its own runtime, actors, the public
-//! and cluster HTTP servers, bootstrap, `--dev` seeding, and shutdown.
+//! and cluster HTTP servers (TLS on the public one with `[http] tls_cert`),
+//! bootstrap, `--dev` seeding, SIGHUP (certificate and audit file reload)
+//! and shutdown.
 //!
 //! Start-up order: bind both ports, open storage, start Raft, serve (with
 //! `/readyz` at 503 until every check passes, see `http::health`), then
@@ -45,6 +47,13 @@ use crate::http::{self, Actors, AppState};
 pub fn run(config: Config, bootstrap: bool) -> anyhow::Result<()> {
     let config = Arc::new(config);
     crate::metrics::init_labels();
+    crate::audit::open(config.audit_file.as_deref(), config.node_id).with_context(|| {
+        let file = config
+            .audit_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new("-"));
+        format!("cannot open the audit file {} (audit.file)", file.display())
+    })?;
     // Bind first: a taken port is reported before anything else starts.
     let listeners = Listeners {
         public: std::net::TcpListener::bind(config.http_listen)
@@ -155,19 +164,26 @@ fn public_server(
     state: web::Data<AppState>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<actix_web::dev::Server> {
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(http::json_config(64 * 1024))
             .app_data(web::PayloadConfig::new(64 * 1024))
             .wrap_fn(http::observe)
+            .wrap(actix_web::middleware::from_fn(http::request_id::public))
             .configure(http::public_routes)
     })
     .workers(config.http_workers)
     .disable_signals()
-    .shutdown_timeout(config.shutdown_timeout)
-    .listen(listener)?
-    .run())
+    .shutdown_timeout(config.shutdown_timeout);
+    let server = match &config.public_tls {
+        Some(tls) => {
+            let tls = tls.server_config().map_err(std::io::Error::other)?;
+            server.listen_rustls_0_23(listener, tls)?
+        }
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// The cluster server: Raft RPC between nodes, the admin API, health and
@@ -191,6 +207,7 @@ fn cluster_server(
             .app_data(web::PayloadConfig::new(rpc::DEFAULT_BODY_LIMIT))
             .wrap(actix_web::middleware::from_fn(rpc::authenticate))
             .wrap_fn(http::observe)
+            .wrap(actix_web::middleware::from_fn(http::request_id::cluster))
             .configure(rpc::configure)
             .configure(http::cluster_routes)
     })
@@ -234,6 +251,7 @@ async fn serve(
         explicit_bootstrap,
     ));
     let (public_handle, cluster_handle) = (public.handle(), cluster.handle());
+    actix_web::rt::spawn(reload_on_hangup(config.clone()));
     actix_web::rt::spawn(async move {
         wait_for_stop_signal().await;
         graceful_stop(&config, &handle, &stopping, public_handle, cluster_handle).await;
@@ -255,6 +273,28 @@ async fn bootstrap(
     }
     if config.dev_seed {
         seed_dev(&handle, &directory).await;
+    }
+}
+
+/// SIGHUP: serve the public certificate files again (new handshakes get
+/// the new certificate; a bad file is logged and the old one kept) and
+/// reopen the audit file (log rotation).
+async fn reload_on_hangup(config: Arc<Config>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        if let Some(tls) = &config.public_tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: reloaded the public TLS certificate"),
+                Err(e) => tracing::error!("SIGHUP: kept the old TLS certificate: {e}"),
+            }
+        }
+        if let Err(e) = crate::audit::reopen() {
+            tracing::error!("SIGHUP: cannot reopen the audit file: {e}");
+        }
     }
 }
 

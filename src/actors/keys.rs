@@ -138,11 +138,13 @@ impl KeyActor {
         match step {
             Step::Promote(kid) => {
                 tracing::info!(kid, "promoting the next signing key to current");
+                tracing::info!(target: "audit", event = "key.promote", outcome = "proposed", kid);
                 let rx = propose(self, ctx, Command::PromoteKey { kid, now: now() });
                 ctx.spawn(rx.into_actor(self).map(|_, act, _| act.busy = false));
             }
             Step::Remove(kid) => {
                 tracing::info!(kid, "removing a retired signing key");
+                tracing::info!(target: "audit", event = "key.remove", outcome = "proposed", kid);
                 let rx = propose(self, ctx, Command::RemoveKey { kid });
                 ctx.spawn(rx.into_actor(self).map(|_, act, _| act.busy = false));
             }
@@ -153,7 +155,9 @@ impl KeyActor {
                 };
                 ctx.spawn(make.into_actor(self).map(|res, act, ctx| match res {
                     Ok(Ok(keys)) => {
-                        tracing::info!(kids = ?keys.iter().map(|k| &k.kid).collect::<Vec<_>>(), "proposing new signing keys");
+                        let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+                        tracing::info!(?kids, "proposing new signing keys");
+                        tracing::info!(target: "audit", event = "key.rotate", outcome = "proposed", reason = "scheduled", kids = %kids.join(" "));
                         let rx = propose(act, ctx, Command::AddKeys { keys });
                         ctx.spawn(rx.into_actor(act).map(|_, act, _| act.busy = false));
                     }

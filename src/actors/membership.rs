@@ -136,16 +136,16 @@ impl Membership {
             http_addr: node.http_addr.clone(),
             rpc_addr: node.rpc_addr.clone(),
         };
-        membership::add_node(&self.cluster, node.id, addr)
-            .await
-            .map_err(|e| e.to_string())
+        let added = membership::add_node(&self.cluster, node.id, addr).await;
+        audit_change("membership.add", node.id, &added);
+        added.map_err(|e| e.to_string())
     }
 
     /// Remove a voter from the cluster (leader only).
     pub async fn remove_node(&self, id: NodeId) -> Result<(), String> {
-        membership::remove_node(&self.cluster, id)
-            .await
-            .map_err(|e| e.to_string())
+        let removed = membership::remove_node(&self.cluster, id).await;
+        audit_change("membership.remove", id, &removed);
+        removed.map_err(|e| e.to_string())
     }
 
     /// The cluster checks of readiness: a member, and read-index proves a
@@ -286,5 +286,13 @@ pub async fn name_cluster(cluster: ClusterHandle) {
             Ok(_) => {}
             Err(e) => tracing::warn!("could not name the cluster yet: {e}"),
         }
+    }
+}
+
+/// The audit line of a membership change made on this (leader) node.
+fn audit_change<E: std::fmt::Display>(event: &str, member: NodeId, result: &Result<(), E>) {
+    match result {
+        Ok(()) => tracing::info!(target: "audit", event, outcome = "success", member),
+        Err(e) => tracing::info!(target: "audit", event, outcome = "failure", member, reason = %e),
     }
 }

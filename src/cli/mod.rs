@@ -302,14 +302,7 @@ pub enum ClusterCmd {
 
 /// Parse the command line and run it; the process exit code.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
-                .unwrap_or_else(|_| "info,openraft=warn,actix_server=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    crate::audit::init_tracing();
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve {

@@ -10,6 +10,9 @@
 //! `[outbound] allow_private_targets` (off by default; on for `serve --dev`)
 //! lets client-registered URLs such as `jwks_uri` use `http` and reach
 //! loopback and private addresses (see [`crate::outbound`]).
+//! `[http] tls_cert`/`tls_key` put TLS on the public listener
+//! ([`PublicTls`]); `[audit] file` is where the audit trail goes
+//! ([`crate::audit`]; standard error without it).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,7 +29,7 @@ use base64::Engine;
 use raw::RawConfig;
 pub use secrets::{random_token, write_private};
 use secrets::{toml_error_key, DevSecrets};
-pub use tls::ClusterTls;
+pub use tls::{ClusterTls, PublicTls};
 use validate::Checker;
 
 /// A configuration problem: which file, which key, and why.
@@ -134,6 +137,10 @@ pub struct Config {
     pub master_key: [u8; 32],
     /// `[cluster.tls]`: mutual TLS on the cluster port (none: plain HTTP).
     pub cluster_tls: Option<ClusterTls>,
+    /// `[http] tls_cert`/`tls_key`: TLS on the public listener (none: plain HTTP).
+    pub public_tls: Option<PublicTls>,
+    /// `[audit] file`: the audit trail's file (none: standard error).
+    pub audit_file: Option<PathBuf>,
     pub raft: RaftSettings,
     pub tokens: TokenSettings,
     pub registration: RegistrationMode,
@@ -204,6 +211,11 @@ impl Config {
             Some(t) => Some(ClusterTls::load(file, t)?),
             None => None,
         };
+        let public_tls = match check.public_tls(&raw.http, &issuer)? {
+            Some((cert, key)) => Some(PublicTls::load(file, &cert, &key)?),
+            None => None,
+        };
+        let audit_file = check.audit_file(&raw.audit)?;
         Ok(Config {
             source: file.into(),
             node_id: raw.node.id,
@@ -217,6 +229,8 @@ impl Config {
             admin_token: secrets.admin_token,
             master_key: secrets.master_key,
             cluster_tls,
+            public_tls,
+            audit_file,
             raft,
             tokens,
             registration,
@@ -485,6 +499,15 @@ members = [{ id = 1, http_addr = "127.0.0.1:8081", rpc_addr = "127.0.0.1:9081" }
                 "keys.rotation_period_days",
             ),
             ("[http]\nworkers = 0", "http.workers"),
+            ("[http]\ntls_cert = \"/c.pem\"", "http.tls_key"),
+            ("[http]\ntls_key = \"/k.pem\"", "http.tls_cert"),
+            (
+                "[http]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"",
+                "http.tls_cert",
+            ),
+            ("[audit]\nfile = \"/no/such/dir/a.jsonl\"", "audit.file"),
+            ("[audit]\nfile = \"/\"", "audit.file"),
+            ("[audit]\npath = \"/tmp/a\"", "path"),
             ("[outbound]\nallow_private = true", "allow_private"),
         ];
         for (section, key) in sections {

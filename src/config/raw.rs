@@ -25,6 +25,8 @@ pub(super) struct RawConfig {
     pub(super) outbound: RawOutbound,
     #[serde(default)]
     pub(super) oauth: RawOAuth,
+    #[serde(default)]
+    pub(super) audit: RawAudit,
 }
 
 /// `[oauth]`: DPoP nonces, request objects and pushed authorization requests.
@@ -47,6 +49,14 @@ impl Default for RawOAuth {
             pushed_request_lifetime_secs: crate::oidc::par::DEFAULT_LIFETIME,
         }
     }
+}
+
+/// `[audit]`: where the audit trail goes (see [`crate::audit`]).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawAudit {
+    /// A JSON-lines file, appended to; none: standard error.
+    pub(super) file: Option<PathBuf>,
 }
 
 /// `[outbound]`: requests to URLs that clients register (`jwks_uri`).
@@ -182,4 +192,7 @@ pub(super) struct RawHttp {
     pub(super) workers: Option<usize>,
     pub(super) shutdown_timeout_secs: Option<u64>,
     pub(super) drain_millis: Option<u64>,
+    /// TLS on the public listener: the certificate chain and its key (PEM).
+    pub(super) tls_cert: Option<PathBuf>,
+    pub(super) tls_key: Option<PathBuf>,
 }

@@ -11,13 +11,21 @@
 //! what every outbound node-to-node call (and the admin CLI) uses: this
 //! node's certificate as client identity, the cluster CA as the only root.
 //! The ring provider is used throughout (no native build step).
+//!
+//! `[http] tls_cert` / `tls_key`: TLS on the public listener
+//! ([`PublicTls`]). The certificate is served through a resolver whose
+//! certified key is swapped by [`PublicTls::reload`] (SIGHUP): handshakes
+//! after the swap get the new certificate, connections already open keep
+//! theirs. A bad file at start is a [`ConfigError`]; at reload it is
+//! reported and the old certificate stays.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 
 use super::raw::RawTls;
@@ -143,6 +151,83 @@ impl ClusterTls {
     }
 }
 
+/// TLS on the public listener: the PEM files of `[http]` and the
+/// certificate being served, replaced by [`PublicTls::reload`].
+#[derive(Clone)]
+pub struct PublicTls {
+    cert: PathBuf,
+    key: PathBuf,
+    serving: Arc<Serving>,
+}
+
+impl std::fmt::Debug for PublicTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicTls {{ cert: {:?}, .. }}", self.cert)
+    }
+}
+
+/// The certified key new handshakes get.
+#[derive(Debug)]
+struct Serving(std::sync::RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for Serving {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().ok().map(|k| k.clone())
+    }
+}
+
+/// Read a certificate chain and its key; on error, which of the two
+/// (`"tls_cert"` or `"tls_key"`) and why.
+fn certified_key(cert: &Path, key_file: &Path) -> Result<CertifiedKey, (&'static str, String)> {
+    let read = |which, path: &Path| {
+        std::fs::read(path).map_err(|e| (which, format!("{}: cannot read: {e}", path.display())))
+    };
+    let chain = certs(&read("tls_cert", cert)?)
+        .map_err(|r| ("tls_cert", format!("{}: {r}", cert.display())))?;
+    let private = key(&read("tls_key", key_file)?)
+        .map_err(|r| ("tls_key", format!("{}: {r}", key_file.display())))?;
+    CertifiedKey::from_der(chain, private, &provider()).map_err(|e| {
+        let reason = format!("{}: does not fit the certificate: {e}", key_file.display());
+        ("tls_key", reason)
+    })
+}
+
+impl PublicTls {
+    /// Read and check `[http] tls_cert` and `tls_key`.
+    pub(super) fn load(file: &str, cert: &Path, key: &Path) -> Result<PublicTls, ConfigError> {
+        let served = certified_key(cert, key).map_err(|(which, reason)| ConfigError {
+            file: file.into(),
+            key: format!("http.{which}"),
+            reason,
+        })?;
+        Ok(PublicTls {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            serving: Arc::new(Serving(std::sync::RwLock::new(Arc::new(served)))),
+        })
+    }
+
+    /// The public listener's configuration: TLS 1.2 and 1.3, no client
+    /// certificate, the certificate of the last successful (re)load.
+    pub fn server_config(&self) -> Result<ServerConfig, String> {
+        Ok(ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_cert_resolver(self.serving.clone()))
+    }
+
+    /// Read the files again and serve them to new handshakes; on error the
+    /// certificate served so far stays, and the reason is returned.
+    pub fn reload(&self) -> Result<(), String> {
+        let fresh = certified_key(&self.cert, &self.key)
+            .map_err(|(which, r)| format!("http.{which}: {r}"))?;
+        let mut serving = self.serving.0.write().map_err(|e| e.to_string())?;
+        *serving = Arc::new(fresh);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +275,37 @@ mod tests {
         };
         let e = ClusterTls::load("t.toml", &mismatched).unwrap_err();
         assert_eq!(e.key, "cluster.tls.key", "{e}");
+    }
+
+    /// `[http] tls_cert`/`tls_key`: bad files are config errors naming the
+    /// key; a reload with a bad file keeps the served certificate, a good
+    /// one replaces it.
+    #[test]
+    fn public_tls_loads_checks_and_reloads() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = ["127.0.0.1".to_string()];
+        crate::cli::certs::generate(dir.path(), 2, &hosts).unwrap();
+        let (cert, key) = (dir.path().join("node1.pem"), dir.path().join("node1.key"));
+        let tls = PublicTls::load("t.toml", &cert, &key).unwrap();
+        tls.server_config().unwrap();
+        let served = || tls.serving.0.read().unwrap().cert[0].clone();
+        let first = served();
+
+        let e = PublicTls::load("t.toml", &dir.path().join("nope.pem"), &key).unwrap_err();
+        assert_eq!(e.key, "http.tls_cert", "{e}");
+        assert!(e.reason.contains("nope.pem"), "{e}");
+        let other_key = dir.path().join("node2.key");
+        let e = PublicTls::load("t.toml", &cert, &other_key).unwrap_err();
+        assert_eq!(e.key, "http.tls_key", "{e}");
+        assert!(e.reason.contains("does not fit"), "{e}");
+
+        std::fs::write(&cert, "not pem").unwrap();
+        let e = tls.reload().unwrap_err();
+        assert!(e.starts_with("http.tls_cert: "), "{e}");
+        assert_eq!(served(), first, "a failed reload keeps the certificate");
+        std::fs::copy(dir.path().join("node2.pem"), &cert).unwrap();
+        std::fs::copy(&other_key, &key).unwrap();
+        tls.reload().unwrap();
+        assert_ne!(served(), first, "a good reload replaces it");
     }
 }

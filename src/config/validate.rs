@@ -294,4 +294,42 @@ impl Checker<'_> {
             pushed_request_lifetime: lifetime,
         })
     }
+
+    /// `[http] tls_cert` / `tls_key`: both or neither; with them the issuer
+    /// must be `https` (discovery would otherwise advertise `http` URLs).
+    /// The files themselves are read by [`super::PublicTls::load`].
+    pub(super) fn public_tls(
+        &self,
+        h: &RawHttp,
+        issuer: &url::Url,
+    ) -> Result<Option<(std::path::PathBuf, std::path::PathBuf)>, ConfigError> {
+        match (&h.tls_cert, &h.tls_key) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(self.err("http.tls_key", "required with http.tls_cert")),
+            (None, Some(_)) => Err(self.err("http.tls_cert", "required with http.tls_key")),
+            (Some(_), Some(_)) if issuer.scheme() != "https" => Err(self.err(
+                "http.tls_cert",
+                "TLS on the public listener needs an https cluster.issuer",
+            )),
+            (Some(c), Some(k)) => Ok(Some((c.clone(), k.clone()))),
+        }
+    }
+
+    /// `[audit] file`: absent (standard error) or a file whose directory
+    /// exists; the node opens it (append, owner-only) when it starts.
+    pub(super) fn audit_file(
+        &self,
+        a: &RawAudit,
+    ) -> Result<Option<std::path::PathBuf>, ConfigError> {
+        let Some(path) = &a.file else { return Ok(None) };
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if path.as_os_str().is_empty() || path.is_dir() {
+            return Err(self.err("audit.file", "must name a file"));
+        }
+        if dir.is_some_and(|d| !d.is_dir()) {
+            let reason = format!("{}: the directory does not exist", path.display());
+            return Err(self.err("audit.file", reason));
+        }
+        Ok(Some(path.clone()))
+    }
 }

@@ -128,6 +128,7 @@ async fn create_user(
 ) -> Result<HttpResponse, AdminError> {
     check(&req, &st)?;
     let user = st.directory.send(body.into_inner()).await??;
+    tracing::info!(target: "audit", event = "user.create", outcome = "success", actor = "admin-token", sub = %user.sub, username = %user.username);
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
@@ -221,6 +222,7 @@ async fn create_client(
             .map_err(AdminError::BadRequest)?;
     }
     let client = st.directory.send(body.into_inner()).await??;
+    tracing::info!(target: "audit", event = "client.register", outcome = "success", actor = "admin-token", client_id = %client.client_id);
     Ok(HttpResponse::Created().json(ClientView::from(client)))
 }
 
@@ -266,6 +268,7 @@ async fn rotate_keys(
         .key_actor
         .send(crate::actors::keys::Rotate(body.into_inner().alg))
         .await??;
+    tracing::info!(target: "audit", event = "key.rotate", outcome = "success", actor = "admin-token", reason = "requested", kids = %kids.join(" "));
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "next": kids,
         "promoted_after_secs": st.config.keys.publish_before_use,
@@ -296,6 +299,14 @@ async fn on_leader(
         .ok_or_else(|| AdminError::Unavailable("no leader is known".into()))?;
     let call = match body {
         Some(b) => call.json(b),
+        None => call,
+    };
+    // The leader's audit lines carry this request's id.
+    let id = actix_web::HttpMessage::extensions(req)
+        .get::<super::request_id::RequestId>()
+        .map(|r| r.0.clone());
+    let call = match id {
+        Some(id) => call.header(super::request_id::HEADER.as_str(), id),
         None => call,
     };
     let res = call

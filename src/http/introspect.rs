@@ -236,6 +236,11 @@ async fn revoke(
                 exp,
             };
             ask(st.tokens.send(revoke)).await?;
+            let sub = claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            tracing::info!(target: "audit", event = "token.revoke", outcome = "success", kind = "access", client_id = %client.client_id, sub);
             METRICS
                 .revocations
                 .with_label_values(&["access_token"])
@@ -247,7 +252,10 @@ async fn revoke(
         refresh_token: token,
         client_id: client.client_id.clone(),
     };
-    if ask(st.tokens.send(revoke)).await? {
+    let revoked = ask(st.tokens.send(revoke)).await?;
+    let outcome = if revoked { "success" } else { "unknown" };
+    tracing::info!(target: "audit", event = "token.revoke", outcome, kind = "refresh", client_id = %client.client_id);
+    if revoked {
         METRICS
             .revocations
             .with_label_values(&["refresh_token"])

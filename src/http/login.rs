@@ -143,6 +143,7 @@ async fn sign_in(
     let (guards, ip) = (&st.guards, source_ip(req));
     if let Err(wait) = guards.logins.check(&username, ip, Instant::now()) {
         count_login("throttled");
+        tracing::info!(target: "audit", event = "login", outcome = "throttled", actor = %username, client_id = %areq.client_id, reason = "too many failed attempts");
         let secs = wait.secs();
         let text = format!("Too many failed sign-in attempts. Try again in {secs} seconds.");
         let refusal = (StatusCode::TOO_MANY_REQUESTS, secs, text.as_str());
@@ -150,6 +151,7 @@ async fn sign_in(
     }
     let Ok(permit) = guards.login_hashes.try_acquire() else {
         count_login("busy");
+        tracing::info!(target: "audit", event = "login", outcome = "busy", actor = %username, client_id = %areq.client_id, reason = "password checks queue full");
         let busy = "Too many sign-ins are being checked right now. Try again in a moment.";
         let refusal = (StatusCode::SERVICE_UNAVAILABLE, 1, busy);
         return login_page_retry(req, st, &areq, &username, refusal);
@@ -165,11 +167,13 @@ async fn sign_in(
     drop(permit);
     let Some(user) = user else {
         count_login("failure");
+        tracing::info!(target: "audit", event = "login", outcome = "failure", actor = %username, client_id = %areq.client_id, reason = "wrong username or password");
         guards.logins.record_failure(&username, ip, Instant::now());
         let wrong = Some("Wrong username or password.");
         return login_page(req, st, &areq, &username, wrong);
     };
     count_login("success");
+    tracing::info!(target: "audit", event = "login", outcome = "success", actor = %user.username, sub = %user.sub, client_id = %areq.client_id);
     guards.logins.record_success(&username);
     let start = StartSession {
         sub: user.sub.clone(),
@@ -206,6 +210,7 @@ async fn decide(req: &HttpRequest, st: &AppState, form: &Pairs, areq: AuthReques
                 return unavailable();
             }
             count_consent("granted");
+            tracing::info!(target: "audit", event = "consent", outcome = "granted", sub = %session.sub, client_id = %areq.client_id, scope = %areq.consent_items().join(" "));
             let bs = req
                 .cookie(BROWSER_STATE_COOKIE)
                 .map(|c| c.value().to_string())
@@ -214,6 +219,7 @@ async fn decide(req: &HttpRequest, st: &AppState, form: &Pairs, areq: AuthReques
         }
         Some("deny") => {
             count_consent("denied");
+            tracing::info!(target: "audit", event = "consent", outcome = "denied", sub = %session.sub, client_id = %areq.client_id);
             let denied = "the user denied access";
             respond_error_for(st, &areq, ErrorCode::AccessDenied, denied)
         }

@@ -229,6 +229,7 @@ async fn end_and_finish(st: &AppState, session: &SessionRecord, logout: &Logout)
     match st.sessions.send(EndSession(session.sid.clone())).await {
         Ok(Ok(())) => {
             METRICS.logouts.inc();
+            tracing::info!(target: "audit", event = "logout", outcome = "success", sub = %session.sub, client_id = logout.client_id.as_deref());
             finish(st, logout, true)
         }
         _ => unavailable(),

@@ -19,6 +19,8 @@
 //! * [`pages`] — HTML templates and page security headers.
 //! * [`health`] — `/healthz`, `/readyz`; `/metrics` (cluster port only).
 //! * [`admin`] — `/admin/*` on the cluster port (bearer admin token).
+//! * [`request_id`] — the outermost middleware of both servers: the request
+//!   id (`X-Request-Id`) and the span audit events are stamped from.
 //! * [`error`] — error enums → HTTP responses.
 
 pub mod admin;
@@ -36,6 +38,7 @@ pub mod logout;
 pub mod pages;
 pub mod par;
 pub mod register;
+pub mod request_id;
 pub mod request_object;
 pub mod session_cookie;
 pub mod signin;
@@ -196,7 +199,8 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
 
 /// Count and time a request by route pattern, method and status (routes no
 /// pattern matched share the label `unmatched`); add HSTS when the issuer is
-/// `https`.
+/// `https` (the only rule: TLS on the public listener requires an `https`
+/// issuer, see `[http] tls_cert`).
 pub fn observe<S>(
     req: ServiceRequest,
     srv: &S,

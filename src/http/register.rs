@@ -126,6 +126,7 @@ async fn register(
             )),
         })?;
     METRICS.registrations.inc();
+    tracing::info!(target: "audit", event = "client.register", outcome = "success", actor = "dynamic registration", client_id = %done.client.client_id);
     let mut out = metadata(&st, &done.client);
     out["registration_access_token"] = done.registration_access_token.into();
     if let Some(s) = done.client_secret {

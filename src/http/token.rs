@@ -129,6 +129,7 @@ fn exchanged(
     proof: Option<&Proof>,
 ) -> Result<Value, TokenError> {
     count_exchange(grant_type, &exchange);
+    audit_exchange(client, grant_type, &exchange);
     let issued: Issued = match exchange {
         Exchange::Issued(issued) => *issued,
         Exchange::Replayed => return Err(bad(ErrorCode::InvalidGrant, replayed(grant_type))),
@@ -189,6 +190,36 @@ fn count_exchange(grant_type: GrantType, exchange: &Exchange) {
     counter.with_label_values(&[label]).inc();
 }
 
+/// The audit line of an exchange: tokens issued, refused, or a replayed
+/// code / reused refresh token (whose whole grant is then revoked).
+fn audit_exchange(client: &ClientRecord, grant_type: GrantType, exchange: &Exchange) {
+    let (client_id, grant_type) = (client.client_id.as_str(), grant_type.as_str());
+    match exchange {
+        Exchange::Issued(i) => {
+            tracing::info!(target: "audit", event = "token.issue", outcome = "success", client_id, grant_type, sub = %i.grant.sub)
+        }
+        Exchange::Replayed => {
+            let event = match grant_type {
+                "authorization_code" => "code.replay",
+                _ => "refresh.reuse",
+            };
+            tracing::info!(target: "audit", event, outcome = "refused", client_id, grant_type, reason = "already used; the grant's tokens are revoked")
+        }
+        Exchange::Rejected(reason) => {
+            tracing::info!(target: "audit", event = "token.issue", outcome = "failure", client_id, grant_type, reason = %reason)
+        }
+        Exchange::ScopeNotGranted(_) => {
+            tracing::info!(target: "audit", event = "token.issue", outcome = "failure", client_id, grant_type, reason = "scope not granted")
+        }
+        Exchange::ProofReplayed => {
+            tracing::info!(target: "audit", event = "dpop.replay", outcome = "refused", client_id, grant_type, reason = "DPoP proof already used")
+        }
+        Exchange::KeyMismatch => {
+            tracing::info!(target: "audit", event = "token.issue", outcome = "failure", client_id, grant_type, reason = "refresh token bound to another DPoP key")
+        }
+    }
+}
+
 /// `client_credentials`: an access token for the client itself, with only
 /// scopes it registered (`invalid_scope` otherwise; see
 /// [`client_credentials_scopes`]). With a DPoP proof, the proof is spent
@@ -212,5 +243,6 @@ async fn client_credentials(
             return Err(TokenError(dpop::replayed(TOKEN_PATH, &p.jkt)));
         }
     }
+    tracing::info!(target: "audit", event = "token.issue", outcome = "success", client_id = %client.client_id, grant_type = "client_credentials", scope = %scopes.join(" "));
     client_token(st, client, &scopes, proof.map(|p| p.jkt.as_str()))
 }

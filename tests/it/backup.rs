@@ -111,7 +111,10 @@ async fn a_cluster_restored_from_a_backup_keeps_sessions_tokens_and_keys() {
 
     // A new cluster: named anew, not after the one it was restored from.
     let new_id = crate::bootstrap::cluster_id(&fx.c, 1).await;
-    assert_ne!(new_id, old_id, "the restored cluster kept the old cluster id");
+    assert_ne!(
+        new_id, old_id,
+        "the restored cluster kept the old cluster id"
+    );
 
     // The old session cookie signs in without a password.
     let (verifier, challenge) = crate::flow::pkce();

@@ -82,7 +82,8 @@ impl Browser {
         Browser { http, jar }
     }
 
-    async fn step(res: reqwest::Response) -> Step {
+    /// What a response answered, as a [`Step`].
+    pub async fn step(res: reqwest::Response) -> Step {
         let status = res.status().as_u16();
         if (300..400).contains(&status) {
             let location = res.headers()["location"].to_str().unwrap().to_string();
@@ -108,8 +109,23 @@ impl Browser {
         username: &str,
         password: &str,
     ) -> Step {
+        Self::step(
+            self.login_response(node_base, page, username, password)
+                .await,
+        )
+        .await
+    }
+
+    /// [`Self::login`], answering the response itself (to read its headers).
+    pub async fn login_response(
+        &self,
+        node_base: &str,
+        page: &Step,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let fields = [("username", username), ("password", password)];
-        self.submit(node_base, "login", page, &fields).await
+        self.post(node_base, "login", page, &fields).await
     }
 
     /// Answer the consent page of `page` on `node_base`.
@@ -119,8 +135,7 @@ impl Browser {
             .await
     }
 
-    /// Post the form of the `action` page `page` (its `req` and `csrf`
-    /// plus `fields`) to `{node_base}/{action}`.
+    /// [`Self::post`], read into a [`Step`].
     async fn submit(
         &self,
         node_base: &str,
@@ -128,19 +143,29 @@ impl Browser {
         page: &Step,
         fields: &[(&str, &str)],
     ) -> Step {
+        Self::step(self.post(node_base, action, page, fields).await).await
+    }
+
+    /// Post the form of the `action` page `page` (its `req` and `csrf`
+    /// plus `fields`) to `{node_base}/{action}`.
+    async fn post(
+        &self,
+        node_base: &str,
+        action: &str,
+        page: &Step,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let body = page.body();
         let hidden_field =
             |name: &str| hidden(body, name).unwrap_or_else(|| panic!("{action} page has {name}"));
         let mut form = vec![("req", hidden_field("req")), ("csrf", hidden_field("csrf"))];
         form.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-        let res = self
-            .http
+        self.http
             .post(format!("{node_base}/{action}"))
             .form(&form)
             .send()
             .await
-            .unwrap();
-        Self::step(res).await
+            .unwrap()
     }
 }
 

@@ -4,7 +4,10 @@
 //! dir, and a `cluster.toml` written the way an operator would. Nodes can be
 //! killed (SIGKILL), stopped (SIGTERM), paused (SIGSTOP) and restarted on the
 //! same data directory. A node's first start passes `serve --bootstrap`, as
-//! an operator does once for a new cluster; restarts do not.
+//! an operator does once for a new cluster; restarts do not. Each node's
+//! standard output and error go to `nodeN.log` in the temp dir (and, with
+//! [`RaftOpts::audit`], its audit trail to `nodeN.audit.jsonl`), so a test
+//! can read or grep them.
 
 #![allow(dead_code)]
 
@@ -46,6 +49,12 @@ pub struct Node {
     pub log: PathBuf,
     /// The node's `[cluster.tls]` material (with [`RaftOpts::tls`]).
     pub tls: Option<ClusterTls>,
+    /// The node's `[audit] file` (with [`RaftOpts::audit`]).
+    pub audit: Option<PathBuf>,
+    /// TLS on the public listener (with [`RaftOpts::public_tls`]).
+    pub public_tls: bool,
+    /// `TESSERA_LOG` of the process.
+    pub log_filter: &'static str,
     child: Option<Child>,
     /// Started before: later starts go without `--bootstrap`.
     started: bool,
@@ -53,7 +62,19 @@ pub struct Node {
 
 impl Node {
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.http)
+        let scheme = if self.public_tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.http)
+    }
+    /// The node's audit trail so far, one JSON value per line.
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        let path = self
+            .audit
+            .as_ref()
+            .expect("a node started with RaftOpts::audit");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
     }
     pub fn rpc_url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
@@ -97,6 +118,14 @@ pub struct RaftOpts {
     /// Mutual TLS on the cluster port: `tessera certs` makes a CA and node
     /// certificates in `certs/` and every config gets `[cluster.tls]`.
     pub tls: bool,
+    /// TLS on the public listener: `tessera certs` makes a CA and node
+    /// certificates in `public/`, every config gets `[http] tls_cert` and
+    /// `tls_key`, the issuer is `https` and `Cluster::http` trusts that CA.
+    pub public_tls: bool,
+    /// Every node writes its audit trail to `nodeN.audit.jsonl`.
+    pub audit: bool,
+    /// `TESSERA_LOG` of the nodes (default `info,openraft=warn`).
+    pub log_filter: Option<&'static str>,
 }
 
 impl Default for RaftOpts {
@@ -109,6 +138,9 @@ impl Default for RaftOpts {
             before_start: None,
             initial_members: None,
             tls: false,
+            public_tls: false,
+            audit: false,
+            log_filter: None,
         }
     }
 }
@@ -156,20 +188,14 @@ impl Cluster {
             .join(", ");
         // The issuer is node 1's address, so discovery through the issuer
         // URL works; tests send other steps to other nodes explicitly.
-        let issuer = format!("http://{}", addrs[0].1);
+        let scheme = if opts.public_tls { "https" } else { "http" };
+        let issuer = format!("{scheme}://{}", addrs[0].1);
         let certs = dir.path().join("certs");
-        if opts.tls {
-            let (code, _, err) = cli(
-                &[
-                    "certs",
-                    "--out",
-                    path_str(&certs),
-                    "--nodes",
-                    &n.to_string(),
-                ],
-                None,
-            );
-            assert_eq!(code, 0, "tessera certs: {err}");
+        let public = dir.path().join("public");
+        for (on, out) in [(opts.tls, &certs), (opts.public_tls, &public)] {
+            if on {
+                make_certs(out, n);
+            }
         }
         let mut nodes = BTreeMap::new();
         for (id, http, rpc) in &addrs {
@@ -192,6 +218,23 @@ impl Cluster {
                     &read(format!("node{id}.key")),
                 )
             });
+            let http_tls = if opts.public_tls {
+                let pem = |f: String| public.join(f);
+                format!(
+                    "tls_cert = {:?}\ntls_key = {:?}\n",
+                    pem(format!("node{id}.pem")),
+                    pem(format!("node{id}.key")),
+                )
+            } else {
+                String::new()
+            };
+            let audit = opts
+                .audit
+                .then(|| dir.path().join(format!("node{id}.audit.jsonl")));
+            let audit_toml = match &audit {
+                Some(path) => format!("\n[audit]\nfile = {path:?}\n"),
+                None => String::new(),
+            };
             let config = dir.path().join(format!("node{id}.toml"));
             let data = dir.path().join(format!("data{id}"));
             let registration = if opts.registration_open {
@@ -222,9 +265,11 @@ max_in_snapshot_log_to_keep = {keep}
 
 [http]
 workers = 1
+{http_tls}
 {registration}
 {extra}
-{tls_toml}"#,
+{tls_toml}
+{audit_toml}"#,
                     extra = opts.extra,
                     data = data.display(),
                     snap = opts.snapshot_logs_since_last,
@@ -241,19 +286,23 @@ workers = 1
                     log: dir.path().join(format!("node{id}.log")),
                     config,
                     tls,
+                    audit,
+                    public_tls: opts.public_tls,
+                    log_filter: opts.log_filter.unwrap_or("info,openraft=warn"),
                     child: None,
                     started: false,
                 },
             );
         }
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        if opts.public_tls {
+            http = http.add_root_certificate(public_ca(&public));
+        }
         let c = Cluster {
             dir,
             nodes,
             initial,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
+            http: http.build().unwrap(),
         };
         if let Some(hook) = opts.before_start {
             hook(c.dir.path());
@@ -285,7 +334,7 @@ workers = 1
             .args(["serve", "--config"])
             .arg(&node.config)
             .args(first.then_some("--bootstrap"))
-            .env("TESSERA_LOG", "info,openraft=warn")
+            .env("TESSERA_LOG", node.log_filter)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -569,6 +618,19 @@ pub fn cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
 pub fn others(a: u64) -> (u64, u64) {
     let b = a % 3 + 1;
     (b, b % 3 + 1)
+}
+
+/// `tessera certs` into `out`: a CA and `n` node certificates (for
+/// 127.0.0.1 and localhost).
+pub fn make_certs(out: &Path, n: u64) {
+    let args = ["certs", "--out", path_str(out), "--nodes", &n.to_string()];
+    let (code, _, err) = cli(&args, None);
+    assert_eq!(code, 0, "tessera certs: {err}");
+}
+
+/// The CA certificate `tessera certs` wrote into `dir`.
+pub fn public_ca(dir: &Path) -> reqwest::Certificate {
+    reqwest::Certificate::from_pem(&std::fs::read(dir.join("ca.pem")).unwrap()).unwrap()
 }
 
 pub fn path_str(p: &Path) -> &str {

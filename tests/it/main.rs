@@ -17,9 +17,10 @@ mod rp;
 mod session;
 
 // Tests.
+mod audit;
 mod authorize_errors;
-mod backup;
 mod backchannel;
+mod backup;
 mod bad_input;
 mod bootstrap;
 mod browser;
@@ -38,6 +39,7 @@ mod logout;
 mod membership;
 mod metrics;
 mod mtls;
+mod public_tls;
 mod readiness;
 mod registration;
 mod request_objects;
