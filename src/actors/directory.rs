@@ -24,7 +24,7 @@ use super::batcher::{propose, Batcher, Batching};
 use super::password::{HashSecret, PasswordActor, VerifySecret};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::oidc::client_rules;
-use crate::state::{Command, CommandResult, FORMAT_VERSION};
+use crate::state::{Command, CommandResult, Versioned, FIRST_FORMAT};
 
 pub use crate::state::{ClientRecord, UserRecord};
 pub use reads::{Directory, DirectoryCache};
@@ -276,9 +276,10 @@ fn validate_client(msg: &CreateClient) -> Result<(), String> {
 }
 
 /// The record of a client to create (the one place it is built).
+/// It carries the format its fields need (`state::version`).
 fn client_record(msg: CreateClient, secret_hash: Option<String>) -> ClientRecord {
-    ClientRecord {
-        v: FORMAT_VERSION,
+    let mut client = ClientRecord {
+        v: FIRST_FORMAT,
         client_id: msg.client_id,
         secret_hash,
         redirect_uris: msg.redirect_uris,
@@ -294,7 +295,9 @@ fn client_record(msg: CreateClient, secret_hash: Option<String>) -> ClientRecord
         scope: msg.scope,
         resource_server: msg.resource_server,
         created_at: now(),
-    }
+    };
+    client.v = client.format();
+    client
 }
 
 /// Hash the client's secret, then propose the client.

@@ -62,4 +62,4 @@ pub use result::{CommandResult, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};
 pub use trees::{StateTxn, TreeId, STATE_TREES};
 pub use users::UserRecord;
-pub use version::FORMAT_VERSION;
+pub use version::{Versioned, FIRST_FORMAT, FORMAT_VERSION};

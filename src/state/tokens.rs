@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::refresh::{self, FamilyRecord, RefreshRecord};
 use super::result::CommandResult;
 use super::trees::{read, StateTxn, TreeId, TxResult};
+use super::users;
 
 /// The `RotateRefresh` command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +51,9 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     }
     if rec.expires_at <= r.now {
         return reject("the refresh token has expired");
+    }
+    if users::disabled_sub(txn, &rec.grant.sub)? {
+        return reject("the user is disabled");
     }
     if txn.exists(TreeId::Refresh, &r.new_hash)? {
         return Ok(CommandResult::invalid("the new refresh token exists"));
