@@ -9,8 +9,9 @@
 //! put into the command. A command that cannot take effect returns a
 //! [`CommandResult`] saying why; it never fails the entry.
 //!
-//! Every command and record carries a format version ([`FORMAT_VERSION`]) so a
-//! node can tell data written by a newer release.
+//! Every proposal, record and snapshot carries a format version so a node
+//! can tell data written by a newer release; [`version`] says which one, and
+//! how a cluster upgrades from one format to the next.
 //!
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
@@ -50,6 +51,8 @@ mod tests_sessions;
 mod tests_sweep;
 #[cfg(test)]
 mod tests_tokens;
+#[cfg(test)]
+mod tests_upgrade;
 
 pub use authorization::Authorization;
 pub use cache::{Generations, TreeCache};
