@@ -45,6 +45,8 @@ pub struct Node {
     pub log: PathBuf,
     /// The node's `[cluster.tls]` material (with [`RaftOpts::tls`]).
     pub tls: Option<ClusterTls>,
+    /// The tessera binary this node runs ([`BIN`] unless [`RaftOpts::binaries`]).
+    pub bin: PathBuf,
     child: Option<Child>,
 }
 
@@ -92,6 +94,8 @@ pub struct RaftOpts {
     /// Mutual TLS on the cluster port: `tessera certs` makes a CA and node
     /// certificates in `certs/` and every config gets `[cluster.tls]`.
     pub tls: bool,
+    /// Nodes that run another tessera binary (an older release) than [`BIN`].
+    pub binaries: Vec<(u64, PathBuf)>,
 }
 
 impl Default for RaftOpts {
@@ -104,6 +108,7 @@ impl Default for RaftOpts {
             before_start: None,
             initial_members: None,
             tls: false,
+            binaries: Vec::new(),
         }
     }
 }
@@ -226,6 +231,11 @@ workers = 1
                     log: dir.path().join(format!("node{id}.log")),
                     config,
                     tls,
+                    bin: opts
+                        .binaries
+                        .iter()
+                        .find(|(n, _)| n == id)
+                        .map_or_else(|| PathBuf::from(BIN), |(_, b)| b.clone()),
                     child: None,
                 },
             );
@@ -267,7 +277,7 @@ workers = 1
             .append(true)
             .open(&node.log)
             .unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(&node.bin)
             .args(["serve", "--config"])
             .arg(&node.config)
             .env("TESSERA_LOG", "info,openraft=warn")
