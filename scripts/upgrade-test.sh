@@ -32,6 +32,9 @@
 #   UPGRADE_TEST_USERS     users to seed (default 20)
 #   UPGRADE_TEST_WORKERS   load threads (default 4)
 #   UPGRADE_TEST_WARMUP    seconds of load before the roll (default 15)
+#   UPGRADE_TEST_NETNS=1   run in a new network namespace (needs root and
+#                          util-linux `unshare`): its own loopback, so another
+#                          local cluster on this machine may keep the ports
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -106,8 +109,14 @@ fi
 
 # --- main ---------------------------------------------------------------------
 
+if [[ "${UPGRADE_TEST_NETNS:-}" == 1 && -z "${UPGRADE_TEST_IN_NETNS:-}" ]]; then
+    export UPGRADE_TEST_IN_NETNS=1
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    exec unshare --net -- bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+fi
+
 [[ $# -eq 1 && "$1" != -* ]] || {
-    sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 for tool in git curl jq python3 cargo; do
