@@ -404,6 +404,25 @@ workers = 1
         cli(&[args, &["--config", config]].concat(), stdin)
     }
 
+    /// Wait until every running node reports `format` as the cluster's data
+    /// format (members report theirs every few seconds; a member not heard
+    /// from yet counts as format 1, so format-2 writes are refused until then).
+    pub async fn wait_cluster_format(&self, format: u32) {
+        let running: Vec<u64> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| self.nodes[id].is_running())
+            .collect();
+        let what = format!("every node to report cluster format {format}");
+        wait::until(&what, Duration::from_secs(30), async || {
+            running
+                .iter()
+                .all(|id| self.status_json(*id)["cluster_format"] == format)
+        })
+        .await;
+    }
+
     /// `cluster status --json` through node `id`'s CLI.
     pub fn status_json(&self, id: u64) -> serde_json::Value {
         let (code, out, err) = self.cli_on(id, &["cluster", "status", "--json"], None);
