@@ -28,6 +28,11 @@
 #   TESSERA_STOP_TIMEOUT   seconds to wait for a node to exit after SIGTERM
 #                          (default 45; there is no SIGKILL: a node that does
 #                          not stop fails the upgrade)
+#   TESSERA_AFTER_STEP     a command run after each node is upgraded and the
+#                          cluster is healthy again, with the step number and
+#                          the node as arguments; if it fails, so does the
+#                          upgrade (scripts/upgrade-test.sh checks the format
+#                          gate there)
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -320,6 +325,10 @@ main() {
             die "node $target reports version ${VERSION[$target]}, expected $new_version"
         fi
         say "node $target: upgraded in $((SECONDS - node_began))s (version ${VERSION[$target]}); leader is node $LEADER"
+        if [[ -n "${TESSERA_AFTER_STEP:-}" ]]; then
+            # shellcheck disable=SC2086 # a command with its arguments
+            $TESSERA_AFTER_STEP "$step" "$target" 9>&- || die "the after-step command failed after step $step"
+        fi
 
         local rest=()
         for n in "${todo[@]}"; do [[ "$n" == "$target" ]] || rest+=("$n"); done

@@ -134,6 +134,17 @@ impl AdminClient {
         self.send(self.post(&path, &serde_json::json!({}))).await
     }
 
+    /// Disable (`true`) or enable again a user.
+    pub async fn set_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<UserView, AdminCallError> {
+        let action = if disabled { "disable" } else { "enable" };
+        let path = format!("/admin/users/{username}/{action}");
+        self.send(self.post(&path, &serde_json::json!({}))).await
+    }
+
     pub async fn create_client(&self, c: &CreateClient) -> Result<ClientView, AdminCallError> {
         self.send(self.post("/admin/clients", c)).await
     }

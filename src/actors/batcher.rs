@@ -69,12 +69,8 @@ pub fn propose<A: Batching>(
     cmd: Command,
 ) -> oneshot::Receiver<Result<CommandResult, ClusterError>> {
     let (tx, rx) = oneshot::channel();
-    let cluster_format = act.cluster().cluster_format();
-    if cmd.min_format() > cluster_format {
-        let _ = tx.send(Err(ClusterError::NotUpgraded {
-            needed: cmd.min_format(),
-            cluster: cluster_format,
-        }));
+    if let Some(e) = too_new(&cmd, act.cluster().cluster_format()) {
+        let _ = tx.send(Err(e));
         return rx;
     }
     if act.batcher().full() {
@@ -135,14 +131,35 @@ pub fn propose_if_known<A: Batching, T: 'static>(
     )
 }
 
+/// Why `cmd` cannot be proposed to a cluster at `cluster_format`, if it
+/// cannot: a member might not know it (rolling upgrade, `state::version`).
+fn too_new(cmd: &Command, cluster_format: u32) -> Option<ClusterError> {
+    (cmd.min_format() > cluster_format).then(|| ClusterError::NotUpgraded {
+        needed: cmd.min_format(),
+        cluster: cluster_format,
+    })
+}
+
 fn flush<A: Batching>(act: &mut A, ctx: &mut Context<A>) {
     loop {
+        let format = act.cluster().cluster_format();
         let b = act.batcher();
         if b.in_flight >= b.max_in_flight || b.pending.is_empty() {
             return;
         }
         let n = b.pending.len().min(b.max_batch);
-        let batch: Vec<(Command, Reply)> = b.pending.drain(..n).collect();
+        // Checked again as the batch leaves: a proposal never carries a
+        // command a member (as now reported) cannot decode.
+        let mut batch: Vec<(Command, Reply)> = Vec::with_capacity(n);
+        for (cmd, tx) in b.pending.drain(..n) {
+            match too_new(&cmd, format) {
+                Some(e) => drop(tx.send(Err(e))),
+                None => batch.push((cmd, tx)),
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
         b.in_flight += 1;
         let proposal = Proposal::new(batch.iter().map(|(c, _)| c.clone()).collect());
         METRICS.proposals.inc_by(batch.len() as u64);
@@ -194,5 +211,24 @@ mod tests {
         }
         assert!(b.full());
         assert_eq!(Batcher::default().max_pending, MAX_PENDING);
+    }
+
+    #[test]
+    fn a_command_newer_than_the_cluster_format_is_not_upgraded() {
+        let disable = Command::SetUserDisabled {
+            username: "u".into(),
+            disabled: true,
+        };
+        let revoke = Command::RevokeAccess {
+            jti: "j".into(),
+            exp: 1,
+        };
+        assert!(too_new(&revoke, 1).is_none());
+        assert!(too_new(&disable, 2).is_none());
+        let e = too_new(&disable, 1).expect("refused at format 1");
+        assert_eq!(
+            e.to_string(),
+            "cluster not upgraded: needs format 2, cluster is at 1; upgrade every member first"
+        );
     }
 }

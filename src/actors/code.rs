@@ -22,7 +22,7 @@ use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::state::codes::{NewRefresh, Redeem};
-use crate::state::{CodeRecord, Command, TreeId, FORMAT_VERSION};
+use crate::state::{CodeRecord, Command, TreeId, FIRST_FORMAT};
 
 /// How long a code may wait to be redeemed (seconds).
 pub const CODE_LIFETIME: u64 = 60;
@@ -143,7 +143,7 @@ impl Handler<IssueCode> for CodeActor {
             .map(|cmd| propose(self, ctx, cmd));
         let code = random_secret();
         let record = CodeRecord {
-            v: FORMAT_VERSION,
+            v: FIRST_FORMAT,
             grant: msg.grant,
             redirect_uri: msg.redirect_uri,
             code_challenge: msg.code_challenge,

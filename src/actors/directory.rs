@@ -24,7 +24,7 @@ use super::batcher::{propose, Batcher, Batching};
 use super::password::{HashSecret, PasswordActor, VerifySecret};
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::oidc::client_rules;
-use crate::state::{Command, CommandResult, FORMAT_VERSION};
+use crate::state::{Command, CommandResult, Versioned, FIRST_FORMAT};
 
 pub use crate::state::{ClientRecord, UserRecord};
 pub use reads::{Directory, DirectoryCache};
@@ -136,8 +136,18 @@ pub struct SetClaims {
     pub claims: BTreeMap<String, serde_json::Value>,
 }
 
-/// Check a user's password; `None` for an unknown user or a wrong password
-/// (the same answer and about the same time, so usernames cannot be probed).
+/// Disable (or enable again) a user (format 2: refused with
+/// `ClusterError::NotUpgraded` while a member runs format 1).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<UserRecord, DirectoryError>")]
+pub struct SetDisabled {
+    pub username: String,
+    pub disabled: bool,
+}
+
+/// Check a user's password; `None` for an unknown user, a wrong password or
+/// a disabled user (the same answer and about the same time, so usernames
+/// cannot be probed).
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<UserRecord>, DirectoryError>")]
 pub struct CheckPassword {
@@ -287,9 +297,10 @@ fn validate_client(msg: &CreateClient) -> Result<(), String> {
 }
 
 /// The record of a client to create (the one place it is built).
+/// It carries the format its fields need (`state::version`).
 fn client_record(msg: CreateClient, secret_hash: Option<String>) -> ClientRecord {
-    ClientRecord {
-        v: FORMAT_VERSION,
+    let mut client = ClientRecord {
+        v: FIRST_FORMAT,
         client_id: msg.client_id,
         secret_hash,
         redirect_uris: msg.redirect_uris,
@@ -307,7 +318,9 @@ fn client_record(msg: CreateClient, secret_hash: Option<String>) -> ClientRecord
         created_at: now(),
         backchannel_logout_uri: msg.backchannel_logout_uri,
         backchannel_logout_session_required: msg.backchannel_logout_session_required,
-    }
+    };
+    client.v = client.format();
+    client
 }
 
 /// Hash the client's secret, then propose the client.
@@ -375,33 +388,54 @@ impl Handler<SetClaims> for DirectoryActor {
         if let Err(e) = validate_claims(&msg) {
             return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(e))));
         }
-        let username = msg.username.clone();
-        let rx = propose(
-            self,
-            ctx,
-            Command::SetUserClaims {
-                username: msg.username,
-                claims: msg.claims,
-            },
-        );
-        let reads = self.reads.clone();
-        Box::pin(
-            async move {
-                match super::result_of(rx).await? {
-                    CommandResult::Done => {}
-                    CommandResult::NotFound => {
-                        return Err(DirectoryError::Invalid(format!("no user `{username}`")))
-                    }
-                    other => return Err(DirectoryError::Internal(format!("{other:?}"))),
-                }
-                reads
-                    .user_latest(&username)
-                    .await?
-                    .ok_or_else(|| DirectoryError::Internal("user vanished".into()))
-            }
-            .into_actor(self),
-        )
+        let cmd = Command::SetUserClaims {
+            username: msg.username.clone(),
+            claims: msg.claims,
+        };
+        change_user(self, ctx, msg.username, cmd)
     }
+}
+
+impl Handler<SetDisabled> for DirectoryActor {
+    type Result = ResponseActFuture<Self, Result<UserRecord, DirectoryError>>;
+
+    fn handle(&mut self, msg: SetDisabled, ctx: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = client_rules::validate_username(&msg.username) {
+            return Box::pin(actix::fut::ready(Err(DirectoryError::Invalid(e))));
+        }
+        let cmd = Command::SetUserDisabled {
+            username: msg.username.clone(),
+            disabled: msg.disabled,
+        };
+        change_user(self, ctx, msg.username, cmd)
+    }
+}
+
+/// Propose a change to an existing user; the user as it is afterwards.
+fn change_user(
+    act: &mut DirectoryActor,
+    ctx: &mut Context<DirectoryActor>,
+    username: String,
+    cmd: Command,
+) -> ResponseActFuture<DirectoryActor, Result<UserRecord, DirectoryError>> {
+    let rx = propose(act, ctx, cmd);
+    let reads = act.reads.clone();
+    Box::pin(
+        async move {
+            match super::result_of(rx).await? {
+                CommandResult::Done => {}
+                CommandResult::NotFound => {
+                    return Err(DirectoryError::Invalid(format!("no user `{username}`")))
+                }
+                other => return Err(DirectoryError::Internal(format!("{other:?}"))),
+            }
+            reads
+                .user_latest(&username)
+                .await?
+                .ok_or_else(|| DirectoryError::Internal("user vanished".into()))
+        }
+        .into_actor(act),
+    )
 }
 
 /// A PHC string that no password matches, verified for unknown users so a
@@ -432,6 +466,12 @@ impl Handler<CheckPassword> for DirectoryActor {
                     })
                     .await
                     .map_err(|e| DirectoryError::Internal(e.to_string()))?;
+                if ok && user.as_ref().is_some_and(|u| u.disabled) {
+                    // Answered like a wrong password; the operator sees why.
+                    tracing::info!(target: "audit", event = "login_refused_disabled",
+                        username = %msg.username, "sign-in of a disabled user refused");
+                    return Ok(None);
+                }
                 Ok(user.filter(|_| ok))
             }
             .into_actor(self),

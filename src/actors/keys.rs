@@ -29,7 +29,7 @@ use crate::cluster::{ClusterError, ClusterHandle};
 use crate::config::{KeySettings, TokenSettings};
 use crate::crypto::jwt::{self, KeyInput, KeySet};
 use crate::crypto::seal::SealKey;
-use crate::state::{Command, KeyRecord, KeyState, FORMAT_VERSION};
+use crate::state::{Command, KeyRecord, KeyState, FIRST_FORMAT};
 
 pub use view::{key_views, KeyRecords, KeyView, Keys};
 
@@ -190,7 +190,7 @@ fn new_keys(wanted: &[(String, KeyState)], seal: &SealKey) -> Result<Vec<KeyReco
             let kid = format!("{}-{}", alg.to_lowercase(), crate::crypto::random_id());
             let (private, public) = jwt::generate(alg, &kid).map_err(|e| e.to_string())?;
             Ok(KeyRecord {
-                v: FORMAT_VERSION,
+                v: FIRST_FORMAT,
                 kid,
                 alg: alg.clone(),
                 public_jwk: public,

@@ -19,7 +19,7 @@ use crate::clock::now;
 use crate::clock::READ_TIMEOUT;
 use crate::cluster::{ClusterError, ClusterHandle};
 use crate::crypto::{random_id, random_secret, sha256_hex};
-use crate::state::{self, Command, CommandResult, TreeCache, TreeId, FORMAT_VERSION};
+use crate::state::{self, Command, CommandResult, TreeCache, TreeId, FIRST_FORMAT};
 
 pub use crate::state::{LogoutOutcome, SessionRecord};
 
@@ -134,7 +134,7 @@ impl Handler<StartSession> for SessionActor {
         let cookie = random_secret();
         let t = now();
         let session = SessionRecord {
-            v: FORMAT_VERSION,
+            v: FIRST_FORMAT,
             sid: random_id(),
             sub: msg.sub,
             username: msg.username,
@@ -347,7 +347,7 @@ mod tests {
 
     fn session(sid: &str, expires_at: u64) -> SessionRecord {
         SessionRecord {
-            v: FORMAT_VERSION,
+            v: FIRST_FORMAT,
             sid: sid.into(),
             sub: "sub-1".into(),
             username: "alice".into(),

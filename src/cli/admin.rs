@@ -126,6 +126,12 @@ pub async fn user(cmd: UserCmd) -> Result<(), Failure> {
                 .set_claims(&username, &claims.into_iter().collect())
                 .await?,
         ),
+        UserCmd::Disable { username, target } => {
+            print_json(&connect(&target)?.set_disabled(&username, true).await?)
+        }
+        UserCmd::Enable { username, target } => {
+            print_json(&connect(&target)?.set_disabled(&username, false).await?)
+        }
     }
     Ok(())
 }

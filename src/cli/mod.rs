@@ -175,6 +175,22 @@ pub enum UserCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Disable a user: no sign-in, no silent sign-in with an existing
+    /// session, no token for its codes and refresh tokens (needs every
+    /// member upgraded to data format 2).
+    Disable {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 /// `KEY=VALUE`; VALUE is JSON if it parses as JSON, else a string; empty = remove.

@@ -39,7 +39,7 @@ pub enum ClusterError {
     Timeout,
     #[error("the write's outcome is unknown: {0}")]
     Unknown(String),
-    #[error("this change needs data format {needed}, but some member only knows {cluster}; finish the upgrade first")]
+    #[error("cluster not upgraded: needs format {needed}, cluster is at {cluster}; upgrade every member first")]
     NotUpgraded { needed: u32, cluster: u32 },
 }
 

@@ -179,14 +179,10 @@ impl StateMachine {
             }
             trees.insert(name.to_string(), records);
         }
-        Ok((
-            applied,
-            membership,
-            SnapshotPayload {
-                v: FORMAT_VERSION,
-                trees,
-            },
-        ))
+        // The format of the content, not of this build: a 0.1.0 node can
+        // install it during a rolling upgrade (see `state::version`).
+        let v = state::version::snapshot_format(STATE_TREES, &trees);
+        Ok((applied, membership, SnapshotPayload { v, trees }))
     }
 
     /// Replace the state trees with a snapshot's contents, durably.

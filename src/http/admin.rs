@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AdminError;
 use super::AppState;
-use crate::actors::directory::{ClientRecord, CreateClient, CreateUser, SetClaims, UserRecord};
+use crate::actors::directory::{
+    ClientRecord, CreateClient, CreateUser, SetClaims, SetDisabled, UserRecord,
+};
 use crate::actors::membership::{secret_matches, NodeId};
 use crate::actors::session::{EndUserSessions, UserSessions};
 use crate::oidc::client_rules::validate_username;
@@ -33,6 +35,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/users/{username}/logout",
             web::post().to(logout_user),
+        )
+        .route(
+            "/admin/users/{username}/disable",
+            web::post().to(|r, s, p| set_disabled(r, s, p, true)),
+        )
+        .route(
+            "/admin/users/{username}/enable",
+            web::post().to(|r, s, p| set_disabled(r, s, p, false)),
         )
         .route("/admin/clients", web::post().to(create_client))
         .route("/admin/clients/{client_id}", web::get().to(get_client))
@@ -69,6 +79,9 @@ pub struct UserView {
     pub name: Option<String>,
     pub claims: std::collections::BTreeMap<String, serde_json::Value>,
     pub created_at: u64,
+    /// Set by `tessera user disable`: the user cannot sign in.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl From<UserRecord> for UserView {
@@ -88,6 +101,7 @@ impl From<UserRecord> for UserView {
             username: u.username,
             claims: u.claims,
             created_at: u.created_at,
+            disabled: u.disabled,
         }
     }
 }
@@ -208,6 +222,21 @@ async fn logout_user(
     tracing::info!(target: "audit", event = "admin_user_logout", username = %name,
         sessions = done.sessions, "admin ended a user's sessions");
     Ok(HttpResponse::Ok().json(done))
+}
+
+/// `POST /admin/users/{username}/disable` and `/enable` (format 2: a 409
+/// `not_upgraded` while a member still runs format 1).
+async fn set_disabled(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    path: web::Path<String>,
+    disabled: bool,
+) -> Result<HttpResponse, AdminError> {
+    check(&req, &st)?;
+    let username = username(path)?;
+    let msg = SetDisabled { username, disabled };
+    let user = st.directory.send(msg).await??;
+    Ok(HttpResponse::Ok().json(UserView::from(user)))
 }
 
 async fn create_client(

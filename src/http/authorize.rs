@@ -15,7 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::error_page;
 use super::request_object::{client_view, refused, resolve, Unresolved};
-use super::session_cookie::{current_session, unavailable, BROWSER_STATE_COOKIE};
+use super::session_cookie::{signing_in_session, unavailable, BROWSER_STATE_COOKIE};
 use super::signin::{after_login, form_pairs, login_page, respond_error, respond_error_for, Pairs};
 use super::AppState;
 use crate::actors::directory::ClientRecord;
@@ -104,7 +104,7 @@ async fn proceed(
     areq: AuthRequest,
     client: ClientRecord,
 ) -> HttpResponse {
-    let session = match current_session(req, st).await {
+    let session = match signing_in_session(req, st).await {
         Ok(s) => s,
         Err(res) => return res,
     };

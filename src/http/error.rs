@@ -81,6 +81,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A change the cluster's lowest data format cannot hold yet (409).
+    #[error("{0}")]
+    NotUpgraded(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -100,7 +103,10 @@ impl From<DirectoryError> for AdminError {
 
 impl From<ClusterError> for AdminError {
     fn from(e: ClusterError) -> Self {
-        AdminError::Unavailable(e.to_string())
+        match e {
+            ClusterError::NotUpgraded { .. } => AdminError::NotUpgraded(e.to_string()),
+            e => AdminError::Unavailable(e.to_string()),
+        }
     }
 }
 
@@ -116,7 +122,7 @@ impl ResponseError for AdminError {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
-            AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::Conflict(_) | AdminError::NotUpgraded(_) => StatusCode::CONFLICT,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -128,6 +134,7 @@ impl ResponseError for AdminError {
             AdminError::BadRequest(_) => "invalid_request",
             AdminError::NotFound(_) => "not_found",
             AdminError::Conflict(_) => "already_exists",
+            AdminError::NotUpgraded(_) => "not_upgraded",
             AdminError::Unavailable(_) => "unavailable",
             AdminError::Internal(_) => "internal_error",
         };

@@ -18,7 +18,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::pages::error_page;
 use super::session_cookie::{
-    csrf_matches, current_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE,
+    csrf_matches, signing_in_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE,
 };
 use super::signin::{after_login, form_pairs, issue_code, login_page, respond_error_for, Pairs};
 use super::AppState;
@@ -194,7 +194,7 @@ async fn sign_in(
 
 /// Record the consent and issue the code, or send `access_denied`.
 async fn decide(req: &HttpRequest, st: &AppState, form: &Pairs, areq: AuthRequest) -> HttpResponse {
-    let session = match current_session(req, st).await {
+    let session = match signing_in_session(req, st).await {
         Ok(Some(s)) => s,
         Ok(None) => return login_page(req, st, &areq, "", Some("Please sign in again.")),
         Err(res) => return res,

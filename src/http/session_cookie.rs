@@ -67,6 +67,17 @@ pub(super) async fn current_session(
     }
 }
 
+/// The live session behind this browser, if it can still sign its user in:
+/// a session of a disabled user does not (`prompt=none` answers
+/// `login_required`, and the user meets the login page).
+pub(super) async fn signing_in_session(
+    req: &HttpRequest,
+    st: &AppState,
+) -> Result<Option<SessionRecord>, HttpResponse> {
+    let session = current_session(req, st).await?;
+    Ok(session.filter(|s| !st.user_by_sub(&s.sub).is_some_and(|u| u.disabled)))
+}
+
 pub(super) fn unavailable() -> HttpResponse {
     error_page(
         StatusCode::SERVICE_UNAVAILABLE,

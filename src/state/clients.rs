@@ -6,6 +6,7 @@
 
 use super::result::CommandResult;
 use super::trees::{read, Record, StateTxn, TreeId, TxResult};
+use super::version::{Versioned, FIRST_FORMAT};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +63,22 @@ pub const KNOWN_GRANT_TYPES: &[&str] =
     &["authorization_code", "refresh_token", "client_credentials"];
 
 impl Record for ClientRecord {}
+
+impl Versioned for ClientRecord {
+    /// `scope`, `resource_server` and the back-channel logout fields came
+    /// after format 1 (0.1.0 would drop them).
+    fn format(&self) -> u32 {
+        if self.scope.is_some()
+            || self.resource_server
+            || self.backchannel_logout_uri.is_some()
+            || self.backchannel_logout_session_required
+        {
+            2
+        } else {
+            FIRST_FORMAT
+        }
+    }
+}
 
 impl ClientRecord {
     pub fn is_public(&self) -> bool {

@@ -15,6 +15,7 @@ use super::dpop::{self, DpopUse};
 use super::refresh::{self, FamilyRecord, RefreshRecord};
 use super::result::CommandResult;
 use super::trees::{Record, StateTxn, TreeId, TxResult};
+use super::users;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CodeRecord {
@@ -129,6 +130,9 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
     }
     if code.expires_at <= r.now {
         return reject("the authorization code has expired");
+    }
+    if users::disabled_sub(txn, &code.grant.sub)? {
+        return reject("the user is disabled");
     }
     if r.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
         return reject("redirect_uri does not match the authorization request");

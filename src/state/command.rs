@@ -27,7 +27,7 @@ use super::sweep;
 use super::tokens;
 use super::trees::{StateTxn, TxResult};
 use super::users::{self, UserRecord};
-use super::version::FORMAT_VERSION;
+use super::version::{Versioned, FIRST_FORMAT, FORMAT_VERSION};
 
 /// One state change. Variants are only ever added, never changed in place.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,17 +112,23 @@ pub enum Command {
     },
     /// Use a pushed request once, cluster-wide. Format 2.
     ConsumePushed(Box<pushed::Consume>),
+    /// Disable (or enable again) a user: a disabled user cannot sign in,
+    /// its sessions no longer sign in silently, and its codes and refresh
+    /// tokens are refused. `NotFound` if there is no such user. Format 2.
+    SetUserDisabled { username: String, disabled: bool },
 }
 
 impl Command {
-    /// The first format version that knows this variant. A variant added in
-    /// a later release returns that release's format here, and is proposed
-    /// only once every member reports at least that format (rolling upgrades).
+    /// The first format version that can apply this command: the format
+    /// that knows its variant, or of a record it carries if that is later
+    /// (see `state::version`). A command is proposed only once every member
+    /// reports at least this format (rolling upgrades).
     pub fn min_format(&self) -> u32 {
         match self {
-            Command::CreateUser { .. }
-            | Command::CreateClient { .. }
-            | Command::SetUserClaims { .. }
+            Command::CreateUser { user } => user.format(),
+            Command::CreateClient { client } => client.format(),
+            Command::SetUserDisabled { .. } => 2,
+            Command::SetUserClaims { .. }
             | Command::AddKeys { .. }
             | Command::PromoteKey { .. }
             | Command::RemoveKey { .. }
@@ -163,17 +169,20 @@ fn dpop_format(with_dpop: bool) -> u32 {
 /// The payload of one Raft log entry: commands from concurrent requests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Proposal {
-    /// Format version of the proposer.
+    /// The highest format its commands need (see `state::version`).
     pub v: u32,
     pub commands: Vec<Command>,
 }
 
 impl Proposal {
+    /// A proposal stamped with the format its commands need, at least
+    /// [`FIRST_FORMAT`]: a format-1 batch stays readable by a 0.1.0 node.
     pub fn new(commands: Vec<Command>) -> Self {
-        Proposal {
-            v: FORMAT_VERSION,
-            commands,
-        }
+        let v = commands
+            .iter()
+            .map(Command::min_format)
+            .fold(FIRST_FORMAT, u32::max);
+        Proposal { v, commands }
     }
 }
 
@@ -231,5 +240,8 @@ pub fn apply(txn: &StateTxn<'_>, proposal_version: u32, cmd: &Command) -> TxResu
         } => deliveries::failed(txn, id, *attempt, *next_attempt),
         Command::PushRequest { hash, request } => pushed::push(txn, hash, request),
         Command::ConsumePushed(c) => pushed::consume(txn, c),
+        Command::SetUserDisabled { username, disabled } => {
+            users::set_disabled(txn, username, *disabled)
+        }
     }
 }

@@ -9,8 +9,9 @@
 //! put into the command. A command that cannot take effect returns a
 //! [`CommandResult`] saying why; it never fails the entry.
 //!
-//! Every command and record carries a format version ([`FORMAT_VERSION`]) so a
-//! node can tell data written by a newer release.
+//! Every proposal, record and snapshot carries a format version so a node
+//! can tell data written by a newer release; [`version`] says which one, and
+//! how a cluster upgrades from one format to the next.
 //!
 //! Files, leaves first: [`version`], [`trees`] (the trees and the
 //! transaction), [`authorization`], [`result`], one file per domain
@@ -61,6 +62,8 @@ mod tests_sessions;
 mod tests_sweep;
 #[cfg(test)]
 mod tests_tokens;
+#[cfg(test)]
+mod tests_upgrade;
 
 pub use authorization::Authorization;
 pub use cache::{Generations, TreeCache};
@@ -75,4 +78,4 @@ pub use result::{CommandResult, LogoutOutcome, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};
 pub use trees::{StateTxn, TreeId, STATE_TREES};
 pub use users::UserRecord;
-pub use version::FORMAT_VERSION;
+pub use version::{Versioned, FIRST_FORMAT, FORMAT_VERSION};

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorization::Authorization;
 use super::trees::{Record, StateTxn, TreeId, TxResult};
-use super::version::FORMAT_VERSION;
+use super::version::FIRST_FORMAT;
 
 /// At most this many unexpired access tokens per refresh family.
 pub const MAX_LIVE_ACCESS: usize = 64;
@@ -56,7 +56,7 @@ impl FamilyRecord {
     /// A new family whose first access token is `(jti, exp)`.
     pub fn new(jti: &str, exp: u64, expires_at: u64) -> FamilyRecord {
         FamilyRecord {
-            v: FORMAT_VERSION,
+            v: FIRST_FORMAT,
             revoked: false,
             access: vec![(jti.to_string(), exp)],
             expires_at,
@@ -83,7 +83,7 @@ impl RefreshRecord {
     /// A fresh, unused refresh token for `grant`, issued at `now`.
     pub fn new(grant: Authorization, expires_at: u64, now: u64) -> RefreshRecord {
         RefreshRecord {
-            v: FORMAT_VERSION,
+            v: FIRST_FORMAT,
             grant,
             expires_at,
             used: false,

@@ -15,7 +15,7 @@
 use super::deliveries;
 use super::result::{CommandResult, LogoutOutcome};
 use super::trees::{read, Record, StateTxn, TreeId, TxResult};
-use super::version::FORMAT_VERSION;
+use super::version::FIRST_FORMAT;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,7 +201,7 @@ pub(super) fn grant_consent(
     let mut rec = txn
         .get::<ConsentRecord>(TreeId::Consents, &key)?
         .unwrap_or(ConsentRecord {
-            v: FORMAT_VERSION,
+            v: FIRST_FORMAT,
             scopes: vec![],
             granted_at: now,
         });

@@ -15,7 +15,7 @@ use super::codes::{NewRefresh, Redeem};
 use super::tokens::Rotate;
 use super::{
     apply, Authorization, ClientRecord, CodeRecord, Command, CommandResult, KeyRecord, KeyState,
-    SessionRecord, StateTxn, TreeId, UserRecord, FORMAT_VERSION, STATE_TREES,
+    SessionRecord, StateTxn, TreeId, UserRecord, FIRST_FORMAT, FORMAT_VERSION, STATE_TREES,
 };
 
 /// A fixed "now" for the tests.
@@ -137,7 +137,7 @@ pub fn create_user(username: &str, sub: &str) -> Command {
 
 pub fn client(client_id: &str) -> ClientRecord {
     ClientRecord {
-        v: FORMAT_VERSION,
+        v: FIRST_FORMAT,
         client_id: client_id.into(),
         secret_hash: Some("$argon2id$x".into()),
         redirect_uris: vec![REDIRECT.into()],
@@ -175,7 +175,7 @@ pub fn authorization(scopes: &[&str]) -> Authorization {
 /// An unredeemed code with the appendix B challenge, valid until `T + 60`.
 pub fn code(scopes: &[&str]) -> CodeRecord {
     CodeRecord {
-        v: FORMAT_VERSION,
+        v: FIRST_FORMAT,
         grant: authorization(scopes),
         redirect_uri: REDIRECT.into(),
         code_challenge: Some(CHALLENGE.into()),
@@ -232,7 +232,7 @@ pub fn rotate(hash: &str, new_hash: &str, jti: &str, now: u64) -> Command {
 
 pub fn key(kid: &str, alg: &str, state: KeyState) -> KeyRecord {
     KeyRecord {
-        v: FORMAT_VERSION,
+        v: FIRST_FORMAT,
         kid: kid.into(),
         alg: alg.into(),
         public_jwk: serde_json::json!({"kid": kid}),
@@ -246,7 +246,7 @@ pub fn key(kid: &str, alg: &str, state: KeyState) -> KeyRecord {
 
 pub fn session(sid: &str, expires_at: u64) -> SessionRecord {
     SessionRecord {
-        v: FORMAT_VERSION,
+        v: FIRST_FORMAT,
         sid: sid.into(),
         sub: "sub-alice".into(),
         username: "alice".into(),

@@ -12,6 +12,7 @@ use super::dpop::{self, DpopUse};
 use super::refresh::{self, FamilyRecord, RefreshRecord};
 use super::result::CommandResult;
 use super::trees::{read, StateTxn, TreeId, TxResult};
+use super::users;
 
 /// The `RotateRefresh` command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +70,9 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     }
     if rec.expires_at <= r.now {
         return reject("the refresh token has expired");
+    }
+    if users::disabled_sub(txn, &rec.grant.sub)? {
+        return reject("the user is disabled");
     }
     if txn.exists(TreeId::Refresh, &r.new_hash)? {
         return Ok(CommandResult::invalid("the new refresh token exists"));

@@ -4,12 +4,14 @@
 //! PHC string (m=19456 KiB, t=2, p=1), hashed by the proposer before the
 //! command enters the log, so no plaintext ever reaches the log or a peer.
 //! Standard claims (OIDC Core §5.1: name, email, address, ...) are a JSON map.
+//! A disabled user (format 2) keeps its record but cannot sign in, and its
+//! codes and refresh tokens are refused by `apply`.
 
 use std::collections::BTreeMap;
 
 use super::result::CommandResult;
 use super::trees::{read, Record, StateTxn, TreeId, TxResult};
-use super::version::FORMAT_VERSION;
+use super::version::{Versioned, FIRST_FORMAT};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,19 +28,34 @@ pub struct UserRecord {
     pub claims: BTreeMap<String, Value>,
     /// Unix seconds, from the proposer's clock.
     pub created_at: u64,
+    /// Set by the operator: the user cannot sign in (format 2; absent when
+    /// false, so an enabled user's record is format 1's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 impl Record for UserRecord {}
 
+impl Versioned for UserRecord {
+    fn format(&self) -> u32 {
+        if self.disabled {
+            2
+        } else {
+            FIRST_FORMAT
+        }
+    }
+}
+
 impl UserRecord {
     pub fn new(sub: String, username: String, password_hash: String, created_at: u64) -> Self {
         UserRecord {
-            v: FORMAT_VERSION,
+            v: FIRST_FORMAT,
             sub,
             username,
             password_hash,
             claims: BTreeMap::new(),
             created_at,
+            disabled: false,
         }
     }
 
@@ -118,6 +135,36 @@ pub(super) fn set_claims(
     }
     txn.put(TreeId::Users, username, &user)?;
     Ok(CommandResult::Done)
+}
+
+/// Disable or enable a user; its record then carries the format its fields
+/// need. A name that is not a valid username names no user: `NotFound`.
+pub(super) fn set_disabled(
+    txn: &StateTxn<'_>,
+    username: &str,
+    disabled: bool,
+) -> TxResult<CommandResult> {
+    if validate_username(username).is_err() {
+        return Ok(CommandResult::NotFound);
+    }
+    let Some(mut user) = txn.get::<UserRecord>(TreeId::Users, username)? else {
+        return Ok(CommandResult::NotFound);
+    };
+    user.disabled = disabled;
+    user.v = user.format();
+    txn.put(TreeId::Users, username, &user)?;
+    Ok(CommandResult::Done)
+}
+
+/// Whether the user with subject `sub` exists and is disabled (in `apply`:
+/// codes and refresh tokens of a disabled user are refused).
+pub(super) fn disabled_sub(txn: &StateTxn<'_>, sub: &str) -> TxResult<bool> {
+    let Some(username) = txn.get::<String>(TreeId::Users, &sub_key(sub))? else {
+        return Ok(false);
+    };
+    Ok(txn
+        .get::<UserRecord>(TreeId::Users, &username)?
+        .is_some_and(|u| u.disabled))
 }
 
 /// Read view: a user by username.

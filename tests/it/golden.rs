@@ -337,6 +337,25 @@ async fn golden_log_entries_results_and_snapshot_of_v1_still_decode() {
     assert_eq!(applied, stored.meta.last_log_id);
 }
 
+/// This build, replaying the v1 log, snapshots exactly what format 1 did:
+/// `v` 1 and the same records, so a 0.1.0 node installs a snapshot a new
+/// node sends during a rolling upgrade (src/state/version.rs).
+#[tokio::test]
+async fn replaying_the_v1_log_this_build_snapshots_what_v1_did() {
+    let (_tmp, mut sm, _) = replay(entries()).await;
+    let snap = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let built: serde_json::Value = serde_json::from_slice(snap.snapshot.get_ref()).unwrap();
+    let text = std::fs::read_to_string(dir().join("snapshot.json")).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(built["v"], 1);
+    assert_eq!(built, golden["payload"]);
+}
+
 const DATA_TAR: &str = "data.tar.gz";
 
 pub fn extract_golden_data(cluster_dir: &Path) {

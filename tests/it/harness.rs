@@ -55,6 +55,8 @@ pub struct Node {
     pub public_tls: bool,
     /// `TESSERA_LOG` of the process.
     pub log_filter: &'static str,
+    /// The tessera binary this node runs ([`BIN`] unless [`RaftOpts::binaries`]).
+    pub bin: PathBuf,
     child: Option<Child>,
     /// Started before: later starts go without `--bootstrap`.
     started: bool,
@@ -126,6 +128,8 @@ pub struct RaftOpts {
     pub audit: bool,
     /// `TESSERA_LOG` of the nodes (default `info,openraft=warn`).
     pub log_filter: Option<&'static str>,
+    /// Nodes that run another tessera binary (an older release) than [`BIN`].
+    pub binaries: Vec<(u64, PathBuf)>,
 }
 
 impl Default for RaftOpts {
@@ -141,6 +145,7 @@ impl Default for RaftOpts {
             public_tls: false,
             audit: false,
             log_filter: None,
+            binaries: Vec::new(),
         }
     }
 }
@@ -289,6 +294,11 @@ workers = 1
                     audit,
                     public_tls: opts.public_tls,
                     log_filter: opts.log_filter.unwrap_or("info,openraft=warn"),
+                    bin: opts
+                        .binaries
+                        .iter()
+                        .find(|(n, _)| n == id)
+                        .map_or_else(|| PathBuf::from(BIN), |(_, b)| b.clone()),
                     child: None,
                     started: false,
                 },
@@ -330,7 +340,7 @@ workers = 1
             .append(true)
             .open(&node.log)
             .unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(&node.bin)
             .args(["serve", "--config"])
             .arg(&node.config)
             .args(first.then_some("--bootstrap"))
@@ -469,6 +479,25 @@ workers = 1
     pub fn cli_on(&self, id: u64, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         let config = path_str(&self.node(id).config);
         cli(&[args, &["--config", config]].concat(), stdin)
+    }
+
+    /// Wait until every running node reports `format` as the cluster's data
+    /// format (members report theirs every few seconds; a member not heard
+    /// from yet counts as format 1, so format-2 writes are refused until then).
+    pub async fn wait_cluster_format(&self, format: u32) {
+        let running: Vec<u64> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|id| self.nodes[id].is_running())
+            .collect();
+        let what = format!("every node to report cluster format {format}");
+        wait::until(&what, Duration::from_secs(30), async || {
+            running
+                .iter()
+                .all(|id| self.status_json(*id)["cluster_format"] == format)
+        })
+        .await;
     }
 
     /// `cluster status --json` through node `id`'s CLI.

@@ -52,3 +52,4 @@ mod snapshot;
 mod ssrf_scopes;
 mod storage_suite;
 mod throttling;
+mod upgrade_gate;

@@ -139,6 +139,8 @@ async fn with_private_targets_allowed_a_jwks_uri_works_but_its_redirects_are_not
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_credentials_scopes_and_introspection_are_scoped_to_the_client() {
     let s = Seeded::start(3, Duration::from_secs(20)).await;
+    // Registered scopes and resource servers are format 2.
+    s.c.wait_cluster_format(2).await;
     let (http, on) = (&s.http, |n| s.on(n));
     s.c.node(1)
         .admin()
