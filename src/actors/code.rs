@@ -130,6 +130,7 @@ impl ExchangeCode {
             access_exp: minted.access_exp,
             refresh,
             dpop: self.dpop,
+            stamp_issued: false,
         }))
     }
 }
@@ -180,7 +181,8 @@ impl Handler<ExchangeCode> for CodeActor {
     fn handle(&mut self, msg: ExchangeCode, ctx: &mut Context<Self>) -> Self::Result {
         let minted = Minted::new(self.lifetimes);
         let key = (TreeId::Codes, sha256_hex(&msg.code));
-        let cmd = msg.command(&minted);
+        let stamp = self.cluster().cluster_format() >= 2;
+        let cmd = msg.command(&minted).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown code.
         let unknown = Exchange::Rejected("unknown authorization code".into());
         propose_if_known(self, ctx, key, cmd, unknown, move |r| minted.outcome(r))

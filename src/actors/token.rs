@@ -165,6 +165,7 @@ impl ExchangeRefreshToken {
             access_jti: minted.access_jti.clone(),
             access_exp: minted.access_exp,
             dpop: self.dpop.clone(),
+            stamp_issued: false,
         }))
     }
 }
@@ -308,7 +309,8 @@ impl Handler<ExchangeRefreshToken> for TokenActor {
         }
         let minted = Minted::new(self.lifetimes);
         let key = (TreeId::Refresh, sha256_hex(&msg.refresh_token));
-        let cmd = msg.command(&minted);
+        let stamp = self.cluster().cluster_format() >= 2;
+        let cmd = msg.command(&minted).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown token.
         let unknown = Exchange::Rejected("unknown refresh token".into());
         propose_if_known(self, ctx, key, cmd, unknown, move |r| {

@@ -169,7 +169,13 @@ impl StateMachine {
         let _guard = self.inner.apply_lock.lock().expect("apply lock");
         let (applied, membership) = self.read_applied()?;
         let mut trees = BTreeMap::new();
-        for (name, tree) in STATE_TREES.iter().zip(&self.inner.trees).skip(1) {
+        let trees_and_places = STATE_TREES.iter().zip(&self.inner.trees).enumerate();
+        for (place, (name, tree)) in trees_and_places.skip(1) {
+            // An empty tree that format 1 does not know is left out: a
+            // format-1 snapshot stays exactly what 0.1.0 writes.
+            if place >= state::FIRST_FORMAT_TREES && tree.is_empty() {
+                continue;
+            }
             let mut records = BTreeMap::new();
             for item in tree.iter() {
                 let (k, v) = item.map_err(|e| sm_err(ErrorVerb::Read, e))?;

@@ -67,6 +67,11 @@ pub struct Redeem {
     /// it was; a fresh one stays spent whatever the redemption answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop: Option<DpopUse>,
+    /// Record when the refresh token this creates was issued (format 2:
+    /// the proposer sets it once every member knows format 2, so format-1
+    /// data stays byte for byte what 0.1.0 writes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stamp_issued: bool,
 }
 
 impl Record for CodeRecord {}
@@ -153,7 +158,7 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
         let mut family = FamilyRecord::new(&r.access_jti, r.access_exp, n.expires_at);
         family.jkt = n.jkt.clone();
         txn.put(TreeId::Families, &n.family, &family)?;
-        let rec = RefreshRecord::new(grant.clone(), n.expires_at, r.now);
+        let rec = RefreshRecord::new(grant.clone(), n.expires_at, r.stamp_issued.then_some(r.now));
         txn.put(TreeId::Refresh, &n.hash, &rec)?;
     }
     code.redeemed = Some(Redemption {

@@ -119,6 +119,18 @@ pub enum Command {
 }
 
 impl Command {
+    /// Have a `RedeemCode` or `RotateRefresh` record when the refresh token
+    /// it creates was issued (refresh-token introspection's `iat`); the
+    /// proposer asks for it only once the cluster is at format 2.
+    pub fn stamping_issue_times(mut self, yes: bool) -> Command {
+        match &mut self {
+            Command::RedeemCode(r) => r.stamp_issued = yes,
+            Command::RotateRefresh(r) => r.stamp_issued = yes,
+            _ => {}
+        }
+        self
+    }
+
     /// The first format version that can apply this command: the format
     /// that knows its variant, or of a record it carries if that is later
     /// (see `state::version`). A command is proposed only once every member
@@ -141,8 +153,8 @@ impl Command {
             | Command::EndSession { .. } => 1,
             Command::SetClusterId { .. } => 2,
             // Format 1 commands that carry format 2 fields.
-            Command::RedeemCode(r) => dpop_format(r.dpop.is_some()),
-            Command::RotateRefresh(r) => dpop_format(r.dpop.is_some()),
+            Command::RedeemCode(r) => dpop_format(r.dpop.is_some() || r.stamp_issued),
+            Command::RotateRefresh(r) => dpop_format(r.dpop.is_some() || r.stamp_issued),
             Command::Sweep(s) => s.min_format(),
             Command::UseDpopJti(_) => 2,
             Command::NoteSessionClient { .. }

@@ -80,14 +80,15 @@ impl FamilyRecord {
 }
 
 impl RefreshRecord {
-    /// A fresh, unused refresh token for `grant`, issued at `now`.
-    pub fn new(grant: Authorization, expires_at: u64, now: u64) -> RefreshRecord {
+    /// A fresh, unused refresh token for `grant`, issued at `issued_at`
+    /// when the command records it (format 2).
+    pub fn new(grant: Authorization, expires_at: u64, issued_at: Option<u64>) -> RefreshRecord {
         RefreshRecord {
             v: FIRST_FORMAT,
             grant,
             expires_at,
             used: false,
-            issued_at: Some(now),
+            issued_at,
         }
     }
 }

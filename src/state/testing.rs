@@ -208,6 +208,7 @@ pub fn redeem(hash: &str, jti: &str, refresh: Option<(&str, &str)>) -> Redeem {
             jkt: None,
         }),
         dpop: None,
+        stamp_issued: true,
     }
 }
 
@@ -227,6 +228,7 @@ pub fn rotate(hash: &str, new_hash: &str, jti: &str, now: u64) -> Command {
         access_jti: jti.into(),
         access_exp: now + 300,
         dpop: None,
+        stamp_issued: true,
     }))
 }
 

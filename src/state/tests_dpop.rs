@@ -131,13 +131,16 @@ fn the_sweep_removes_used_ids_once_expired() {
 
 #[test]
 fn dpop_commands_need_format_2_and_others_keep_format_1() {
-    let plain = rotate("rt-1", "rt-2", "j", T);
+    let plain = rotate("rt-1", "rt-2", "j", T).stamping_issue_times(false);
     assert_eq!(plain.min_format(), 1);
+    // Recording the issue time is format 2 as well.
+    assert_eq!(plain.clone().stamping_issue_times(true).min_format(), 2);
     assert_eq!(
         rotate_with(Some(proof("k", "p")), "rt-2", "j").min_format(),
         2
     );
     let mut r = redeem("c", "j", None);
+    r.stamp_issued = false;
     assert_eq!(redeem_cmd(r.clone()).min_format(), 1);
     r.dpop = Some(proof("k", "p"));
     assert_eq!(redeem_cmd(r).min_format(), 2);

@@ -29,6 +29,11 @@ pub struct Rotate {
     /// by that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop: Option<DpopUse>,
+    /// Record when the refresh token this creates was issued (format 2:
+    /// the proposer sets it once every member knows format 2, so format-1
+    /// data stays byte for byte what 0.1.0 writes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stamp_issued: bool,
 }
 
 /// Rotate a refresh token. Every check runs before anything is written, so
@@ -83,7 +88,11 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     family.expires_at = family.expires_at.max(r.new_expires_at);
     rec.used = true;
     txn.put(TreeId::Refresh, &r.hash, &rec)?;
-    let next = RefreshRecord::new(rec.grant.clone(), r.new_expires_at, r.now);
+    let next = RefreshRecord::new(
+        rec.grant.clone(),
+        r.new_expires_at,
+        r.stamp_issued.then_some(r.now),
+    );
     txn.put(TreeId::Refresh, &r.new_hash, &next)?;
     txn.put(TreeId::Families, &family_id, &family)?;
     Ok(CommandResult::Granted(Box::new(rec.grant)))

@@ -55,6 +55,7 @@ fn redeem(t: u64, n: u64, refresh: Option<NewRefresh>) -> Command {
         access_exp: t + 300 + n,
         refresh,
         dpop: None,
+        stamp_issued: false,
     }))
 }
 
@@ -69,6 +70,7 @@ fn rotate_rt1(t: u64, n: u64) -> Command {
         access_jti: format!("jti-{n}"),
         access_exp: t + 300 + n,
         dpop: None,
+        stamp_issued: false,
     }))
 }
 
