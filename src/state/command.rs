@@ -153,8 +153,8 @@ impl Command {
             | Command::EndSession { .. } => 1,
             Command::SetClusterId { .. } => 2,
             // Format 1 commands that carry format 2 fields.
-            Command::RedeemCode(r) => dpop_format(r.dpop.is_some() || r.stamp_issued),
-            Command::RotateRefresh(r) => dpop_format(r.dpop.is_some() || r.stamp_issued),
+            Command::RedeemCode(r) => format_with(r.dpop.is_some() || r.stamp_issued),
+            Command::RotateRefresh(r) => format_with(r.dpop.is_some() || r.stamp_issued),
             Command::Sweep(s) => s.min_format(),
             Command::UseDpopJti(_) => 2,
             Command::NoteSessionClient { .. }
@@ -167,11 +167,12 @@ impl Command {
     }
 }
 
-/// A command with a DPoP part (a proof, a bound family, used proof ids to
-/// sweep) needs format 2 (an older node would ignore
-/// the part and reach another verdict); without one it is format 1.
-fn dpop_format(with_dpop: bool) -> u32 {
-    if with_dpop {
+/// A format-1 command that carries a format-2 part (a DPoP proof or bound
+/// family, or `stamp_issued`) needs format 2: an older node would ignore the
+/// part and reach another verdict or write other bytes. Without one it is
+/// format 1.
+fn format_with(format_2_part: bool) -> u32 {
+    if format_2_part {
         2
     } else {
         1
