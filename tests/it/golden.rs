@@ -263,6 +263,15 @@ async fn replay(entries: Vec<Entry>) -> (tempfile::TempDir, StateMachine, Vec<Pr
     (tmp, sm, results)
 }
 
+/// The snapshot the state machine builds of what it has applied.
+async fn snapshot(sm: &mut StateMachine) -> openraft::Snapshot<tessera::cluster::TypeConfig> {
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap()
+}
+
 fn pretty<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap() + "\n"
 }
@@ -275,12 +284,7 @@ async fn bless_golden_files() {
     std::fs::write(dir().join("log_entries.json"), pretty(&entries)).unwrap();
     let (_tmp, mut sm, results) = replay(entries).await;
     std::fs::write(dir().join("results.json"), pretty(&results)).unwrap();
-    let snap = sm
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snap = snapshot(&mut sm).await;
     let mut meta = snap.meta.clone();
     meta.snapshot_id = "golden-v1".into();
     let stored = StoredSnapshot {
@@ -345,12 +349,7 @@ async fn golden_log_entries_results_and_snapshot_of_v1_still_decode() {
 #[tokio::test]
 async fn replaying_the_v1_log_this_build_snapshots_what_v1_did() {
     let (_tmp, mut sm, _) = replay(entries()).await;
-    let snap = sm
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
+    let snap = snapshot(&mut sm).await;
     let built: serde_json::Value = serde_json::from_slice(snap.snapshot.get_ref()).unwrap();
     let text = std::fs::read_to_string(dir().join("snapshot.json")).unwrap();
     let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
