@@ -34,6 +34,8 @@
 #   TESSERA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 45)
 #   TESSERA_NGINX          the nginx binary (default: nginx on PATH or /usr/sbin/nginx)
 #   TESSERA_LOG            log filter passed to the nodes (e.g. debug,openraft=info)
+#   TESSERA_EXTRA_TOML     TOML appended to every node's cluster.toml on `up`, e.g.
+#                          $'[tokens]\nsession_lifetime_secs = 300' (scripts/soak.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -191,6 +193,9 @@ ca_cert = "$LC/certs/ca.pem"
 cert = "$LC/certs/node$n.pem"
 key = "$LC/certs/node$n.key"
 EOF
+        if [[ -n "${TESSERA_EXTRA_TOML:-}" ]]; then
+            printf '\n# From TESSERA_EXTRA_TOML:\n%s\n' "$TESSERA_EXTRA_TOML" >>"$cfg.tmp"
+        fi
         mv "$cfg.tmp" "$cfg"
     )
 }

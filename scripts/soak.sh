@@ -10,6 +10,16 @@
 # close to 0 and the second half's peak stays near its start.
 #
 #   scripts/soak.sh            # SOAK_MINUTES=20 SOAK_STEP=20
+#
+# Memory follows live data: with the default lifetimes (sessions 24 h,
+# refresh tokens 30 days) every login and sign-in of the run is still live
+# at its end, so the state grows for the whole 20 minutes by design. To see
+# whether anything grows *beyond* live data, start the cluster with lifetimes
+# shorter than half the run, so live data reaches its steady state in the
+# first half:
+#
+#   TESSERA_EXTRA_TOML=$'[tokens]\nsession_lifetime_secs = 300\nrefresh_token_lifetime_secs = 300' \
+#       scripts/local-cluster.sh up
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LC="${TESSERA_CLUSTER_DIR:-$ROOT/.local-cluster}"

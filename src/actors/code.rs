@@ -112,7 +112,7 @@ impl ExchangeCode {
     fn command(self, minted: &Minted) -> Command {
         let refresh = self.refreshable.then(|| NewRefresh {
             hash: minted.refresh_hash(),
-            family: random_id(),
+            family: minted.family.clone().unwrap_or_else(random_id),
             expires_at: minted.refresh_exp,
             jkt: self
                 .dpop
@@ -179,9 +179,10 @@ impl Handler<ExchangeCode> for CodeActor {
     type Result = ResponseActFuture<Self, Result<Exchange, ClusterError>>;
 
     fn handle(&mut self, msg: ExchangeCode, ctx: &mut Context<Self>) -> Self::Result {
-        let minted = Minted::new(self.lifetimes);
-        let key = (TreeId::Codes, sha256_hex(&msg.code));
         let stamp = self.cluster().cluster_format() >= 2;
+        // From format 2 on, refresh tokens name their family (state::tokens).
+        let minted = Minted::new(self.lifetimes).named(stamp.then(random_id));
+        let key = (TreeId::Codes, sha256_hex(&msg.code));
         let cmd = msg.command(&minted).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown code.
         let unknown = Exchange::Rejected("unknown authorization code".into());

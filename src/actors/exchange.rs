@@ -96,6 +96,8 @@ pub(super) struct Minted {
     /// The next refresh token, in clear: only its hash enters the command.
     pub refresh_token: String,
     pub refresh_exp: u64,
+    /// The family the refresh token names, once [`Minted::named`] (format 2).
+    pub family: Option<String>,
 }
 
 impl Minted {
@@ -107,7 +109,18 @@ impl Minted {
             access_exp: now + lifetimes.access,
             refresh_token: random_secret(),
             refresh_exp: now + lifetimes.refresh,
+            family: None,
         }
+    }
+
+    /// Make the refresh token name `family` (`<family>.<secret>`, format 2;
+    /// see `state::tokens::family_of`), when there is one.
+    pub fn named(mut self, family: Option<String>) -> Self {
+        if let Some(f) = family {
+            self.refresh_token = format!("{f}.{}", self.refresh_token);
+            self.family = Some(f);
+        }
+        self
     }
 
     /// The key the next refresh token is stored under.

@@ -39,13 +39,18 @@ use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
 use crate::crypto::sha256_hex;
 use crate::state::sweep::{self, Sweep};
-use crate::state::tokens::Rotate;
+use crate::state::tokens::{family_of, Rotate};
 use crate::state::{self, Command, CommandResult, TreeId};
 
 /// How often the leader looks for expired records.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// At most this many keys per tree in one sweep command.
-const SWEEP_LIMIT: usize = 500;
+const SWEEP_LIMIT: usize = 2000;
+/// When a sweep reached [`SWEEP_LIMIT`] for a tree, the next one follows
+/// after this pause instead of [`SWEEP_INTERVAL`]: expired records are
+/// removed as fast as a busy cluster makes them (a code per sign-in, a
+/// session per login), a bounded command at a time.
+const SWEEP_BACKLOG_PAUSE: Duration = Duration::from_millis(500);
 
 pub struct TokenActor {
     cluster: ClusterHandle,
@@ -103,9 +108,10 @@ impl TokenActor {
             return;
         }
         let n = s.len();
+        let backlog = s.longest() >= SWEEP_LIMIT;
         self.sweeping = true;
         let rx = propose(self, ctx, Command::Sweep(Box::new(s)));
-        ctx.spawn(rx.into_actor(self).map(move |res, act, _| {
+        ctx.spawn(rx.into_actor(self).map(move |res, act, ctx| {
             act.sweeping = false;
             match res {
                 Ok(Ok(r)) => {
@@ -114,6 +120,9 @@ impl TokenActor {
                     }
                     crate::metrics::METRICS.swept.inc_by(n as u64);
                     tracing::debug!(records = n, "swept expired records");
+                    if backlog {
+                        ctx.run_later(SWEEP_BACKLOG_PAUSE, |act, ctx| act.sweep(ctx));
+                    }
                 }
                 other => tracing::warn!("sweep failed: {other:?}"),
             }
@@ -154,8 +163,9 @@ pub struct ExchangeRefreshToken {
 }
 
 impl ExchangeRefreshToken {
-    /// The `RotateRefresh` command for this exchange with the minted values.
-    fn command(&self, minted: &Minted) -> Command {
+    /// The `RotateRefresh` command for this exchange with the minted values;
+    /// `family` is the one the presented token names (format 2).
+    fn command(&self, minted: &Minted, family: Option<String>) -> Command {
         Command::RotateRefresh(Box::new(Rotate {
             hash: sha256_hex(&self.refresh_token),
             client_id: self.client_id.clone(),
@@ -166,6 +176,7 @@ impl ExchangeRefreshToken {
             access_exp: minted.access_exp,
             dpop: self.dpop.clone(),
             stamp_issued: false,
+            family,
         }))
     }
 }
@@ -307,10 +318,25 @@ impl Handler<ExchangeRefreshToken> for TokenActor {
         if let Some(extra) = self.scope_refused(&msg) {
             return Box::pin(actix::fut::ready(Ok(Exchange::ScopeNotGranted(extra))));
         }
-        let minted = Minted::new(self.lifetimes);
-        let key = (TreeId::Refresh, sha256_hex(&msg.refresh_token));
         let stamp = self.cluster().cluster_format() >= 2;
-        let cmd = msg.command(&minted).stamping_issue_times(stamp);
+        let hash = sha256_hex(&msg.refresh_token);
+        // A token naming its family is looked for by family: its own record
+        // is gone once it has been rotated, and using it again must still
+        // reach `apply` (reuse revokes the family).
+        // (Before format 2 no token names one, so a name is then ignored.)
+        let presented = family_of(&msg.refresh_token)
+            .filter(|_| stamp)
+            .map(String::from);
+        let (named, key) = match &presented {
+            Some(f) => (Some(f.clone()), (TreeId::Families, f.clone())),
+            None => {
+                let local = self.local_refresh(&hash).and_then(|r| r.grant.family);
+                (local, (TreeId::Refresh, hash))
+            }
+        };
+        // From format 2 on, the next token names its family too.
+        let minted = Minted::new(self.lifetimes).named(named.filter(|_| stamp));
+        let cmd = msg.command(&minted, presented).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown token.
         let unknown = Exchange::Rejected("unknown refresh token".into());
         propose_if_known(self, ctx, key, cmd, unknown, move |r| {
@@ -427,7 +453,7 @@ mod tests {
             access: 300,
             refresh: 3600,
         });
-        let cmd = msg.command(&m);
+        let cmd = msg.command(&m, None);
         let wire = serde_json::to_string(&cmd).unwrap();
         assert!(!wire.contains("the-old-refresh-token"), "{wire}");
         assert!(!wire.contains(&m.refresh_token), "{wire}");

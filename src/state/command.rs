@@ -154,7 +154,9 @@ impl Command {
             Command::SetClusterId { .. } => 2,
             // Format 1 commands that carry format 2 fields.
             Command::RedeemCode(r) => format_with(r.dpop.is_some() || r.stamp_issued),
-            Command::RotateRefresh(r) => format_with(r.dpop.is_some() || r.stamp_issued),
+            Command::RotateRefresh(r) => {
+                format_with(r.dpop.is_some() || r.stamp_issued || r.family.is_some())
+            }
             Command::Sweep(s) => s.min_format(),
             Command::UseDpopJti(_) => 2,
             Command::NoteSessionClient { .. }

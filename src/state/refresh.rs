@@ -47,6 +47,11 @@ pub struct FamilyRecord {
     /// (RFC 9449 §5). Absent in format 1 records and for unbound families.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// The client the family belongs to (format 2): recorded once the
+    /// family's tokens name it, so that a spent token can be matched to
+    /// its client after its own record is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 impl Record for RefreshRecord {}
@@ -61,6 +66,7 @@ impl FamilyRecord {
             access: vec![(jti.to_string(), exp)],
             expires_at,
             jkt: None,
+            client_id: None,
         }
     }
 

@@ -60,27 +60,31 @@ impl Sweep {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
-            && self.sessions.is_empty()
-            && self.refresh.is_empty()
-            && self.families.is_empty()
-            && self.revoked_jti.is_empty()
-            && self.assertions.is_empty()
-            && self.dpop_jti.is_empty()
-            && self.deliveries.is_empty()
-            && self.pushed.is_empty()
+        self.len() == 0
+    }
+
+    fn lists(&self) -> [&Vec<String>; 9] {
+        [
+            &self.codes,
+            &self.sessions,
+            &self.refresh,
+            &self.families,
+            &self.revoked_jti,
+            &self.assertions,
+            &self.dpop_jti,
+            &self.deliveries,
+            &self.pushed,
+        ]
     }
 
     pub fn len(&self) -> usize {
-        self.codes.len()
-            + self.sessions.len()
-            + self.refresh.len()
-            + self.families.len()
-            + self.revoked_jti.len()
-            + self.assertions.len()
-            + self.dpop_jti.len()
-            + self.deliveries.len()
-            + self.pushed.len()
+        self.lists().iter().map(|l| l.len()).sum()
+    }
+
+    /// The most keys this sweep lists for one tree: when it is the
+    /// proposer's limit, that tree may hold more expired records.
+    pub fn longest(&self) -> usize {
+        self.lists().iter().map(|l| l.len()).max().unwrap_or(0)
     }
 }
 

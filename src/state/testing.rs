@@ -229,6 +229,7 @@ pub fn rotate(hash: &str, new_hash: &str, jti: &str, now: u64) -> Command {
         access_exp: now + 300,
         dpop: None,
         stamp_issued: true,
+        family: None,
     }))
 }
 

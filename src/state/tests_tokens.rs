@@ -181,3 +181,82 @@ fn an_assertion_jti_is_refused_until_it_expires() {
     let other_client = use_assertion("other", "a-1", T + 200, T + 59);
     assert_eq!(db.apply(other_client), CommandResult::Done, "per client");
 }
+
+/// A rotation whose presented token names its family (format 2).
+fn named(hash: &str, new_hash: &str, jti: &str, now: u64, family: &str) -> Command {
+    let mut cmd = rotate(hash, new_hash, jti, now);
+    if let Command::RotateRefresh(r) = &mut cmd {
+        r.family = Some(family.into());
+    }
+    cmd
+}
+
+#[test]
+fn a_named_rotation_forgets_the_spent_token_and_its_family_still_catches_reuse() {
+    let db = Db::with_refresh();
+    let r = db.apply(named("rt-1", "rt-2", "jti-2", T + 2, "fam-1"));
+    assert!(matches!(r, CommandResult::Granted(_)), "{r:?}");
+    assert!(
+        !db.has(TreeId::Refresh, "rt-1"),
+        "the spent token is deleted"
+    );
+    let f = family(&db);
+    assert_eq!((f.client_id.as_deref(), f.v), (Some(CLIENT), 2));
+    // A chain of rotations leaves one token record, however long it is.
+    for i in 2..50 {
+        let (old, new) = (format!("rt-{i}"), format!("rt-{}", i + 1));
+        let r = db.apply(named(&old, &new, &format!("jti-{}", i + 1), T + 2, "fam-1"));
+        assert!(matches!(r, CommandResult::Granted(_)), "{r:?}");
+    }
+    assert_eq!(db.tree(TreeId::Refresh).len(), 1);
+    // The first token, long gone, is reuse: the family dies.
+    let r = db.apply(named("rt-1", "rt-x", "jti-x", T + 3, "fam-1"));
+    assert_eq!(r, CommandResult::RefreshReused);
+    assert!(family(&db).revoked);
+    assert!(revoked(&db, "jti-50"));
+    let after = db.apply_unchanged(named("rt-50", "rt-y", "jti-y", T + 4, "fam-1"));
+    assert!(rejected(&after), "{after:?}");
+}
+
+#[test]
+fn a_spent_named_token_is_unknown_to_another_client_and_another_family() {
+    let db = Db::with_refresh();
+    db.apply(named("rt-1", "rt-2", "jti-2", T + 2, "fam-1"));
+    let mut other = named("rt-1", "rt-3", "jti-3", T + 3, "fam-1");
+    if let Command::RotateRefresh(r) = &mut other {
+        r.client_id = "other".into();
+    }
+    assert!(rejected(&db.apply_unchanged(other)));
+    assert!(rejected(&db.apply_unchanged(named(
+        "rt-1",
+        "rt-3",
+        "j",
+        T + 3,
+        "fam-9"
+    ))));
+    // A live token presented with a family it is not in is refused.
+    assert!(rejected(&db.apply_unchanged(named(
+        "rt-2",
+        "rt-3",
+        "j",
+        T + 3,
+        "fam-9"
+    ))));
+    assert!(!family(&db).revoked);
+}
+
+#[test]
+fn only_well_formed_names_are_families() {
+    let fam = "AAAAAAAAAAAAAAAAAAAAAA";
+    assert_eq!(tokens::family_of(&format!("{fam}.secret_-1")), Some(fam));
+    for bad in [
+        "secret",
+        ".x",
+        "short.x",
+        &format!("{fam}."),
+        &format!("{fam}.a.b"),
+        &format!("{fam}x.s"),
+    ] {
+        assert_eq!(tokens::family_of(bad), None, "{bad}");
+    }
+}

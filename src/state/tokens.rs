@@ -34,6 +34,26 @@ pub struct Rotate {
     /// data stays byte for byte what 0.1.0 writes).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stamp_issued: bool,
+    /// The family the presented token names (format 2: such tokens are
+    /// `<family>.<secret>`, see [`family_of`]). A rotation of such a token
+    /// deletes its record instead of keeping it marked used, and a token of
+    /// the family that is no longer stored counts as reuse: the family
+    /// record alone detects theft, so rotations leave nothing behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+}
+
+/// The family a format-2 refresh token (`<family>.<secret>`) names: a
+/// random id (22 URL-safe characters) before the dot. `None` for tokens
+/// without one (format 1: a bare secret) and for anything malformed.
+pub fn family_of(token: &str) -> Option<&str> {
+    let (family, secret) = token.split_once('.')?;
+    let url_safe = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (family.len() == 22 && !secret.is_empty() && url_safe(family) && url_safe(secret))
+        .then_some(family)
 }
 
 /// Rotate a refresh token. Every check runs before anything is written, so
@@ -50,7 +70,7 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
         }
     }
     let Some(mut rec) = txn.get::<RefreshRecord>(TreeId::Refresh, &r.hash)? else {
-        return reject("unknown refresh token");
+        return reused_by_family(txn, r);
     };
     if rec.grant.client_id != r.client_id {
         return reject("the refresh token was issued to another client");
@@ -58,6 +78,9 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     let Some(family_id) = rec.grant.family.clone() else {
         return reject("refresh token without a family");
     };
+    if r.family.as_ref().is_some_and(|f| *f != family_id) {
+        return reject("the refresh token names another family");
+    }
     let Some(mut family) = txn.get::<FamilyRecord>(TreeId::Families, &family_id)? else {
         return reject("refresh token family is gone");
     };
@@ -86,8 +109,16 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
         refresh::revoke_jti(txn, &oldest, exp)?;
     }
     family.expires_at = family.expires_at.max(r.new_expires_at);
-    rec.used = true;
-    txn.put(TreeId::Refresh, &r.hash, &rec)?;
+    if r.family.is_some() {
+        // Its family remembers it: any token of the family that is not
+        // stored is a spent one (see `reused_by_family`).
+        family.client_id = Some(r.client_id.clone());
+        family.v = family.v.max(2);
+        txn.remove(TreeId::Refresh, &r.hash)?;
+    } else {
+        rec.used = true;
+        txn.put(TreeId::Refresh, &r.hash, &rec)?;
+    }
     let next = RefreshRecord::new(
         rec.grant.clone(),
         r.new_expires_at,
@@ -96,6 +127,36 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     txn.put(TreeId::Refresh, &r.new_hash, &next)?;
     txn.put(TreeId::Families, &family_id, &family)?;
     Ok(CommandResult::Granted(Box::new(rec.grant)))
+}
+
+/// A token that is not stored but names a family of this client: a rotated
+/// (spent) format-2 token, used again. As for a used record, the family is
+/// revoked, after the same DPoP-binding check. Only a holder of one of the
+/// family's tokens knows its random id, so naming it gives no one more than
+/// a spent token would.
+fn reused_by_family(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> {
+    let unknown = || Ok(CommandResult::rejected("unknown refresh token"));
+    let Some(family_id) = &r.family else {
+        return unknown();
+    };
+    let Some(family) = txn.get::<FamilyRecord>(TreeId::Families, family_id)? else {
+        return unknown();
+    };
+    if family.client_id.as_deref() != Some(r.client_id.as_str()) {
+        return unknown();
+    }
+    if family.revoked {
+        return Ok(CommandResult::rejected(
+            "the refresh token has been revoked",
+        ));
+    }
+    if let Some(bound) = &family.jkt {
+        if r.dpop.as_ref().map(|d| &d.jkt) != Some(bound) {
+            return Ok(CommandResult::KeyMismatch);
+        }
+    }
+    refresh::revoke_family(txn, family_id)?;
+    Ok(CommandResult::RefreshReused)
 }
 
 fn assertion_key(client_id: &str, jti: &str) -> String {
