@@ -32,6 +32,7 @@ use crate::actors::membership::Membership;
 use crate::actors::password::PasswordActor;
 use crate::actors::session::SessionActor;
 use crate::actors::token::TokenActor;
+use crate::actors::token_reads::TokenReads;
 use crate::cluster::log_store::LogStore;
 use crate::cluster::network::{Network, PeerTransport};
 use crate::cluster::rpc::{self, RpcState};
@@ -143,6 +144,7 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> anyhow::Result<Actor
         sessions: SessionActor::new(handle.clone(), session_lifetime).start(),
         codes: CodeActor::new(handle.clone(), &config.tokens).start(),
         tokens: TokenActor::new(handle.clone(), &config.tokens).start(),
+        token_reads: TokenReads::new(handle),
         key_actor: KeyActor::new(
             handle.clone(),
             &config.master_key,

@@ -8,7 +8,9 @@
 //! * [`session::SessionActor`] — login sessions and consents.
 //! * [`code::CodeActor`] — authorization codes (issue, single-use exchange).
 //!   [`par`] adds pushed authorization requests to it (single use as well).
-//! * [`token::TokenActor`] — refresh rotation, assertion replay, revocation, liveness.
+//! * [`token::TokenActor`] — refresh rotation, assertion replay, revocation.
+//! * [`token_reads::TokenReads`] — token liveness after read-index, read by
+//!   the handlers directly (no message: these reads write nothing).
 //! * [`exchange`] — what a code or refresh-token exchange answers.
 //! * [`keys::KeyActor`] — signing keys, published to workers as [`keys::Keys`].
 //! * [`password::PasswordActor`] — argon2 on a `SyncArbiter` thread pool.
@@ -32,6 +34,7 @@ pub mod par;
 pub mod password;
 pub mod session;
 pub mod token;
+pub mod token_reads;
 
 #[cfg(test)]
 mod one_node_tests;

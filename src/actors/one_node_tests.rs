@@ -14,6 +14,7 @@ use super::token::{
     AccessTokenLive, ExchangeRefreshToken, RefreshTokenLive, RevokeAccessToken, RevokeRefreshToken,
     SpendAssertion, TokenActor,
 };
+use super::token_reads::TokenReads;
 use crate::cluster::log_store::LogStore;
 use crate::cluster::network::Network;
 use crate::cluster::state_machine::StateMachine;
@@ -28,6 +29,7 @@ const REDIRECT: &str = "https://rp.example/cb";
 struct OneNode {
     codes: Addr<CodeActor>,
     tokens: Addr<TokenActor>,
+    reads: TokenReads,
     _dir: tempfile::TempDir,
 }
 
@@ -76,6 +78,7 @@ impl OneNode {
         };
         OneNode {
             codes: CodeActor::new(cluster.clone(), &settings).start(),
+            reads: TokenReads::new(&cluster),
             tokens: TokenActor::new(cluster, &settings).start(),
             _dir: dir,
         }
@@ -130,7 +133,7 @@ impl OneNode {
             refresh_token: token.into(),
             client_id: client_id.into(),
         };
-        let live = self.tokens.send(msg).await.unwrap().expect("read");
+        let live = self.reads.refresh_token_live(msg).await.expect("read");
         live.is_some()
     }
 
@@ -139,7 +142,7 @@ impl OneNode {
             jti: issued.access_jti.clone(),
             bound_sid: None,
         };
-        self.tokens.send(msg).await.unwrap().expect("read")
+        self.reads.access_token_live(msg).await.expect("read")
     }
 }
 

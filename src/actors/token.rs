@@ -34,7 +34,6 @@ use actix::{
 use super::batcher::{propose, propose_if_known, propose_then, Batcher, Batching};
 use super::exchange::{scope_beyond, Authorization, DpopUse, Exchange, Minted, TokenLifetimes};
 use super::ClusterError;
-use crate::clock::READ_TIMEOUT;
 use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
 use crate::crypto::sha256_hex;
@@ -56,7 +55,6 @@ pub struct TokenActor {
     cluster: ClusterHandle,
     batcher: Batcher,
     lifetimes: TokenLifetimes,
-    revoked: sled::Tree,
     refresh: sled::Tree,
     families: sled::Tree,
     sweeping: bool,
@@ -66,7 +64,6 @@ impl TokenActor {
     pub fn new(cluster: ClusterHandle, tokens: &TokenSettings) -> Self {
         TokenActor {
             lifetimes: tokens.into(),
-            revoked: cluster.sm.tree(TreeId::RevokedJti),
             refresh: cluster.sm.tree(TreeId::Refresh),
             families: cluster.sm.tree(TreeId::Families),
             cluster,
@@ -201,8 +198,8 @@ pub struct SpendDpopProof(pub DpopUse);
 
 /// Whether an access token is still good (linearizable): its `jti` is not
 /// revoked and, for a session-bound token, its session has not ended.
-#[derive(Message)]
-#[rtype(result = "Result<bool, ClusterError>")]
+/// Asked through [`super::token_reads::TokenReads`].
+#[derive(Debug, Clone)]
 pub struct AccessTokenLive {
     pub jti: String,
     /// The session it dies with (tokens without `offline_access`).
@@ -234,8 +231,8 @@ impl AccessTokenLive {
 
 /// A refresh token of `client_id` that can still be used (linearizable);
 /// `None` if it is unknown, spent, expired, revoked or another client's.
-#[derive(Message)]
-#[rtype(result = "Result<Option<LiveRefreshToken>, ClusterError>")]
+/// Asked through [`super::token_reads::TokenReads`].
+#[derive(Debug, Clone)]
 pub struct RefreshTokenLive {
     /// The token as the client sent it.
     pub refresh_token: String,
@@ -283,20 +280,6 @@ fn done(r: CommandResult) -> Result<bool, ClusterError> {
 }
 
 impl TokenActor {
-    /// Answer `read` after read-index: state at least as new as every write
-    /// acknowledged before the request (docs/ARCHITECTURE.md invariant 2).
-    fn read_linearizable<T: 'static>(
-        &self,
-        read: impl FnOnce(&TokenActor) -> T + 'static,
-    ) -> ResponseActFuture<Self, Result<T, ClusterError>> {
-        let cluster = self.cluster.clone();
-        Box::pin(
-            async move { cluster.read_index(READ_TIMEOUT).await }
-                .into_actor(self)
-                .map(move |res, act, _| res.map(|_| read(act))),
-        )
-    }
-
     /// The scope a refresh request asks for beyond its grant, if this node
     /// already holds the token: refused before rotating, so the refusal does
     /// not spend the token. (A grant's scopes never change, so no read-index
@@ -390,43 +373,6 @@ impl Handler<RevokeRefreshToken> for TokenActor {
             client_id: msg.client_id,
         };
         propose_if_known(self, ctx, key, cmd, false, done)
-    }
-}
-
-impl Handler<RefreshTokenLive> for TokenActor {
-    type Result = ResponseActFuture<Self, Result<Option<LiveRefreshToken>, ClusterError>>;
-
-    fn handle(&mut self, msg: RefreshTokenLive, _: &mut Context<Self>) -> Self::Result {
-        let hash = sha256_hex(&msg.refresh_token);
-        self.read_linearizable(move |act| {
-            let rec = act.local_refresh(&hash)?;
-            (rec.grant.client_id == msg.client_id).then(|| LiveRefreshToken {
-                grant: rec.grant,
-                expires_at: rec.expires_at,
-                issued_at: rec.issued_at,
-                jti: refresh_jti(&hash),
-            })
-        })
-    }
-}
-
-impl Handler<AccessTokenLive> for TokenActor {
-    type Result = ResponseActFuture<Self, Result<bool, ClusterError>>;
-
-    fn handle(&mut self, msg: AccessTokenLive, _: &mut Context<Self>) -> Self::Result {
-        self.read_linearizable(move |act| {
-            if state::tokens::is_revoked(&act.revoked, &msg.jti) {
-                return false;
-            }
-            match &msg.bound_sid {
-                Some(sid) => state::sessions::sid_live(
-                    &act.cluster.sm.tree(TreeId::Sessions),
-                    sid,
-                    super::now(),
-                ),
-                None => true,
-            }
-        })
     }
 }
 

@@ -13,9 +13,10 @@
 //! own client only. Revocation answers only once the revocation is committed by a quorum.
 //! A DPoP-bound access token is answered with its `cnf` (the key's
 //! thumbprint) and `token_type: DPoP` (RFC 9449 §6.2).
-//! Each asks the token actor one question ([`AccessTokenLive`],
-//! [`RefreshTokenLive`], [`RevokeAccessToken`], [`RevokeRefreshToken`]) with
-//! the token as the client sent it.
+//! Each asks one question with the token as the client sent it: liveness
+//! ([`AccessTokenLive`], [`RefreshTokenLive`]) through the token read handle,
+//! revocation ([`RevokeAccessToken`], [`RevokeRefreshToken`]) through the
+//! token actor.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -141,7 +142,11 @@ async fn introspect_access(
     if exp <= now() {
         return Ok(Some(inactive()));
     }
-    if !ask(st.tokens.send(AccessTokenLive::of(&claims))).await? {
+    if !st
+        .token_reads
+        .access_token_live(AccessTokenLive::of(&claims))
+        .await?
+    {
         return Ok(Some(inactive()));
     }
     let sub = claims
@@ -186,7 +191,7 @@ async fn introspect_refresh(
         refresh_token: token.to_string(),
         client_id: client.client_id.clone(),
     };
-    let Some(rec) = ask(st.tokens.send(live)).await? else {
+    let Some(rec) = st.token_reads.refresh_token_live(live).await? else {
         return Ok(None);
     };
     let mut out = json!({

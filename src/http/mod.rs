@@ -60,6 +60,7 @@ use crate::actors::membership::Membership;
 use crate::actors::password::PasswordActor;
 use crate::actors::session::SessionActor;
 use crate::actors::token::TokenActor;
+use crate::actors::token_reads::TokenReads;
 use crate::actors::ClusterError;
 use crate::config::{Config, TokenSettings};
 use crate::crypto::seal::SealKey;
@@ -74,6 +75,8 @@ pub struct Actors {
     pub sessions: Addr<SessionActor>,
     pub codes: Addr<CodeActor>,
     pub tokens: Addr<TokenActor>,
+    /// Token liveness (linearizable) for `/introspect` and `/userinfo`.
+    pub token_reads: TokenReads,
     pub passwords: Addr<PasswordActor>,
     pub key_actor: Addr<KeyActor>,
     /// The published signing keys and the key records.

@@ -195,7 +195,11 @@ async fn live_access_token(st: &AppState, token: &str) -> Result<Map<String, Val
     {
         return Err(BearerError::invalid_token("the access token has expired"));
     }
-    if !ask(st.tokens.send(AccessTokenLive::of(&claims))).await? {
+    if !st
+        .token_reads
+        .access_token_live(AccessTokenLive::of(&claims))
+        .await?
+    {
         return Err(BearerError::invalid_token(
             "the access token has been revoked or its session has ended",
         ));

@@ -71,6 +71,7 @@ fn rotate_rt1(t: u64, n: u64) -> Command {
         access_exp: t + 300 + n,
         dpop: None,
         stamp_issued: false,
+        family: None,
     }))
 }
 
