@@ -326,6 +326,13 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     let rt2 = t2["refresh_token"].as_str().expect("rotated refresh_token");
     let at2 = t2["access_token"].as_str().expect("access_token");
     assert_ne!(rt1, rt2, "the refresh token must rotate");
+    // A format-2 cluster hands out tokens that name their family, and
+    // forgets a rotated one: the reuse below is caught by the family alone.
+    let family = rt2.split_once('.').map(|(f, _)| f);
+    assert!(
+        family.is_some_and(|f| f.len() == 22),
+        "a rotated refresh token names its family: {rt2}"
+    );
     userinfo(http, on(3), Some(at2)).await.ok();
     refresh(http, on(3), DEMO, rt1)
         .await
