@@ -180,8 +180,8 @@ impl Default for RawRaft {
             heartbeat_interval_ms: 150,
             election_timeout_min_ms: 200,
             election_timeout_max_ms: 350,
-            snapshot_logs_since_last: 5000,
-            max_in_snapshot_log_to_keep: 1000,
+            snapshot_logs_since_last: 1000,
+            max_in_snapshot_log_to_keep: 200,
         }
     }
 }

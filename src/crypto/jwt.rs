@@ -4,8 +4,18 @@
 //! from the replicated key records; HTTP workers sign with it directly (no
 //! actor hop on the hot path). Keys are chosen by `kid` when verifying, so a
 //! token stays valid while its key is published.
+//!
+//! A set remembers the tokens it has verified (at most
+//! [`VERIFIED_CAPACITY`], forgotten all at once when full): resource
+//! servers introspect, and RPs call `/userinfo` with, the same access token
+//! many times, and an ES256 check costs ~70 µs where the lookup costs ~1.
+//! The answer for a given token string cannot change while the set's keys
+//! do not, and a new set (keys added, promoted or removed) starts empty.
+//! Only the signature is remembered: expiry, revocation and session checks
+//! are the caller's, on every request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use josekit::jwk::alg::ec::EcCurve;
 use josekit::jwk::alg::ed::EdCurve;
@@ -89,12 +99,20 @@ struct LoadedKey {
     verifier: Box<dyn JwsVerifier>,
 }
 
+/// Verified tokens a [`KeySet`] remembers at most.
+pub const VERIFIED_CAPACITY: usize = 2048;
+
+/// What [`KeySet::verify`] answers for a good token: (claims, typ).
+pub type Verified = (Map<String, Value>, Option<String>);
+
 /// The keys of the cluster as one immutable value.
 #[derive(Default)]
 pub struct KeySet {
     keys: BTreeMap<String, LoadedKey>,
     /// The signing key per algorithm.
     current: BTreeMap<String, String>,
+    /// Tokens whose signature verified with these keys (see the module doc).
+    verified: Mutex<HashMap<String, Verified>>,
 }
 
 /// One key handed to [`KeySet::build`].
@@ -162,7 +180,20 @@ impl KeySet {
 
     /// Verify a token signed by one of these keys; returns (claims, typ).
     /// Expiry is the caller's business (it knows the clock).
-    pub fn verify(&self, token: &str) -> Result<(Map<String, Value>, Option<String>), JwtError> {
+    pub fn verify(&self, token: &str) -> Result<Verified, JwtError> {
+        if let Some(hit) = self.verified.lock().expect("verified").get(token) {
+            return Ok(hit.clone());
+        }
+        let answer = self.verify_signature(token)?;
+        let mut seen = self.verified.lock().expect("verified");
+        if seen.len() >= VERIFIED_CAPACITY {
+            seen.clear();
+        }
+        seen.insert(token.to_string(), answer.clone());
+        Ok(answer)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Verified, JwtError> {
         let header = jwt::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
         let kid = header
             .claim("kid")
@@ -282,6 +313,50 @@ pub fn sign_with_jwk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verified_tokens_are_remembered_boundedly_and_only_when_good() {
+        let (private, public) = generate("ES256", "k").unwrap();
+        let input = || KeyInput {
+            kid: "k",
+            alg: "ES256",
+            public: &public,
+            private: Some(private.clone()),
+            current: true,
+        };
+        let set = KeySet::build(vec![input()]).unwrap();
+        let token = |n: usize| {
+            let mut claims = Map::new();
+            claims.insert("n".into(), n.into());
+            set.sign("ES256", "at+jwt", claims).unwrap()
+        };
+        let t = token(0);
+        let first = set.verify(&t).unwrap();
+        assert_eq!(set.verify(&t).unwrap(), first);
+        // A tampered copy is checked, refused and not remembered.
+        let mut bytes = t.clone().into_bytes();
+        let i = bytes.len() - 10;
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bytes).unwrap();
+        assert!(set.verify(&bad).is_err());
+        assert!(!set.verified.lock().unwrap().contains_key(&bad));
+        for n in 1..=VERIFIED_CAPACITY + 10 {
+            set.verify(&token(n)).unwrap();
+        }
+        assert!(set.verified.lock().unwrap().len() <= VERIFIED_CAPACITY);
+        // Another set with another key under the same kid refuses the token
+        // this one remembers.
+        let (p2, pub2) = generate("ES256", "k").unwrap();
+        let other = KeySet::build(vec![KeyInput {
+            kid: "k",
+            alg: "ES256",
+            public: &pub2,
+            private: Some(p2),
+            current: true,
+        }])
+        .unwrap();
+        assert!(other.verify(&t).is_err());
+    }
 
     #[test]
     fn sign_verify_and_reject_foreign_keys() {

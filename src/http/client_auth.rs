@@ -20,7 +20,8 @@
 //! clients treat `invalid_client` as a configuration error to report,
 //! while `temporarily_unavailable` with `Retry-After` tells them to wait.
 //! Hashes take a place among the client-secret permits, apart from the
-//! login ones; none left → 503 with `Retry-After: 1`.
+//! login ones; none left → 503 with `Retry-After: 1`. Concurrent requests
+//! with the same client and secret share one running hash.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix_web::HttpRequest;
+use futures::future::{BoxFuture, FutureExt, Shared};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -40,21 +42,67 @@ use crate::actors::token::SpendAssertion;
 use crate::oidc::error::{ErrorCode, OAuthError};
 use crate::oidc::token_request::{check_assertion_claims, ClientAuth};
 
-/// Per-node memory of secrets that passed argon2: client id → SHA-256(secret).
+/// Per-node memory of secrets that passed argon2: client id → SHA-256(secret),
+/// and the argon2 checks now running, so that concurrent requests with the
+/// same client and secret share one check (see [`SecretCache::check`]).
 #[derive(Default)]
-pub struct SecretCache(Mutex<HashMap<String, [u8; 32]>>);
+pub struct SecretCache {
+    known: Mutex<HashMap<String, [u8; 32]>>,
+    running: Arc<Mutex<HashMap<CheckKey, SharedCheck>>>,
+}
+
+type CheckKey = (String, [u8; 32]);
+/// One argon2 check, awaited by every request that needs its answer.
+type SharedCheck = Shared<BoxFuture<'static, Result<bool, String>>>;
 
 impl SecretCache {
     fn matches(&self, client_id: &str, digest: &[u8; 32]) -> bool {
-        let map = self.0.lock().expect("secret cache");
+        let map = self.known.lock().expect("secret cache");
         map.get(client_id)
             .is_some_and(|d| bool::from(d.ct_eq(digest)))
     }
     fn remember(&self, client_id: &str, digest: [u8; 32]) {
-        self.0
+        self.known
             .lock()
             .expect("secret cache")
             .insert(client_id.into(), digest);
+    }
+
+    /// Whether `secret` (whose SHA-256 is `digest`) verifies against `phc`.
+    /// A check of the same client and digest that is already running is
+    /// joined rather than repeated: a client fleet that reaches a freshly
+    /// started node with 32 concurrent requests costs one argon2 hash, not
+    /// 32 (of which all but the first few would find the permits taken and
+    /// get 503). A new check needs a permit (`Busy` when none is left), so
+    /// distinct guesses stay bounded exactly as before; joining needs none,
+    /// as it adds no work. The map holds only running checks.
+    fn check(
+        &self,
+        st: &AppState,
+        client_id: &str,
+        digest: [u8; 32],
+        secret: String,
+        phc: String,
+    ) -> Result<SharedCheck, crate::throttle::Busy> {
+        let key = (client_id.to_string(), digest);
+        let mut running = self.running.lock().expect("secret checks");
+        if let Some(check) = running.get(&key) {
+            return Ok(check.clone());
+        }
+        let permit = st.guards.secret_hashes.try_acquire()?;
+        let sent = st.passwords.send(VerifySecret { secret, phc });
+        let done = Arc::clone(&self.running);
+        let done_key = key.clone();
+        let check = async move {
+            let answer = sent.await.map_err(|e| e.to_string());
+            drop(permit);
+            done.lock().expect("secret checks").remove(&done_key);
+            answer
+        }
+        .boxed()
+        .shared();
+        running.insert(key, check.clone());
+        Ok(check)
     }
 }
 
@@ -129,13 +177,8 @@ async fn check_secret(
         );
         return Err(e.with_retry_after(wait.secs()));
     }
-    let permit = guards.secret_hashes.try_acquire().map_err(unavailable)?;
-    let ok = st
-        .passwords
-        .send(VerifySecret { secret, phc })
-        .await
-        .map_err(unavailable)?;
-    drop(permit);
+    let check = st.secret_cache.check(st, id, digest, secret, phc);
+    let ok = check.map_err(unavailable)?.await.map_err(unavailable)?;
     if !ok {
         guards.secrets.record_failure(id, ip, Instant::now());
         return Err(invalid("wrong client secret"));

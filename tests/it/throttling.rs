@@ -11,7 +11,10 @@
 //! * one address guessing one password each for many accounts is throttled
 //!   by the address limit, while alice from another address still signs in;
 //! * a client secret shorter than 32 characters is refused at the admin API
-//!   with a clear message the CLI shows (`demo-secret` only for `demo`).
+//!   with a clear message the CLI shows (`demo-secret` only for `demo`);
+//! * 32 concurrent requests of one client with its right secret, on nodes
+//!   that have not checked it yet, all succeed: they share one argon2 hash
+//!   instead of finding the permits taken (503).
 //!
 //! The sources are told apart with `X-Forwarded-For`, which the nodes honour
 //! because the test connects from loopback, the trusted proxy.
@@ -152,7 +155,9 @@ async fn two_hundred_wrong_client_secrets_cost_few_hashes_and_do_not_queue_a_log
     let flood = join_all((0..200u64).map(|i| {
         let (http, base) = (fx.http.clone(), fx.on(1 + i % 3).to_string());
         tokio::spawn(async move {
-            let wrong = Some(("demo", "not-the-secret"));
+            // Distinct guesses: identical ones would share one hash.
+            let guess = format!("not-the-secret-{i}");
+            let wrong = Some(("demo", guess.as_str()));
             client_credentials(&http, &base, wrong).await.status
         })
     }));
@@ -224,4 +229,25 @@ async fn a_short_client_secret_is_refused_with_a_clear_message() {
     // The documented demo secret stays usable for the demo client only.
     let (code, _, err) = add("demo2", "demo-secret");
     assert!(code != 0 && err.contains("at least 32 characters"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_the_same_secret_share_one_hash() {
+    let fx = Seeded::start(3, Duration::from_secs(60)).await;
+    // No node has checked `rp`'s secret yet: each must hash it once. With
+    // 4 secret permits per node, 32 separate hashes would leave most of
+    // these requests with a 503.
+    let answers = join_all((0..32u64).map(|i| {
+        let (http, base) = (fx.http.clone(), fx.on(1 + i % 3).to_string());
+        tokio::spawn(async move {
+            let rp = Some(("rp", "rp-secret-123-of-at-least-32-chars"));
+            client_credentials(&http, &base, rp).await.status
+        })
+    }))
+    .await;
+    let statuses: Vec<u16> = answers.into_iter().map(|s| s.unwrap()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every request with the right secret succeeds: {statuses:?}"
+    );
 }
