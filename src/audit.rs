@@ -19,7 +19,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -54,27 +54,119 @@ enum Output {
     Memory(Vec<u8>),
 }
 
-/// The shared destination of [`AuditLayer`], switched by [`open`].
+/// The shared destination of [`AuditLayer`], switched by [`open`]. Lines
+/// reach it through a queue when it has a writer thread ([`sink`] starts
+/// one for the process): a busy node renders a line per request and must
+/// not pay a `write` system call for each, so the writer takes whatever
+/// lines are queued and writes them with one call. Lines are written as
+/// soon as the writer runs (there is no timer); [`flush`] waits for every
+/// queued line (at shutdown). The queue is bounded: if the disk stalls,
+/// requests wait for the trail rather than lines being dropped.
 #[derive(Clone)]
-pub struct Sink(Arc<Mutex<Output>>);
+pub struct Sink {
+    output: Arc<Mutex<Output>>,
+    queue: Option<mpsc::SyncSender<Queued>>,
+}
+
+enum Queued {
+    Line(Vec<u8>),
+    Flushed(mpsc::SyncSender<()>),
+}
+
+/// Lines that may wait for the writer thread.
+const QUEUE: usize = 16 * 1024;
+/// At most this many bytes per write call.
+const BATCH: usize = 256 * 1024;
 
 impl Sink {
-    fn write_line(&self, line: &[u8]) {
-        let Ok(mut out) = self.0.lock() else { return };
-        let _ = match &mut *out {
-            Output::Stderr => std::io::stderr().lock().write_all(line),
-            Output::File(_, f) => f.write_all(line),
-            #[cfg(test)]
-            Output::Memory(buf) => buf.write_all(line),
-        };
+    /// A sink written synchronously by the caller (tests).
+    #[cfg(test)]
+    fn direct(output: Output) -> Sink {
+        Sink {
+            output: Arc::new(Mutex::new(output)),
+            queue: None,
+        }
     }
+
+    /// A sink with a writer thread.
+    fn with_writer(output: Output) -> Sink {
+        let output = Arc::new(Mutex::new(output));
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let out = Arc::clone(&output);
+        let started = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || write_loop(&rx, &out));
+        Sink {
+            output,
+            queue: started.is_ok().then_some(tx),
+        }
+    }
+
+    fn write_line(&self, line: Vec<u8>) {
+        match &self.queue {
+            Some(q) => drop(q.send(Queued::Line(line))),
+            None => write_out(&self.output, &line),
+        }
+    }
+}
+
+fn write_out(output: &Mutex<Output>, bytes: &[u8]) {
+    let Ok(mut out) = output.lock() else { return };
+    let _ = match &mut *out {
+        Output::Stderr => std::io::stderr().lock().write_all(bytes),
+        Output::File(_, f) => f.write_all(bytes),
+        #[cfg(test)]
+        Output::Memory(buf) => buf.write_all(bytes),
+    };
+}
+
+/// The writer thread: everything queued, one write per batch.
+fn write_loop(rx: &mpsc::Receiver<Queued>, output: &Mutex<Output>) {
+    let mut buf = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Queued::Line(l) => buf.extend_from_slice(&l),
+                Queued::Flushed(done) => waiting.push(done),
+            }
+            if buf.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !buf.is_empty() {
+            write_out(output, &buf);
+            buf.clear();
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl Sink {
+    /// Wait (at most 5 s) until every line queued so far is written.
+    fn flush(&self) {
+        if let Some(q) = &self.queue {
+            let (tx, rx) = mpsc::sync_channel(1);
+            if q.send(Queued::Flushed(tx)).is_ok() {
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Wait until every audit line queued so far is written (before exit).
+pub fn flush() {
+    sink().flush();
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 static NODE: AtomicU64 = AtomicU64::new(0);
 
 fn sink() -> &'static Sink {
-    SINK.get_or_init(|| Sink(Arc::new(Mutex::new(Output::Stderr))))
+    SINK.get_or_init(|| Sink::with_writer(Output::Stderr))
 }
 
 /// Install the process's `tracing` subscriber: the human log on standard
@@ -117,7 +209,7 @@ pub fn open(file: Option<&Path>, node: u64) -> std::io::Result<()> {
         Some(path) => Output::File(path.to_path_buf(), open_file(path)?),
         None => Output::Stderr,
     };
-    if let Ok(mut out) = sink().0.lock() {
+    if let Ok(mut out) = sink().output.lock() {
         *out = output;
     }
     Ok(())
@@ -126,7 +218,7 @@ pub fn open(file: Option<&Path>, node: u64) -> std::io::Result<()> {
 /// Reopen the audit file (after log rotation moved it); a failure keeps
 /// writing to the file already open.
 pub fn reopen() -> std::io::Result<()> {
-    let Ok(mut out) = sink().0.lock() else {
+    let Ok(mut out) = sink().output.lock() else {
         return Ok(());
     };
     if let Output::File(path, file) = &mut *out {
@@ -145,13 +237,20 @@ struct Fields(Map<String, Value>);
 impl Fields {
     fn put(&mut self, field: &Field, value: Value) {
         let name = field.name();
-        let lower = name.to_ascii_lowercase();
-        let value = match CREDENTIAL_WORDS.iter().any(|w| lower.contains(w)) {
+        let credential = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => is_credential(&name.to_ascii_lowercase()),
+            false => is_credential(name),
+        };
+        let value = match credential {
             true => Value::from("[redacted]"),
             false => value,
         };
         self.0.insert(name.to_string(), value);
     }
+}
+
+fn is_credential(lower_name: &str) -> bool {
+    CREDENTIAL_WORDS.iter().any(|w| lower_name.contains(w))
 }
 
 impl Visit for Fields {
@@ -196,9 +295,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for AuditLayer {
             }
         }
         line.extend(fields.0);
-        let mut text = Value::Object(line).to_string();
-        text.push('\n');
-        self.0.write_line(text.as_bytes());
+        let mut text = serde_json::to_vec(&Value::Object(line)).unwrap_or_default();
+        text.push(b'\n');
+        self.0.write_line(text);
     }
 }
 
@@ -230,11 +329,11 @@ mod tests {
     use super::*;
 
     fn captured(f: impl FnOnce()) -> Vec<Value> {
-        let sink = Sink(Arc::new(Mutex::new(Output::Memory(Vec::new()))));
+        let sink = Sink::direct(Output::Memory(Vec::new()));
         let layer = AuditLayer(sink.clone()).with_filter(only_audit());
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, f);
-        let out = sink.0.lock().unwrap();
+        let out = sink.output.lock().unwrap();
         let Output::Memory(buf) = &*out else {
             unreachable!()
         };
@@ -274,6 +373,26 @@ mod tests {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert_eq!(lines[1]["password"], "[redacted]");
+    }
+
+    /// The writer thread keeps every line, in order, and `flush` returns
+    /// only once they are all written.
+    #[test]
+    fn the_writer_thread_writes_every_queued_line_in_order() {
+        let sink = Sink::with_writer(Output::Memory(Vec::new()));
+        for i in 0..5000 {
+            sink.write_line(format!("{i}\n").into_bytes());
+        }
+        sink.flush();
+        let out = sink.output.lock().unwrap();
+        let Output::Memory(buf) = &*out else {
+            unreachable!()
+        };
+        let lines: Vec<usize> = String::from_utf8_lossy(buf)
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(lines, (0..5000).collect::<Vec<_>>());
     }
 
     #[test]

@@ -319,7 +319,12 @@ pub enum ClusterCmd {
 /// Parse the command line and run it; the process exit code.
 pub fn main() -> ExitCode {
     crate::audit::init_tracing();
-    let cli = Cli::parse();
+    let code = run(Cli::parse());
+    crate::audit::flush();
+    code
+}
+
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve {
             config,
