@@ -13,21 +13,23 @@ LC="${TESSERA_CLUSTER_DIR:-$ROOT/.local-cluster}"
 # shellcheck disable=SC1091
 . "$LC/secrets.env"
 ROUNDS="${1:-3}"
+# The cluster port speaks mutual TLS: present node 1's certificate.
+CURL_TLS=(--cacert "$LC/certs/ca.pem" --cert "$LC/certs/node1.pem" --key "$LC/certs/node1.key")
 
 leader() { # the leader id as node 1..3 reports it
     local n id
     for n in 1 2 3; do
-        id="$(curl -s --max-time 1 "http://$(http_addr "$n")/metrics" |
+        id="$(curl -s --max-time 1 "${CURL_TLS[@]}" "https://$(rpc_addr "$n")/metrics" |
             awk '$1 == "tessera_raft_leader_id" {print $2}')" || true
         if [[ "$id" =~ ^[1-3]$ ]]; then echo "$id"; return; fi
     done
 }
 
 write_through() { # node, client id: 0 when the write committed
-    curl -sf --max-time 5 -o /dev/null -H "Authorization: Bearer $TESSERA_ADMIN_TOKEN" \
+    curl -sf --max-time 5 -o /dev/null "${CURL_TLS[@]}" -H "Authorization: Bearer $TESSERA_ADMIN_TOKEN" \
         -H 'Content-Type: application/json' \
         -d "{\"client_id\":\"$2\",\"redirect_uris\":[\"https://rp.example/cb\"],\"grant_types\":[\"authorization_code\"]}" \
-        "http://$(rpc_addr "$1")/admin/clients"
+        "https://$(rpc_addr "$1")/admin/clients"
 }
 
 for r in $(seq 1 "$ROUNDS"); do

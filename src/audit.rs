@@ -189,9 +189,12 @@ pub fn init_tracing() {
 
 /// The audit layer's filter: the audit target only, decided once per
 /// callsite (a per-event filter would make every `debug!` and `trace!` of
-/// every crate a runtime check).
+/// every crate a runtime check). Audit events are `info!` or above; a
+/// TRACE level here would raise the process's maximum level to TRACE, and
+/// every `log` record of sled and openraft would then be converted and
+/// offered to the subscriber only to be dropped.
 fn only_audit() -> tracing_subscriber::filter::Targets {
-    tracing_subscriber::filter::Targets::new().with_target(TARGET, tracing::Level::TRACE)
+    tracing_subscriber::filter::Targets::new().with_target(TARGET, tracing::Level::INFO)
 }
 
 fn open_file(path: &Path) -> std::io::Result<std::fs::File> {
