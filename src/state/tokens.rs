@@ -87,10 +87,8 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     if family.revoked {
         return reject("the refresh token has been revoked");
     }
-    if let Some(bound) = &family.jkt {
-        if r.dpop.as_ref().map(|d| &d.jkt) != Some(bound) {
-            return Ok(CommandResult::KeyMismatch);
-        }
+    if wrong_key(&family, r) {
+        return Ok(CommandResult::KeyMismatch);
     }
     if rec.used {
         refresh::revoke_family(txn, &family_id)?;
@@ -150,13 +148,20 @@ fn reused_by_family(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> {
             "the refresh token has been revoked",
         ));
     }
-    if let Some(bound) = &family.jkt {
-        if r.dpop.as_ref().map(|d| &d.jkt) != Some(bound) {
-            return Ok(CommandResult::KeyMismatch);
-        }
+    if wrong_key(&family, r) {
+        return Ok(CommandResult::KeyMismatch);
     }
     refresh::revoke_family(txn, family_id)?;
     Ok(CommandResult::RefreshReused)
+}
+
+/// A family bound to a DPoP key rotates (or is revoked for reuse) only with
+/// a proof by that key.
+fn wrong_key(family: &FamilyRecord, r: &Rotate) -> bool {
+    family
+        .jkt
+        .as_ref()
+        .is_some_and(|bound| r.dpop.as_ref().map(|d| &d.jkt) != Some(bound))
 }
 
 fn assertion_key(client_id: &str, jti: &str) -> String {
