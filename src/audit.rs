@@ -108,6 +108,16 @@ impl Sink {
             None => write_out(&self.output, &line),
         }
     }
+
+    /// Wait (at most 5 s) until every line queued so far is written.
+    fn flush(&self) {
+        if let Some(q) = &self.queue {
+            let (tx, rx) = mpsc::sync_channel(1);
+            if q.send(Queued::Flushed(tx)).is_ok() {
+                let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 fn write_out(output: &Mutex<Output>, bytes: &[u8]) {
@@ -141,18 +151,6 @@ fn write_loop(rx: &mpsc::Receiver<Queued>, output: &Mutex<Output>) {
         }
         for done in waiting.drain(..) {
             let _ = done.send(());
-        }
-    }
-}
-
-impl Sink {
-    /// Wait (at most 5 s) until every line queued so far is written.
-    fn flush(&self) {
-        if let Some(q) = &self.queue {
-            let (tx, rx) = mpsc::sync_channel(1);
-            if q.send(Queued::Flushed(tx)).is_ok() {
-                let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
-            }
         }
     }
 }

@@ -279,28 +279,25 @@ fn done(r: CommandResult) -> Result<bool, ClusterError> {
     Ok(r == CommandResult::Done)
 }
 
-impl TokenActor {
-    /// The scope a refresh request asks for beyond its grant, if this node
-    /// already holds the token: refused before rotating, so the refusal does
-    /// not spend the token. (A grant's scopes never change, so no read-index
-    /// is needed; a token not yet here is checked after the rotation.)
-    fn scope_refused(&self, msg: &ExchangeRefreshToken) -> Option<String> {
-        let asked = msg.scope.as_ref()?;
-        let rec = self.local_refresh(&sha256_hex(&msg.refresh_token))?;
-        if rec.grant.client_id != msg.client_id {
-            return None;
-        }
-        scope_beyond(&rec.grant.scopes, asked)
+/// The scope a refresh request asks for beyond its grant, if this node
+/// already holds the token (`local`): refused before rotating, so the refusal
+/// does not spend the token. (A grant's scopes never change, so no read-index
+/// is needed; a token not yet here is checked after the rotation.)
+fn scope_refused(
+    local: Option<&state::RefreshRecord>,
+    msg: &ExchangeRefreshToken,
+) -> Option<String> {
+    let (asked, rec) = (msg.scope.as_ref()?, local?);
+    if rec.grant.client_id != msg.client_id {
+        return None;
     }
+    scope_beyond(&rec.grant.scopes, asked)
 }
 
 impl Handler<ExchangeRefreshToken> for TokenActor {
     type Result = ResponseActFuture<Self, Result<Exchange, ClusterError>>;
 
     fn handle(&mut self, msg: ExchangeRefreshToken, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(extra) = self.scope_refused(&msg) {
-            return Box::pin(actix::fut::ready(Ok(Exchange::ScopeNotGranted(extra))));
-        }
         let stamp = self.cluster().cluster_format() >= 2;
         let hash = sha256_hex(&msg.refresh_token);
         // A token naming its family is looked for by family: its own record
@@ -310,15 +307,23 @@ impl Handler<ExchangeRefreshToken> for TokenActor {
         let presented = family_of(&msg.refresh_token)
             .filter(|_| stamp)
             .map(String::from);
+        // This node's copy of the token, read once and only where it is
+        // used: the scope check, and (format 2) the family that the
+        // successor of a token without a name will name.
+        let needed = msg.scope.is_some() || (stamp && presented.is_none());
+        let local = needed.then(|| self.local_refresh(&hash)).flatten();
+        if let Some(extra) = scope_refused(local.as_ref(), &msg) {
+            return Box::pin(actix::fut::ready(Ok(Exchange::ScopeNotGranted(extra))));
+        }
         let (named, key) = match &presented {
             Some(f) => (Some(f.clone()), (TreeId::Families, f.clone())),
             None => {
-                let local = self.local_refresh(&hash).and_then(|r| r.grant.family);
-                (local, (TreeId::Refresh, hash))
+                let family = local.and_then(|r| r.grant.family).filter(|_| stamp);
+                (family, (TreeId::Refresh, hash))
             }
         };
         // From format 2 on, the next token names its family too.
-        let minted = Minted::new(self.lifetimes).named(named.filter(|_| stamp));
+        let minted = Minted::new(self.lifetimes).named(named);
         let cmd = msg.command(&minted, presented).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown token.
         let unknown = Exchange::Rejected("unknown refresh token".into());
