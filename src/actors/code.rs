@@ -131,6 +131,7 @@ impl ExchangeCode {
             refresh,
             dpop: self.dpop,
             stamp_issued: false,
+            tagged: minted.tagged && self.refreshable,
         }))
     }
 }
@@ -179,9 +180,13 @@ impl Handler<ExchangeCode> for CodeActor {
     type Result = ResponseActFuture<Self, Result<Exchange, ClusterError>>;
 
     fn handle(&mut self, msg: ExchangeCode, ctx: &mut Context<Self>) -> Self::Result {
-        let stamp = self.cluster().cluster_format() >= 2;
-        // From format 2 on, refresh tokens name their family (state::tokens).
-        let minted = Minted::new(self.lifetimes).named(stamp.then(random_id));
+        let format = self.cluster().cluster_format();
+        let stamp = format >= 2;
+        // From format 2 on, refresh tokens name their family (state::tokens),
+        // from format 3 on the family's access tokens carry its tag.
+        let minted = Minted::new(self.lifetimes)
+            .named(stamp.then(random_id))
+            .tagged(format >= 3 && msg.refreshable);
         let key = (TreeId::Codes, sha256_hex(&msg.code));
         let cmd = msg.command(&minted).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown code.

@@ -18,6 +18,7 @@ use crate::config::TokenSettings;
 use crate::crypto::{random_id, random_secret, sha256_hex};
 use crate::oidc::dpop::Proof;
 pub use crate::state::dpop::DpopUse;
+use crate::state::refresh::access_tag;
 use crate::state::CommandResult;
 
 use super::ClusterError;
@@ -98,6 +99,9 @@ pub(super) struct Minted {
     pub refresh_exp: u64,
     /// The family the refresh token names, once [`Minted::named`] (format 2).
     pub family: Option<String>,
+    /// The access token's `jti` carries the family's tag, once
+    /// [`Minted::tagged`] (format 3).
+    pub tagged: bool,
 }
 
 impl Minted {
@@ -110,7 +114,20 @@ impl Minted {
             refresh_token: random_secret(),
             refresh_exp: now + lifetimes.refresh,
             family: None,
+            tagged: false,
         }
+    }
+
+    /// Make the access token's `jti` carry the tag of the family the
+    /// refresh token names (`<tag>.<random>`, format 3; see
+    /// `state::refresh`), if `yes` and there is one: revoking the family
+    /// then revokes it without the family listing it.
+    pub fn tagged(mut self, yes: bool) -> Self {
+        if let Some(f) = self.family.as_deref().filter(|_| yes) {
+            self.access_jti = format!("{}.{}", access_tag(f), self.access_jti);
+            self.tagged = true;
+        }
+        self
     }
 
     /// Make the refresh token name `family` (`<family>.<secret>`, format 2;

@@ -17,7 +17,7 @@ use super::{now, ClusterError};
 use crate::crypto::{random_secret, sha256_hex};
 use crate::oidc::par::request_uri;
 use crate::state::pushed::Consume;
-use crate::state::{Command, CommandResult, PushedRequest, TreeId, FORMAT_VERSION};
+use crate::state::{Command, CommandResult, PushedRequest, TreeId, SECOND_FORMAT};
 
 /// The parameters of an authorization request, in order.
 pub type Pairs = Vec<(String, String)>;
@@ -48,7 +48,7 @@ impl PushRequest {
         Command::PushRequest {
             hash: sha256_hex(reference),
             request: Box::new(PushedRequest {
-                v: FORMAT_VERSION,
+                v: SECOND_FORMAT,
                 client_id: self.client_id,
                 params: self.params,
                 expires_at: now.saturating_add(self.lifetime),

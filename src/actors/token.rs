@@ -174,6 +174,7 @@ impl ExchangeRefreshToken {
             dpop: self.dpop.clone(),
             stamp_issued: false,
             family,
+            tagged: minted.tagged,
         }))
     }
 }
@@ -298,7 +299,8 @@ impl Handler<ExchangeRefreshToken> for TokenActor {
     type Result = ResponseActFuture<Self, Result<Exchange, ClusterError>>;
 
     fn handle(&mut self, msg: ExchangeRefreshToken, ctx: &mut Context<Self>) -> Self::Result {
-        let stamp = self.cluster().cluster_format() >= 2;
+        let format = self.cluster().cluster_format();
+        let stamp = format >= 2;
         let hash = sha256_hex(&msg.refresh_token);
         // A token naming its family is looked for by family: its own record
         // is gone once it has been rotated, and using it again must still
@@ -322,8 +324,9 @@ impl Handler<ExchangeRefreshToken> for TokenActor {
                 (family, (TreeId::Refresh, hash))
             }
         };
-        // From format 2 on, the next token names its family too.
-        let minted = Minted::new(self.lifetimes).named(named);
+        // From format 2 on, the next token names its family too, and from
+        // format 3 on the access token carries the family's tag.
+        let minted = Minted::new(self.lifetimes).named(named).tagged(format >= 3);
         let cmd = msg.command(&minted, presented).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown token.
         let unknown = Exchange::Rejected("unknown refresh token".into());

@@ -72,6 +72,10 @@ pub struct Redeem {
     /// data stays byte for byte what 0.1.0 writes).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stamp_issued: bool,
+    /// The access token's `jti` carries the tag of the family `refresh`
+    /// creates (format 3, see `state::refresh`); only with `refresh`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tagged: bool,
 }
 
 impl Record for CodeRecord {}
@@ -155,7 +159,16 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
             return Ok(CommandResult::invalid("the refresh token or family exists"));
         }
         grant.family = Some(n.family.clone());
-        let mut family = FamilyRecord::new(&r.access_jti, r.access_exp, n.expires_at);
+        let mut family = if r.tagged {
+            if refresh::tag_of(&r.access_jti) != Some(refresh::access_tag(&n.family).as_str()) {
+                return Ok(CommandResult::invalid(
+                    "the access token is not tagged by its family",
+                ));
+            }
+            FamilyRecord::tagged(r.access_exp, n.expires_at)
+        } else {
+            FamilyRecord::new(&r.access_jti, r.access_exp, n.expires_at)
+        };
         family.jkt = n.jkt.clone();
         txn.put(TreeId::Families, &n.family, &family)?;
         let rec = RefreshRecord::new(grant.clone(), n.expires_at, r.stamp_issued.then_some(r.now));

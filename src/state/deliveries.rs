@@ -24,7 +24,7 @@ use super::clients::ClientRecord;
 use super::result::{CommandResult, LogoutOutcome};
 use super::sessions::SessionRecord;
 use super::trees::{Record, StateTxn, TreeId, TxResult};
-use super::version::FORMAT_VERSION;
+use super::version::SECOND_FORMAT;
 
 /// Pending deliveries per client.
 pub const MAX_PENDING_PER_CLIENT: u64 = 1_000;
@@ -105,7 +105,7 @@ pub(super) fn enqueue(txn: &StateTxn<'_>, s: &SessionRecord, now: u64) -> TxResu
             continue;
         }
         let rec = DeliveryRecord {
-            v: FORMAT_VERSION,
+            v: SECOND_FORMAT,
             client_id: client_id.clone(),
             uri,
             sub: s.sub.clone(),

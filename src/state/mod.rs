@@ -78,4 +78,4 @@ pub use result::{CommandResult, LogoutOutcome, ProposalResult};
 pub use sessions::{ConsentRecord, SessionRecord};
 pub use trees::{StateTxn, TreeId, STATE_TREES};
 pub use users::UserRecord;
-pub use version::{Versioned, FIRST_FORMAT, FIRST_FORMAT_TREES, FORMAT_VERSION};
+pub use version::{Versioned, FIRST_FORMAT, FIRST_FORMAT_TREES, FORMAT_VERSION, SECOND_FORMAT};

@@ -11,8 +11,21 @@
 //! client that rotated 64 times since has no use for it), so no issued token
 //! escapes revocation and rotation is never refused for speed. Revoked
 //! access-token ids are kept until the token's own expiry.
+//!
+//! From format 3 a family keeps no list. Its access tokens carry the
+//! family's *tag* in their `jti` (`<tag>.<random>`, see [`access_tag`]), and
+//! the family remembers only when the last of them expires
+//! (`access_until`). Revoking it writes one marker under the tag in the
+//! revoked-ids tree until then; a token is revoked if its own `jti` or its
+//! tag is there ([`super::tokens::is_revoked`]). A rotation then rewrites a
+//! record of constant size instead of one of up to 64 ids, and revoking a
+//! family is one write. The tag is a hash of the family id, so an access
+//! token, which resource servers see, does not reveal the id that refresh
+//! tokens carry.
 
+use base64::Engine;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::authorization::Authorization;
 use super::trees::{Record, StateTxn, TreeId, TxResult};
@@ -52,6 +65,10 @@ pub struct FamilyRecord {
     /// its client after its own record is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The latest expiry of the family's tagged access tokens (format 3):
+    /// how long a revocation marker under its tag must stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_until: Option<u64>,
 }
 
 impl Record for RefreshRecord {}
@@ -67,7 +84,22 @@ impl FamilyRecord {
             expires_at,
             jkt: None,
             client_id: None,
+            access_until: None,
         }
+    }
+
+    /// A new family whose first access token carries its tag (format 3).
+    pub fn tagged(exp: u64, expires_at: u64) -> FamilyRecord {
+        let mut family = FamilyRecord::new("", 0, expires_at);
+        family.access.clear();
+        family.add_tagged(exp);
+        family
+    }
+
+    /// One more access token that carries the family's tag, valid until `exp`.
+    pub fn add_tagged(&mut self, exp: u64) {
+        self.access_until = Some(self.access_until.map_or(exp, |u| u.max(exp)));
+        self.v = self.v.max(3);
     }
 
     /// Record one more access token, after forgetting those expired at
@@ -107,8 +139,9 @@ pub(super) fn revoke_jti(txn: &StateTxn<'_>, jti: &str, exp: u64) -> TxResult<()
     txn.put(TreeId::RevokedJti, jti, &until)
 }
 
-/// Mark a family revoked and revoke every access token it issued. A family
-/// that is missing (or unreadable) has nothing left to revoke.
+/// Mark a family revoked and revoke every access token it issued: those it
+/// lists one by one, and its tagged ones by one marker. A family that is
+/// missing (or unreadable) has nothing left to revoke.
 pub(super) fn revoke_family(txn: &StateTxn<'_>, family: &str) -> TxResult<()> {
     let Some(mut f) = txn.get::<FamilyRecord>(TreeId::Families, family)? else {
         return Ok(());
@@ -117,5 +150,27 @@ pub(super) fn revoke_family(txn: &StateTxn<'_>, family: &str) -> TxResult<()> {
     for (jti, exp) in &f.access {
         revoke_jti(txn, jti, *exp)?;
     }
+    if let Some(until) = f.access_until {
+        revoke_jti(txn, &tag_marker(&access_tag(family)), until)?;
+    }
     txn.put(TreeId::Families, family, &f)
+}
+
+/// The tag a family's access tokens carry in their `jti` (format 3): the
+/// first 16 bytes of SHA-256 of the family id, base64url (22 characters).
+pub fn access_tag(family: &str) -> String {
+    let digest = Sha256::digest(format!("tessera access tag {family}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// The key of the revocation marker of a tag in the revoked-ids tree. No
+/// `jti` this build mints contains a `:`, so it names no single token.
+pub fn tag_marker(tag: &str) -> String {
+    format!("family:{tag}")
+}
+
+/// The family tag a tagged `jti` (`<tag>.<random>`) carries; `None` for an
+/// untagged one.
+pub fn tag_of(jti: &str) -> Option<&str> {
+    jti.split_once('.').map(|(tag, _)| tag)
 }

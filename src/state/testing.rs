@@ -209,6 +209,7 @@ pub fn redeem(hash: &str, jti: &str, refresh: Option<(&str, &str)>) -> Redeem {
         }),
         dpop: None,
         stamp_issued: true,
+        tagged: false,
     }
 }
 
@@ -230,6 +231,7 @@ pub fn rotate(hash: &str, new_hash: &str, jti: &str, now: u64) -> Command {
         dpop: None,
         stamp_issued: true,
         family: None,
+        tagged: false,
     }))
 }
 

@@ -182,3 +182,28 @@ fn a_code_is_single_use_within_one_proposal_too() {
     assert!(matches!(results[0], CommandResult::Granted(_)));
     assert_eq!(results[1], CommandResult::CodeReplayed);
 }
+
+#[test]
+fn a_tagged_redemption_starts_a_family_that_lists_nothing_and_replay_revokes_by_tag() {
+    let db = with_code(&["openid", "offline_access"]);
+    let jti = format!("{}.r1", super::refresh::access_tag("fam-1"));
+    let mut r = redeem("c", &jti, Some(("rt-1", "fam-1")));
+    r.tagged = true;
+    let cmd = redeem_cmd(r);
+    assert_eq!(cmd.min_format(), 3);
+    assert!(matches!(db.apply(cmd), CommandResult::Granted(_)));
+    let fam: FamilyRecord = db.get(TreeId::Families, "fam-1").unwrap();
+    assert!(fam.access.is_empty());
+    assert_eq!((fam.v, fam.access_until), (3, Some(T + 301)));
+    let again = db.apply(redeem_cmd(redeem("c", "jti-2", None)));
+    assert_eq!(again, CommandResult::CodeReplayed);
+    assert!(tokens::is_revoked(db.tree(TreeId::RevokedJti), &jti));
+}
+
+#[test]
+fn a_tagged_redemption_with_another_familys_tag_is_invalid() {
+    let db = with_code(&["openid", "offline_access"]);
+    let mut r = redeem("c", "fam-2tag.r1", Some(("rt-1", "fam-1")));
+    r.tagged = true;
+    assert!(invalid(&db.apply_unchanged(redeem_cmd(r))));
+}

@@ -1,7 +1,7 @@
 //! Unit tests of refresh rotation, family revocation, access revocation and
 //! assertion replay in `apply`, and of the bounded family access list.
 
-use super::refresh::MAX_LIVE_ACCESS;
+use super::refresh::{self, MAX_LIVE_ACCESS};
 use super::testing::{invalid, rejected, rotate, use_assertion, Db, CLIENT, T};
 use super::tokens;
 use super::{Command, CommandResult, FamilyRecord, RefreshRecord, TreeId};
@@ -259,4 +259,64 @@ fn only_well_formed_names_are_families() {
     ] {
         assert_eq!(tokens::family_of(bad), None, "{bad}");
     }
+}
+
+/// A named rotation whose access token carries the family's tag (format 3).
+fn tagged(hash: &str, new_hash: &str, random: &str, now: u64) -> Command {
+    let mut cmd = named(hash, new_hash, &tag_jti("fam-1", random), now, "fam-1");
+    if let Command::RotateRefresh(r) = &mut cmd {
+        r.tagged = true;
+    }
+    cmd
+}
+
+fn tag_jti(family: &str, random: &str) -> String {
+    format!("{}.{random}", refresh::access_tag(family))
+}
+
+#[test]
+fn tagged_rotations_list_nothing_and_one_marker_revokes_every_tagged_token() {
+    let db = Db::with_refresh();
+    for i in 1..=100 {
+        let (old, new) = (format!("rt-{i}"), format!("rt-{}", i + 1));
+        let r = db.apply(tagged(&old, &new, &format!("j{i}"), T + 2 + i));
+        assert!(matches!(r, CommandResult::Granted(_)), "{r:?}");
+    }
+    let f = family(&db);
+    // Only the untagged first token (until it expires) is listed.
+    assert_eq!(f.access, [("jti-1".to_string(), T + 301)]);
+    assert_eq!((f.v, f.access_until), (3, Some(T + 102 + 300)));
+    let first = tag_jti("fam-1", "j1");
+    assert!(!revoked(&db, &first) && !revoked(&db, "jti-1"));
+    // Reuse of the first token revokes the family: the listed token by its
+    // id, all tagged ones by one marker kept as long as the latest of them.
+    let r = db.apply(named("rt-1", "rt-x", "jti-x", T + 200, "fam-1"));
+    assert_eq!(r, CommandResult::RefreshReused);
+    assert!(revoked(&db, "jti-1"));
+    assert!(revoked(&db, &first) && revoked(&db, &tag_jti("fam-1", "j100")));
+    assert!(!revoked(&db, &tag_jti("fam-2", "j1")), "another family");
+    let marker = refresh::tag_marker(&refresh::access_tag("fam-1"));
+    assert_eq!(db.get::<u64>(TreeId::RevokedJti, &marker), Some(T + 402));
+    assert_eq!(db.tree(TreeId::RevokedJti).len(), 2);
+}
+
+#[test]
+fn a_tagged_rotation_must_carry_its_own_familys_tag() {
+    let db = Db::with_refresh();
+    let mut cmd = tagged("rt-1", "rt-2", "j", T + 2);
+    if let Command::RotateRefresh(r) = &mut cmd {
+        r.access_jti = tag_jti("fam-2", "j");
+    }
+    assert!(invalid(&db.apply_unchanged(cmd)));
+    let mut untagged = tagged("rt-1", "rt-2", "j", T + 2);
+    if let Command::RotateRefresh(r) = &mut untagged {
+        r.access_jti = "j".into();
+    }
+    assert!(invalid(&db.apply_unchanged(untagged)));
+}
+
+#[test]
+fn a_tagged_rotation_needs_format_3_and_an_untagged_one_does_not() {
+    assert_eq!(tagged("rt-1", "rt-2", "j", T).min_format(), 3);
+    assert_eq!(named("rt-1", "rt-2", "j", T, "fam-1").min_format(), 2);
 }

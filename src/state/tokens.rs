@@ -41,6 +41,12 @@ pub struct Rotate {
     /// record alone detects theft, so rotations leave nothing behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<String>,
+    /// The new access token's `jti` carries the family's tag (format 3,
+    /// see `state::refresh`): the family records its expiry instead of
+    /// listing it. `apply` checks the tag against the family of the stored
+    /// token and refuses the command if it is not that family's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tagged: bool,
 }
 
 /// The family a format-2 refresh token (`<family>.<secret>`) names: a
@@ -103,7 +109,15 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
     if txn.exists(TreeId::Refresh, &r.new_hash)? {
         return Ok(CommandResult::invalid("the new refresh token exists"));
     }
-    if let Some((oldest, exp)) = family.add_access(&r.access_jti, r.access_exp, r.now) {
+    if r.tagged {
+        if refresh::tag_of(&r.access_jti) != Some(refresh::access_tag(&family_id).as_str()) {
+            return Ok(CommandResult::invalid(
+                "the access token is not tagged by its family",
+            ));
+        }
+        family.access.retain(|(_, e)| *e > r.now);
+        family.add_tagged(r.access_exp);
+    } else if let Some((oldest, exp)) = family.add_access(&r.access_jti, r.access_exp, r.now) {
         refresh::revoke_jti(txn, &oldest, exp)?;
     }
     family.expires_at = family.expires_at.max(r.new_expires_at);
@@ -225,7 +239,10 @@ pub fn live_refresh(
     (!family.revoked).then_some(rec)
 }
 
-/// Read view: whether an access token id has been revoked.
+/// Read view: whether an access token id has been revoked, by itself or,
+/// for a tagged one, with its family (see `state::refresh`).
 pub fn is_revoked(revoked: &sled::Tree, jti: &str) -> bool {
     read::<u64>(revoked, jti).is_some()
+        || refresh::tag_of(jti)
+            .is_some_and(|tag| read::<u64>(revoked, &refresh::tag_marker(tag)).is_some())
 }

@@ -3,7 +3,11 @@
 //! rolling upgrade.
 //!
 //! Format 1 is release 0.1.0 (golden files under `tests/golden/v1` pin it);
-//! this build is format 2 ([`FORMAT_VERSION`]). A node refuses a proposal,
+//! this build is format 3 ([`FORMAT_VERSION`]). Format 3 adds only access
+//! tokens tagged by their refresh family (`state::refresh`): commands that
+//! mint them (`tagged`) and the family records they write are format 3, and
+//! the proposer mints them once every member reports format 3. What is said
+//! below of formats 1 and 2 holds the same way between 2 and 3. A node refuses a proposal,
 //! a snapshot or a data directory of a newer format than its own instead of
 //! misreading it. While any member still runs format 1 (the *cluster
 //! format*, the lowest one the members report, is 1), everything a format-2
@@ -43,7 +47,12 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// The format version of commands, records and snapshots this build knows.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The format that added the trees after [`FIRST_FORMAT_TREES`] (sessions'
+/// clients, deliveries, pushed requests, DPoP proofs) and the records
+/// written to them.
+pub const SECOND_FORMAT: u32 = 2;
 
 /// The format of release 0.1.0, and of every record whose fields it knows.
 pub const FIRST_FORMAT: u32 = 1;
@@ -70,7 +79,8 @@ pub fn record_format(value: &Value) -> u32 {
 
 /// The format a snapshot of these trees (by name, in `STATE_TREES` order
 /// given by `names`) must carry: the highest of its records' formats, and
-/// [`FORMAT_VERSION`] if a tree beyond [`FIRST_FORMAT_TREES`] holds records.
+/// at least [`SECOND_FORMAT`] if a tree beyond [`FIRST_FORMAT_TREES`] holds
+/// records.
 pub fn snapshot_format(names: &[&str], trees: &BTreeMap<String, BTreeMap<String, Value>>) -> u32 {
     let later_tree = |name: &String| {
         names
@@ -83,7 +93,7 @@ pub fn snapshot_format(names: &[&str], trees: &BTreeMap<String, BTreeMap<String,
         .map(|(name, records)| {
             let of_records = records.values().map(record_format).max();
             match of_records {
-                Some(_) if later_tree(name) => FORMAT_VERSION,
+                Some(f) if later_tree(name) => f.max(SECOND_FORMAT),
                 Some(f) => f,
                 None => FIRST_FORMAT,
             }
@@ -131,10 +141,10 @@ mod tests {
         with_empty_tree.insert("later_tree".into(), BTreeMap::new());
         assert_eq!(snapshot_format(&names, &with_empty_tree), FIRST_FORMAT);
         let full = trees(&[("later_tree", "k", json!(1))]);
-        assert_eq!(snapshot_format(&names, &full), FORMAT_VERSION);
+        assert_eq!(snapshot_format(&names, &full), SECOND_FORMAT);
         // A tree no name list knows counts as new too.
         let unknown = trees(&[("mystery", "k", json!({"v": 1}))]);
-        assert_eq!(snapshot_format(STATE_TREES, &unknown), FORMAT_VERSION);
+        assert_eq!(snapshot_format(STATE_TREES, &unknown), SECOND_FORMAT);
     }
 
     #[test]

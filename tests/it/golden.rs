@@ -56,6 +56,7 @@ fn redeem(t: u64, n: u64, refresh: Option<NewRefresh>) -> Command {
         refresh,
         dpop: None,
         stamp_issued: false,
+        tagged: false,
     }))
 }
 
@@ -72,6 +73,7 @@ fn rotate_rt1(t: u64, n: u64) -> Command {
         dpop: None,
         stamp_issued: false,
         family: None,
+        tagged: false,
     }))
 }
 

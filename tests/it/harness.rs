@@ -481,9 +481,10 @@ workers = 1
         cli(&[args, &["--config", config]].concat(), stdin)
     }
 
-    /// Wait until every running node reports `format` as the cluster's data
-    /// format (members report theirs every few seconds; a member not heard
-    /// from yet counts as format 1, so format-2 writes are refused until then).
+    /// Wait until every running node reports at least `format` as the
+    /// cluster's data format (members report theirs every few seconds; a
+    /// member not heard from yet counts as format 1, so format-2 writes are
+    /// refused until then).
     pub async fn wait_cluster_format(&self, format: u32) {
         let running: Vec<u64> = self
             .nodes
@@ -495,7 +496,7 @@ workers = 1
         wait::until(&what, Duration::from_secs(30), async || {
             running
                 .iter()
-                .all(|id| self.status_json(*id)["cluster_format"] == format)
+                .all(|id| self.status_json(*id)["cluster_format"].as_u64() >= Some(format.into()))
         })
         .await;
     }

@@ -22,7 +22,9 @@ use reqwest::Client;
 
 use crate::flow::{authorize_url, pkce, Browser};
 use crate::harness::REDIRECT;
-use crate::rp::{redeem, redeem_form, refresh, token, userinfo, Answer, Seeded, DEMO, RP};
+use crate::rp::{
+    jwt_claims, redeem, redeem_form, refresh, token, userinfo, Answer, Seeded, DEMO, RP,
+};
 use crate::session::{browse, checked, code_for, expect_code, params, sign_in, with};
 
 /// Redeem a code of the public client `spa` (no client authentication).
@@ -313,6 +315,9 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
     spa_redeem(http, on(3), &code, Some(&verifier)).await.ok();
 
     // Refresh-token reuse revokes the family, the rotated token included.
+    // Once every member reports format 3, access tokens carry their
+    // family's tag and are revoked by the family's one marker.
+    fx.c.wait_cluster_format(3).await;
     let code = code_for(
         &browser,
         on(3),
@@ -333,6 +338,16 @@ async fn token_and_userinfo_errors_carry_the_rfc_codes() {
         family.is_some_and(|f| f.len() == 22),
         "a rotated refresh token names its family: {rt2}"
     );
+    for at in [at1, at2] {
+        let jti = jwt_claims(at)["jti"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            jti.split_once('.').is_some_and(|(tag, _)| tag.len() == 22),
+            "a format-3 family's access token carries its tag: {jti}"
+        );
+    }
     userinfo(http, on(3), Some(at2)).await.ok();
     refresh(http, on(3), DEMO, rt1)
         .await
