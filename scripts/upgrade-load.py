@@ -13,7 +13,8 @@ admin API (TESSERA_ADMIN_TOKEN) and writes what it made to FILE.
 worker signs users in (GET /authorize, POST /login, code for tokens at
 /token), rotates its refresh-token chains, introspects the access token each
 rotation issued (it must be active), and revokes every fifth new chain (its
-refresh token must then introspect inactive). When told to stop it checks
+refresh token and the access token issued with it must then introspect
+inactive). When told to stop it checks
 that nothing was lost: every seeded user and the client still exist (admin
 API), every live chain still refreshes, every revoked token is still
 inactive and refused. It prints the figures and exits 1 on any failure.
@@ -240,6 +241,11 @@ def worker(driver, users, stop, chains, revoked, seed):
                     revoked.append(rt)
                     if attempt(stats, "introspect", lambda: driver.active(rt, "refresh_token")):
                         stats.fail("introspect", "a revoked refresh token is active")
+                    # Revoking the family revokes its access token too (by
+                    # the family's list, or from format 3 by its tag).
+                    at = tokens["access_token"]
+                    if attempt(stats, "introspect", lambda: driver.active(at, "access_token")):
+                        stats.fail("introspect", "a revoked family's access token is active")
             else:
                 chains.append({"user": user["username"], "rt": tokens["refresh_token"], "n": 0})
             continue
