@@ -142,7 +142,7 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> anyhow::Result<Actor
             .start(),
         directory_reads,
         sessions: SessionActor::new(handle.clone(), session_lifetime).start(),
-        codes: CodeActor::new(handle.clone(), &config.tokens).start(),
+        codes: CodeActor::new(handle.clone(), &config.tokens, &config.master_key).start(),
         tokens: TokenActor::new(handle.clone(), &config.tokens).start(),
         token_reads: TokenReads::new(handle),
         key_actor: KeyActor::new(

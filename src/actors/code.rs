@@ -1,7 +1,8 @@
 //! `CodeActor`: authorization codes.
 //!
-//! Creates a code (random value, stored as its hash, valid 60 s) and
-//! exchanges one for tokens. The exchange is a single Raft command whose
+//! Creates a code (valid 60 s: from format 3 on a sealed record that
+//! nothing stores until it is redeemed, see [`super::sealed_code`]; before,
+//! a random value stored as its hash) and exchanges one for tokens. The exchange is a single Raft command whose
 //! `apply` decides, so a code is redeemed at most once cluster-wide even when
 //! two nodes receive it at the same instant; the loser gets
 //! [`Exchange::Replayed`] and the winner's tokens are revoked
@@ -14,9 +15,10 @@
 
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
-use super::batcher::{propose, propose_if_known, Batcher, Batching};
+use super::batcher::{propose, propose_if_known, propose_then, Batcher, Batching};
 pub use super::exchange::Authorization;
 use super::exchange::{DpopUse, Exchange, Minted, TokenLifetimes};
+use super::sealed_code::{is_sealed, CodeSeal};
 use super::{now, result_of, ClusterError};
 use crate::cluster::ClusterHandle;
 use crate::config::TokenSettings;
@@ -31,14 +33,16 @@ pub struct CodeActor {
     cluster: ClusterHandle,
     batcher: Batcher,
     lifetimes: TokenLifetimes,
+    seal: CodeSeal,
 }
 
 impl CodeActor {
-    pub fn new(cluster: ClusterHandle, tokens: &TokenSettings) -> Self {
+    pub fn new(cluster: ClusterHandle, tokens: &TokenSettings, master_key: &[u8; 32]) -> Self {
         CodeActor {
             cluster,
             batcher: Batcher::default(),
             lifetimes: tokens.into(),
+            seal: CodeSeal::new(master_key),
         }
     }
 }
@@ -108,8 +112,9 @@ pub struct ExchangeCode {
 }
 
 impl ExchangeCode {
-    /// The `RedeemCode` command for this exchange with the minted values.
-    fn command(self, minted: &Minted) -> Command {
+    /// The `RedeemCode` command for this exchange with the minted values
+    /// and, for a sealed code, the record it carries.
+    fn command(self, minted: &Minted, sealed: Option<CodeRecord>) -> Command {
         let refresh = self.refreshable.then(|| NewRefresh {
             hash: minted.refresh_hash(),
             family: minted.family.clone().unwrap_or_else(random_id),
@@ -132,6 +137,7 @@ impl ExchangeCode {
             dpop: self.dpop,
             stamp_issued: false,
             tagged: minted.tagged && self.refreshable,
+            code: sealed.map(Box::new),
         }))
     }
 }
@@ -143,7 +149,6 @@ impl Handler<IssueCode> for CodeActor {
         let note = self
             .note_client(&msg.grant)
             .map(|cmd| propose(self, ctx, cmd));
-        let code = random_secret();
         let record = CodeRecord {
             v: FIRST_FORMAT,
             grant: msg.grant,
@@ -152,17 +157,23 @@ impl Handler<IssueCode> for CodeActor {
             expires_at: now() + CODE_LIFETIME,
             redeemed: None,
         };
-        let rx = propose(
-            self,
-            ctx,
-            Command::CreateCode {
+        // From format 3 on the code carries its record and nothing is
+        // written (see `sealed_code`); before, the record is stored.
+        let (code, stored) = if self.cluster.cluster_format() >= 3 {
+            (self.seal.seal(&record), None)
+        } else {
+            let code = random_secret();
+            let create = Command::CreateCode {
                 hash: sha256_hex(&code),
                 code: record,
-            },
-        );
+            };
+            (code, Some(propose(self, ctx, create)))
+        };
         Box::pin(
             async move {
-                result_of(rx).await?;
+                if let Some(rx) = stored {
+                    result_of(rx).await?;
+                }
                 if let Some(note) = note {
                     // Without it the client only misses a back-channel logout.
                     if let Err(e) = result_of(note).await {
@@ -187,10 +198,21 @@ impl Handler<ExchangeCode> for CodeActor {
         let minted = Minted::new(self.lifetimes)
             .named(stamp.then(random_id))
             .tagged(format >= 3 && msg.refreshable);
-        let key = (TreeId::Codes, sha256_hex(&msg.code));
-        let cmd = msg.command(&minted).stamping_issue_times(stamp);
         // The same answer `apply` gives for an unknown code.
         let unknown = Exchange::Rejected("unknown authorization code".into());
+        if is_sealed(&msg.code) {
+            // Its record travels in the command; one that does not open
+            // was not made by this cluster.
+            let Some(record) = self.seal.open(&msg.code) else {
+                return Box::pin(actix::fut::ready(Ok(unknown)));
+            };
+            let cmd = msg
+                .command(&minted, Some(record))
+                .stamping_issue_times(stamp);
+            return propose_then(self, ctx, cmd, move |r| minted.outcome(r));
+        }
+        let key = (TreeId::Codes, sha256_hex(&msg.code));
+        let cmd = msg.command(&minted, None).stamping_issue_times(stamp);
         propose_if_known(self, ctx, key, cmd, unknown, move |r| minted.outcome(r))
     }
 }
@@ -222,7 +244,7 @@ mod tests {
     #[test]
     fn the_command_carries_the_code_hash_never_the_code() {
         let m = minted();
-        let cmd = exchange(true).command(&m);
+        let cmd = exchange(true).command(&m, None);
         let wire = serde_json::to_string(&cmd).unwrap();
         assert!(!wire.contains("the-code-value"), "{wire}");
         assert!(!wire.contains(&m.refresh_token), "{wire}");
@@ -236,7 +258,7 @@ mod tests {
     #[test]
     fn the_command_carries_the_minted_token_values() {
         let m = minted();
-        let r = redeem(exchange(true).command(&m));
+        let r = redeem(exchange(true).command(&m, None));
         assert_eq!(r.now, m.now);
         assert_eq!(r.access_jti, m.access_jti);
         assert_eq!(r.access_exp, m.now + 300);
@@ -260,24 +282,32 @@ mod tests {
             bind_refresh,
             ..exchange(true)
         };
-        let bound = redeem(with(true).command(&minted()));
+        let bound = redeem(with(true).command(&minted(), None));
         assert_eq!(bound.dpop.as_ref(), Some(&spend));
         assert_eq!(bound.refresh.unwrap().jkt.as_deref(), Some("jkt-a"));
-        let unbound = redeem(with(false).command(&minted()));
+        let unbound = redeem(with(false).command(&minted(), None));
         assert_eq!(unbound.dpop, Some(spend));
         assert_eq!(unbound.refresh.unwrap().jkt, None);
-        let plain = redeem(exchange(true).command(&minted()));
+        let plain = redeem(exchange(true).command(&minted(), None));
         assert_eq!((plain.dpop, plain.refresh.unwrap().jkt), (None, None));
     }
 
     #[test]
     fn no_refresh_token_for_a_client_that_may_not_refresh() {
-        assert_eq!(redeem(exchange(false).command(&minted())).refresh, None);
+        assert_eq!(
+            redeem(exchange(false).command(&minted(), None)).refresh,
+            None
+        );
     }
 
     #[test]
     fn every_exchange_gets_its_own_family() {
-        let family = |m: &Minted| redeem(exchange(true).command(m)).refresh.unwrap().family;
+        let family = |m: &Minted| {
+            redeem(exchange(true).command(m, None))
+                .refresh
+                .unwrap()
+                .family
+        };
         let m = minted();
         assert_ne!(family(&m), family(&m));
     }

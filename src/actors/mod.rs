@@ -32,6 +32,7 @@ pub mod logout_delivery;
 pub mod membership;
 pub mod par;
 pub mod password;
+pub mod sealed_code;
 pub mod session;
 pub mod token;
 pub mod token_reads;

@@ -77,7 +77,7 @@ impl OneNode {
             access_token_alg: "RS256".into(),
         };
         OneNode {
-            codes: CodeActor::new(cluster.clone(), &settings).start(),
+            codes: CodeActor::new(cluster.clone(), &settings, &[7; 32]).start(),
             reads: TokenReads::new(&cluster),
             tokens: TokenActor::new(cluster, &settings).start(),
             _dir: dir,

@@ -76,7 +76,18 @@ pub struct Redeem {
     /// creates (format 3, see `state::refresh`); only with `refresh`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tagged: bool,
+    /// The record a sealed code carries (format 3, see
+    /// `actors::sealed_code`), opened by the proposer: used when no record
+    /// is stored under `hash`, which then gets the redeemed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Box<CodeRecord>>,
 }
+
+/// How much longer than its expiry a redeemed sealed code's record stays:
+/// once swept, only the expiry refuses the code again, and that is judged
+/// by the redeeming node's clock, so the record outlives any clock skew
+/// between nodes a deployment should have (docs/ARCHITECTURE.md).
+pub const SEALED_REPLAY_GRACE: u64 = 300;
 
 impl Record for CodeRecord {}
 
@@ -124,7 +135,9 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
             return Ok(CommandResult::Replayed);
         }
     }
-    let Some(mut code) = txn.get::<CodeRecord>(TreeId::Codes, &r.hash)? else {
+    let stored = txn.get::<CodeRecord>(TreeId::Codes, &r.hash)?;
+    let sealed = stored.is_none() && r.code.is_some();
+    let Some(mut code) = stored.or_else(|| r.code.as_deref().cloned()) else {
         return reject("unknown authorization code");
     };
     if code.grant.client_id != r.client_id {
@@ -179,6 +192,9 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
         access_exp: r.access_exp,
         family: grant.family.clone(),
     });
+    if sealed {
+        code.expires_at = code.expires_at.saturating_add(SEALED_REPLAY_GRACE);
+    }
     txn.put(TreeId::Codes, &r.hash, &code)?;
     Ok(CommandResult::Granted(Box::new(grant)))
 }

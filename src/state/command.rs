@@ -153,7 +153,7 @@ impl Command {
             | Command::EndSession { .. } => 1,
             Command::SetClusterId { .. } => 2,
             // Format 1 commands that carry format 2 fields.
-            Command::RedeemCode(r) if r.tagged => 3,
+            Command::RedeemCode(r) if r.tagged || r.code.is_some() => 3,
             Command::RotateRefresh(r) if r.tagged => 3,
             Command::RedeemCode(r) => format_with(r.dpop.is_some() || r.stamp_issued),
             Command::RotateRefresh(r) => {

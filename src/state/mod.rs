@@ -68,7 +68,7 @@ mod tests_upgrade;
 pub use authorization::Authorization;
 pub use cache::{Generations, TreeCache};
 pub use clients::ClientRecord;
-pub use codes::{CodeRecord, NewRefresh};
+pub use codes::{CodeRecord, NewRefresh, Redemption};
 pub use command::{apply, Command, Proposal};
 pub use deliveries::DeliveryRecord;
 pub use keys::{KeyRecord, KeyState};

@@ -210,6 +210,7 @@ pub fn redeem(hash: &str, jti: &str, refresh: Option<(&str, &str)>) -> Redeem {
         dpop: None,
         stamp_issued: true,
         tagged: false,
+        code: None,
     }
 }
 

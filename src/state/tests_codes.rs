@@ -207,3 +207,66 @@ fn a_tagged_redemption_with_another_familys_tag_is_invalid() {
     r.tagged = true;
     assert!(invalid(&db.apply_unchanged(redeem_cmd(r))));
 }
+
+/// A redemption of a sealed code: nothing stored, the record in the command.
+fn sealed(scopes: &[&str], jti: &str, refresh: Option<(&str, &str)>) -> Command {
+    let mut r = redeem("c", jti, refresh);
+    r.code = Some(Box::new(code(scopes)));
+    redeem_cmd(r)
+}
+
+#[test]
+fn a_sealed_code_is_redeemed_once_and_its_record_outlives_it_by_the_grace() {
+    let db = Db::new();
+    let cmd = sealed(
+        &["openid", "offline_access"],
+        "jti-1",
+        Some(("rt-1", "fam-1")),
+    );
+    assert_eq!(cmd.min_format(), 3);
+    let r = db.apply(cmd);
+    assert!(matches!(r, CommandResult::Granted(_)), "{r:?}");
+    let stored: super::CodeRecord = db.get(TreeId::Codes, "c").unwrap();
+    assert!(stored.redeemed.is_some());
+    let issued = code(&["openid"]).expires_at;
+    assert_eq!(
+        stored.expires_at,
+        issued + super::codes::SEALED_REPLAY_GRACE
+    );
+    // The same code again, on any node: a replay, and the first
+    // redemption's tokens are revoked.
+    let again = db.apply(sealed(
+        &["openid", "offline_access"],
+        "jti-2",
+        Some(("rt-2", "fam-2")),
+    ));
+    assert_eq!(again, CommandResult::CodeReplayed);
+    assert!(tokens::is_revoked(db.tree(TreeId::RevokedJti), "jti-1"));
+    assert!(
+        db.get::<FamilyRecord>(TreeId::Families, "fam-1")
+            .unwrap()
+            .revoked
+    );
+    assert!(!db.has(TreeId::Refresh, "rt-2"));
+}
+
+#[test]
+fn a_sealed_code_gets_every_check_of_a_stored_one() {
+    let db = Db::new();
+    let with = |change: &dyn Fn(&mut Redeem)| {
+        let Command::RedeemCode(mut r) = sealed(&["openid"], "jti-x", None) else {
+            unreachable!()
+        };
+        change(&mut r);
+        let result = db.apply_unchanged(Command::RedeemCode(r));
+        assert!(rejected(&result), "{result:?}");
+    };
+    with(&|r| r.client_id = "other".into());
+    with(&|r| r.redirect_uri = Some("https://evil.example/cb".into()));
+    with(&|r| r.code_verifier = Some("x".repeat(43)));
+    with(&|r| r.now = T + 1000);
+    assert!(
+        !db.has(TreeId::Codes, "c"),
+        "a refused code stays redeemable"
+    );
+}

@@ -3,10 +3,11 @@
 //! rolling upgrade.
 //!
 //! Format 1 is release 0.1.0 (golden files under `tests/golden/v1` pin it);
-//! this build is format 3 ([`FORMAT_VERSION`]). Format 3 adds only access
-//! tokens tagged by their refresh family (`state::refresh`): commands that
-//! mint them (`tagged`) and the family records they write are format 3, and
-//! the proposer mints them once every member reports format 3. What is said
+//! this build is format 3 ([`FORMAT_VERSION`]). Format 3 adds access tokens
+//! tagged by their refresh family (`state::refresh`) and sealed
+//! authorization codes (`actors::sealed_code`): commands that carry them
+//! (`tagged`, `Redeem::code`) and the family records they write are format
+//! 3, and proposers make them once every member reports format 3. What is said
 //! below of formats 1 and 2 holds the same way between 2 and 3. A node refuses a proposal,
 //! a snapshot or a data directory of a newer format than its own instead of
 //! misreading it. While any member still runs format 1 (the *cluster

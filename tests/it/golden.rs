@@ -57,6 +57,7 @@ fn redeem(t: u64, n: u64, refresh: Option<NewRefresh>) -> Command {
         dpop: None,
         stamp_issued: false,
         tagged: false,
+        code: None,
     }))
 }
 

@@ -33,12 +33,25 @@ pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
 pub const ADMIN: &str = "test-admin-token-0123456789abcdefgh";
 pub const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
+/// A port for a node to listen on. Taken below Linux's ephemeral range
+/// (32768 and up) rather than from `bind(0)`: a port from that range could be
+/// given to some test's outgoing connection between this choice and the
+/// node's own bind ("Address already in use"). One counter per test process,
+/// started at an offset from its pid, so that tests and concurrent test
+/// processes do not pick the same one; a port in use is skipped.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let start = (std::process::id() % 600) * 20;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub struct Node {
