@@ -2,14 +2,15 @@
 //!
 //! Creates a code (valid 60 s: from format 3 on a sealed record that
 //! nothing stores until it is redeemed, see [`super::sealed_code`]; before,
-//! a random value stored as its hash) and exchanges one for tokens. The exchange is a single Raft command whose
-//! `apply` decides, so a code is redeemed at most once cluster-wide even when
-//! two nodes receive it at the same instant; the loser gets
-//! [`Exchange::Replayed`] and the winner's tokens are revoked
-//! (docs/ARCHITECTURE.md invariant 1). The actor hashes the code, reads the
-//! clock and mints the new tokens' ids before proposing. A code that exists
-//! nowhere (not here, nor after read-index) is refused without proposing,
-//! so random codes commit no log entry. Issuing a code also records the
+//! a random value stored as its hash) and exchanges one for tokens. The
+//! exchange is a single Raft command whose `apply` decides, so a code is
+//! redeemed at most once cluster-wide even when two nodes receive it at the
+//! same instant; the loser gets [`Exchange::Replayed`] and the winner's
+//! tokens are revoked (docs/ARCHITECTURE.md invariant 1). The actor hashes
+//! the code, reads the clock and mints the new tokens' ids before
+//! proposing. A code that exists nowhere (not here, nor after read-index)
+//! or a sealed one that does not open is refused without proposing, so
+//! random codes commit no log entry. Issuing a code also records the
 //! client in the session (`NoteSessionClient`, once per client), so the end
 //! of the session reaches it by back-channel logout.
 

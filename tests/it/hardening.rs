@@ -147,10 +147,20 @@ async fn random_codes_refresh_tokens_and_revocations_commit_nothing() {
     for i in 0..200u64 {
         let base = fx.on(i % 3 + 1);
         let junk = format!("{:032x}", rand::random::<u128>());
+        // Every other code looks sealed (a compact A256GCM JWE): it must not
+        // open, and commit nothing either.
+        let sealed = format!(
+            "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..{}.{junk}.{}",
+            &junk[..16],
+            &junk[..22]
+        );
         match i % 3 {
-            0 => rp::redeem(&fx.http, base, DEMO, &junk, None)
-                .await
-                .oauth_error(400, "invalid_grant"),
+            0 => {
+                let code = if i % 2 == 0 { &sealed } else { &junk };
+                rp::redeem(&fx.http, base, DEMO, code, None)
+                    .await
+                    .oauth_error(400, "invalid_grant")
+            }
             1 => rp::refresh(&fx.http, base, DEMO, &junk)
                 .await
                 .oauth_error(400, "invalid_grant"),
