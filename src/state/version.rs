@@ -7,10 +7,11 @@
 //! tagged by their refresh family (`state::refresh`) and sealed
 //! authorization codes (`actors::sealed_code`): commands that carry them
 //! (`tagged`, `Redeem::code`) and the family records they write are format
-//! 3, and proposers make them once every member reports format 3. What is said
-//! below of formats 1 and 2 holds the same way between 2 and 3. A node refuses a proposal,
-//! a snapshot or a data directory of a newer format than its own instead of
-//! misreading it. While any member still runs format 1 (the *cluster
+//! 3, and proposers make them once every member reports format 3. What is
+//! said below of formats 1 and 2 holds the same way between 2 and 3.
+//!
+//! A node refuses a proposal, a snapshot or a data directory of a newer
+//! format than its own instead of misreading it. While any member still runs format 1 (the *cluster
 //! format*, the lowest one the members report, is 1), everything a format-2
 //! node puts into the log must decode and apply on a 0.1.0 node exactly as
 //! on itself (docs/ARCHITECTURE.md invariant 8), so:
