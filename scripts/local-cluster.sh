@@ -424,6 +424,10 @@ EOF
         cat <<EOF
         keepalive 64;
         keepalive_requests 100000;
+        # Shorter than a node's 5 s idle timeout: nginx must drop an idle
+        # connection before the node closes it, or a POST sent on it as it
+        # closes gets a 502 (nginx does not resend a POST).
+        keepalive_timeout 4s;
     }
 
     server {

@@ -160,6 +160,13 @@ fn start_actors(config: &Config, handle: &ClusterHandle) -> anyhow::Result<Actor
     })
 }
 
+/// How long both servers keep an idle keep-alive connection open. Clients
+/// that pool connections must drop theirs sooner, or a request sent as the
+/// server closes one is lost: the node-to-node client after 4 s
+/// (`cluster::network::IDLE_TIMEOUT`), the load balancer likewise (README,
+/// `keepalive_timeout 4s` in nginx's upstream block).
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The public server: OIDC endpoints and health.
 fn public_server(
     config: &Config,
@@ -176,6 +183,7 @@ fn public_server(
             .configure(http::public_routes)
     })
     .workers(config.http_workers)
+    .keep_alive(KEEP_ALIVE)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout);
     let server = match &config.public_tls {
@@ -214,6 +222,7 @@ fn cluster_server(
             .configure(http::cluster_routes)
     })
     .workers(2)
+    .keep_alive(KEEP_ALIVE)
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout);
     let server = match &config.cluster_tls {

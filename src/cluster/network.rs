@@ -46,7 +46,8 @@ use crate::config::ClusterTls;
 
 /// Idle keep-alive connections kept per peer.
 pub const MAX_IDLE_PER_PEER: usize = 64;
-/// An idle pooled connection is closed after this (server keep-alive: 5 s).
+/// An idle pooled connection is closed after this, before the server closes
+/// it ([`crate::node::KEEP_ALIVE`]).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// A peer that does not accept a connection within this is unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);

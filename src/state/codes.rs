@@ -86,8 +86,9 @@ pub struct Redeem {
 /// How much longer than its expiry a redeemed sealed code's record stays:
 /// once swept, only the expiry refuses the code again, and that is judged
 /// by the redeeming node's clock, so the record outlives any clock skew
-/// between nodes a deployment should have (docs/ARCHITECTURE.md).
-pub const SEALED_REPLAY_GRACE: u64 = 300;
+/// between nodes a deployment should have (docs/ARCHITECTURE.md). Kept
+/// short: at 500 sign-ins per second every second of it is 500 records.
+pub const SEALED_REPLAY_GRACE: u64 = 60;
 
 impl Record for CodeRecord {}
 
@@ -193,7 +194,20 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
         family: grant.family.clone(),
     });
     if sealed {
+        // What a replay needs (the client, and what to revoke) and no more.
         code.expires_at = code.expires_at.saturating_add(SEALED_REPLAY_GRACE);
+        code.grant = Authorization {
+            client_id: code.grant.client_id,
+            sub: code.grant.sub,
+            sid: None,
+            scopes: Vec::new(),
+            auth_time: code.grant.auth_time,
+            nonce: None,
+            claims: None,
+            acr: None,
+            family: grant.family.clone(),
+        };
+        code.code_challenge = None;
     }
     txn.put(TreeId::Codes, &r.hash, &code)?;
     Ok(CommandResult::Granted(Box::new(grant)))

@@ -233,6 +233,9 @@ fn a_sealed_code_is_redeemed_once_and_its_record_outlives_it_by_the_grace() {
         stored.expires_at,
         issued + super::codes::SEALED_REPLAY_GRACE
     );
+    // Only what a replay needs is kept.
+    assert!(stored.grant.scopes.is_empty() && stored.code_challenge.is_none());
+    assert_eq!(stored.grant.family.as_deref(), Some("fam-1"));
     // The same code again, on any node: a replay, and the first
     // redemption's tokens are revoked.
     let again = db.apply(sealed(
