@@ -91,7 +91,15 @@ async fn audit_lines_carry_request_ids_and_no_log_holds_a_secret() {
     browser_flows(&fx, &mut run).await;
     registration_and_admin(&fx, &mut run).await;
 
-    let lines: Vec<Value> = (1..=3).flat_map(|n| fx.c.node(n).audit_lines()).collect();
+    // Nodes write audit lines from a queue on their own thread: the last
+    // ones may reach the files a moment after the answers.
+    let trail = || -> Vec<Value> { (1..=3).flat_map(|n| fx.c.node(n).audit_lines()).collect() };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut lines = trail();
+    while !has_all(&lines, &run.expected) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lines = trail();
+    }
     check_trail(&lines, &run.expected);
     assert_no_credential(fx.c.dir.path(), &run.secrets);
 }
@@ -188,6 +196,15 @@ async fn registration_and_admin(fx: &Seeded, run: &mut Run) {
     assert_eq!(response_id(&res), "audit-t.1:x");
     run.expected
         .push(("admin", "refused", "audit-t.1:x".into()));
+}
+
+/// Whether the trail has a line for every expected (event, outcome, id).
+fn has_all(lines: &[Value], expected: &[(&str, &str, String)]) -> bool {
+    expected.iter().all(|(event, outcome, id)| {
+        lines.iter().any(|l| {
+            l["event"] == *event && l["outcome"] == *outcome && l["request_id"] == id.as_str()
+        })
+    })
 }
 
 /// Every expected line is in the trail, from 127.0.0.1, stamped; the CLI's
