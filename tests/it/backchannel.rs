@@ -340,8 +340,17 @@ async fn retries_reach_a_failing_client_and_an_admin_logout_ends_every_session()
     );
     let leader = fx.c.leader(1).await;
     let metric = |o: &str| format!("tessera_backchannel_logout_total{{outcome=\"{o}\"}}");
-    assert!(fx.c.metric(leader, &metric("retried")).await >= 2.0);
-    assert!(fx.c.metric(leader, &metric("delivered")).await >= 2.0);
+    // The leader counts a delivery once it has the receiver's answer, a
+    // moment after the receiver has seen the request.
+    until(
+        "the leader to count two retries and two deliveries",
+        Duration::from_secs(10),
+        async || {
+            fx.c.metric(leader, &metric("retried")).await >= 2.0
+                && fx.c.metric(leader, &metric("delivered")).await >= 2.0
+        },
+    )
+    .await;
     let (_, out, _) =
         fx.c.cli_on(3, &["user", "sessions", "--username", "alice"], None);
     assert!(!out.contains(CLIENT), "no session is left: {out}");
