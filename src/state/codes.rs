@@ -174,7 +174,7 @@ pub(super) fn redeem(txn: &StateTxn<'_>, r: &Redeem) -> TxResult<CommandResult> 
         }
         grant.family = Some(n.family.clone());
         let mut family = if r.tagged {
-            if refresh::tag_of(&r.access_jti) != Some(refresh::access_tag(&n.family).as_str()) {
+            if !refresh::is_tagged_by(&r.access_jti, &n.family) {
                 return Ok(CommandResult::invalid(
                     "the access token is not tagged by its family",
                 ));

@@ -96,6 +96,11 @@ impl FamilyRecord {
         family
     }
 
+    /// Forget the listed access tokens that have expired at `now`.
+    pub fn forget_expired(&mut self, now: u64) {
+        self.access.retain(|(_, e)| *e > now);
+    }
+
     /// One more access token that carries the family's tag, valid until `exp`.
     pub fn add_tagged(&mut self, exp: u64) {
         self.access_until = Some(self.access_until.map_or(exp, |u| u.max(exp)));
@@ -106,7 +111,7 @@ impl FamilyRecord {
     /// `now`. If the family already holds [`MAX_LIVE_ACCESS`] unexpired ones,
     /// the oldest leaves the list and is returned: the caller revokes it.
     pub fn add_access(&mut self, jti: &str, exp: u64, now: u64) -> Option<(String, u64)> {
-        self.access.retain(|(_, e)| *e > now);
+        self.forget_expired(now);
         let evicted = if self.access.len() >= MAX_LIVE_ACCESS {
             Some(self.access.remove(0))
         } else {
@@ -167,6 +172,11 @@ pub fn access_tag(family: &str) -> String {
 /// `jti` this build mints contains a `:`, so it names no single token.
 pub fn tag_marker(tag: &str) -> String {
     format!("family:{tag}")
+}
+
+/// Whether `jti` carries the tag of `family`.
+pub fn is_tagged_by(jti: &str, family: &str) -> bool {
+    tag_of(jti) == Some(access_tag(family).as_str())
 }
 
 /// The family tag a tagged `jti` (`<tag>.<random>`) carries; `None` for an

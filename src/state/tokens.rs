@@ -110,12 +110,12 @@ pub(super) fn rotate(txn: &StateTxn<'_>, r: &Rotate) -> TxResult<CommandResult> 
         return Ok(CommandResult::invalid("the new refresh token exists"));
     }
     if r.tagged {
-        if refresh::tag_of(&r.access_jti) != Some(refresh::access_tag(&family_id).as_str()) {
+        if !refresh::is_tagged_by(&r.access_jti, &family_id) {
             return Ok(CommandResult::invalid(
                 "the access token is not tagged by its family",
             ));
         }
-        family.access.retain(|(_, e)| *e > r.now);
+        family.forget_expired(r.now);
         family.add_tagged(r.access_exp);
     } else if let Some((oldest, exp)) = family.add_access(&r.access_jti, r.access_exp, r.now) {
         refresh::revoke_jti(txn, &oldest, exp)?;
