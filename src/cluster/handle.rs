@@ -17,12 +17,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use serde::{Deserialize, Serialize};
 
 use super::read_batch::Batcher;
 use super::state_machine::StateMachine;
 use super::storage::Storage;
+use super::write_batch::{WriteBatch, WriteOutcome};
 use super::{NodeAddr, NodeId, Raft, SECRET_HEADER};
 use crate::state::{Proposal, ProposalResult};
 
@@ -81,6 +82,8 @@ pub struct ClusterHandle {
     leader_reads: Arc<Batcher<ReadAnswer>>,
     /// Read-index calls to the leader (as follower), shared likewise.
     follower_reads: Arc<Batcher<ReadAnswer>>,
+    /// Proposals (as leader), merged into shared entries.
+    leader_writes: Arc<WriteBatch>,
 }
 
 /// The answer of one read-index round.
@@ -104,6 +107,7 @@ impl ClusterHandle {
             secret: secret.into(),
             leader_reads: Batcher::new(rt.clone()),
             follower_reads: Batcher::new(rt.clone()),
+            leader_writes: WriteBatch::new(rt.clone()),
             rt,
             draining: Default::default(),
             members: Default::default(),
@@ -125,10 +129,10 @@ impl ClusterHandle {
                 // another node.
                 other
             } else {
-                match self.raft.client_write(proposal.clone()).await {
-                    Ok(resp) => return Ok(resp.data),
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
-                    Err(e) => return Err(ClusterError::Unknown(e.to_string())),
+                match self.leader_writes.write(&self.raft, proposal.clone()).await {
+                    WriteOutcome::Applied(r) => return Ok(r),
+                    WriteOutcome::NotLeader(leader) => leader,
+                    WriteOutcome::Failed(e) => return Err(ClusterError::Unknown(e)),
                 }
             };
             if let Some(node) = leader {
@@ -264,12 +268,10 @@ impl ClusterHandle {
         if self.is_draining() {
             return ForwardedWrite::NotLeader;
         }
-        match self.raft.client_write(proposal).await {
-            Ok(resp) => ForwardedWrite::Applied(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                ForwardedWrite::NotLeader
-            }
-            Err(e) => ForwardedWrite::Failed(e.to_string()),
+        match self.leader_writes.write(&self.raft, proposal).await {
+            WriteOutcome::Applied(r) => ForwardedWrite::Applied(r),
+            WriteOutcome::NotLeader(_) => ForwardedWrite::NotLeader,
+            WriteOutcome::Failed(e) => ForwardedWrite::Failed(e),
         }
     }
 

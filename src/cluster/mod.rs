@@ -9,6 +9,7 @@
 //! * [`membership`] — bootstrap from configuration, add and remove nodes.
 //! * [`handle`] — [`ClusterHandle`]: write with leader forwarding, read-index.
 //! * [`read_batch`] — concurrent linearizable reads share one read-index round.
+//! * [`write_batch`] — the leader merges concurrent proposals into one entry.
 //! * [`handover`] — a stopping leader hands leadership to a follower.
 //! * [`storage`] — opens the sled database and checks its format version.
 //! * [`backup`] — a consistent copy of the applied state for `tessera backup`.
@@ -35,6 +36,7 @@ pub mod read_batch;
 pub mod rpc;
 pub mod state_machine;
 pub mod storage;
+pub mod write_batch;
 
 use serde::{Deserialize, Serialize};
 

@@ -184,3 +184,57 @@ async fn all_on(c: &Cluster, id: u64, acked: &BTreeSet<String>) {
             .unwrap_or_else(|e| panic!("acknowledged {client_id} missing on node {id}: {e}"));
     }
 }
+
+/// Concurrent writes through all three nodes: the leader merges proposals
+/// into shared entries (`cluster/write_batch.rs`), and still every caller
+/// gets the answer to its own command. A name created twice at once through
+/// two nodes is created once, and exactly one of the two callers hears so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_entries_and_each_gets_its_own_answer() {
+    let c = Cluster::start(3).await;
+    let leader = c.leader(1).await;
+    let entries0 = c.metric(leader, "tessera_raft_last_log_index").await;
+    let mut batches0 = 0.0;
+    for id in 1..=3 {
+        batches0 += c.metric(id, "tessera_raft_proposal_batches_total").await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..150u64 {
+        // Every fifth name is also sent through the next node.
+        let (id, name) = (1 + i % 3, format!("merged-{i}"));
+        let mut via = vec![id];
+        if i % 5 == 0 {
+            via.push(1 + (i + 1) % 3);
+        }
+        for id in via {
+            let admin = c.node(id).admin();
+            let name = name.clone();
+            tasks.push(tokio::spawn(async move {
+                let res = admin.create_client(&public_client(&name)).await;
+                (name, res.map(|v| v.client_id).map_err(|e| e.status))
+            }));
+        }
+    }
+    let mut created = std::collections::BTreeMap::<String, Vec<Result<String, Option<u16>>>>::new();
+    for t in tasks {
+        let (name, res) = t.await.unwrap();
+        created.entry(name).or_default().push(res);
+    }
+    for (name, answers) in &created {
+        let ok: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        assert_eq!(ok, [name], "{name}: {answers:?}");
+        for refused in answers.iter().filter_map(|a| a.as_ref().err()) {
+            assert_eq!(*refused, Some(409), "{name}: {answers:?}");
+        }
+    }
+    let entries = c.metric(leader, "tessera_raft_last_log_index").await - entries0;
+    let mut batches = -batches0;
+    for id in 1..=3 {
+        batches += c.metric(id, "tessera_raft_proposal_batches_total").await;
+    }
+    println!("{batches} proposals from the nodes' actors, {entries} entries");
+    assert!(
+        entries < batches,
+        "{batches} proposals from the nodes' actors went into {entries} entries"
+    );
+}

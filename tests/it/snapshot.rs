@@ -27,9 +27,14 @@ async fn a_node_far_behind_catches_up_through_a_snapshot() {
             .await
             .expect("write while a follower is down");
     }
-    // Let the leader compact its log past what the stopped node has.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(c.metric(leader, "tessera_raft_snapshots_built_total").await >= 1.0);
+    // Let the leader compact its log past what the stopped node has (it
+    // builds the snapshot in the background, a moment after the writes).
+    crate::harness::wait::until(
+        "a snapshot on the leader",
+        Duration::from_secs(10),
+        async || c.metric(leader, "tessera_raft_snapshots_built_total").await >= 1.0,
+    )
+    .await;
     // A snapshot holds every record: only the node's own user may read it.
     let snapshot = c.dir.path().join(format!("data{leader}/snapshot.json"));
     let mode = std::os::unix::fs::PermissionsExt::mode(
