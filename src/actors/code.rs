@@ -12,7 +12,9 @@
 //! or a sealed one that does not open is refused without proposing, so
 //! random codes commit no log entry. Issuing a code also records the
 //! client in the session (`NoteSessionClient`, once per client), so the end
-//! of the session reaches it by back-channel logout.
+//! of the session reaches it by back-channel logout; a login that goes
+//! straight on to a code creates the session listing the client
+//! (`StartSession::first_client`), and then nothing is noted.
 
 use actix::{Actor, Context, Handler, Message, ResponseActFuture, WrapFuture};
 
@@ -89,6 +91,9 @@ pub struct IssueCode {
     pub grant: Authorization,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
+    /// The caller's record of the session already lists the client (it was
+    /// created with it): nothing to note.
+    pub listed: bool,
 }
 
 /// A client exchanges an authorization code for tokens (RFC 6749 §4.1.3,
@@ -147,8 +152,9 @@ impl Handler<IssueCode> for CodeActor {
     type Result = ResponseActFuture<Self, Result<String, ClusterError>>;
 
     fn handle(&mut self, msg: IssueCode, ctx: &mut Context<Self>) -> Self::Result {
-        let note = self
-            .note_client(&msg.grant)
+        let note = (!msg.listed)
+            .then(|| self.note_client(&msg.grant))
+            .flatten()
             .map(|cmd| propose(self, ctx, cmd));
         let record = CodeRecord {
             v: FIRST_FORMAT,

@@ -101,6 +101,7 @@ impl OneNode {
             grant,
             redirect_uri: REDIRECT.into(),
             code_challenge: None,
+            listed: false,
         };
         self.codes.send(issue).await.unwrap().expect("code issued")
     }

@@ -85,6 +85,10 @@ impl Batching for SessionActor {
 pub struct StartSession {
     pub sub: String,
     pub username: String,
+    /// The client that gets a code right after this login, if it does:
+    /// the session is created listing it (once the cluster takes format
+    /// 2), so issuing the code writes nothing more.
+    pub first_client: Option<String>,
 }
 
 /// Look up the live session behind a cookie value.
@@ -133,6 +137,10 @@ impl Handler<StartSession> for SessionActor {
     fn handle(&mut self, msg: StartSession, ctx: &mut Context<Self>) -> Self::Result {
         let cookie = random_secret();
         let t = now();
+        let clients = match msg.first_client {
+            Some(c) if self.cluster.cluster_format() >= 2 => vec![c],
+            _ => vec![],
+        };
         let session = SessionRecord {
             v: FIRST_FORMAT,
             sid: random_id(),
@@ -141,7 +149,7 @@ impl Handler<StartSession> for SessionActor {
             auth_time: t,
             expires_at: t + self.lifetime,
             ended: false,
-            clients: vec![],
+            clients,
         };
         let rx = propose(
             self,

@@ -20,7 +20,10 @@ use super::pages::error_page;
 use super::session_cookie::{
     csrf_matches, signing_in_session, unavailable, BROWSER_STATE_COOKIE, SESSION_COOKIE,
 };
-use super::signin::{after_login, form_pairs, issue_code, login_page, respond_error_for, Pairs};
+use super::signin::{
+    consent_needed, continue_signed_in, form_pairs, issue_code, login_page, respond_error_for,
+    Pairs,
+};
 use super::AppState;
 use crate::actors::directory::CheckPassword;
 use crate::actors::session::{GrantConsent, StartSession};
@@ -175,9 +178,19 @@ async fn sign_in(
     count_login("success");
     tracing::info!(target: "audit", event = "login", outcome = "success", actor = %user.username, sub = %user.sub, client_id = %areq.client_id);
     guards.logins.record_success(&username);
+    // Decided before the session exists, so that a login that goes straight
+    // on to a code creates the session listing its client (one write, not
+    // two). A client the user has not consented to is never listed: it
+    // would learn the user's `sub` from a back-channel logout.
+    let needs_consent = match consent_needed(st, &areq, &client, &user.sub).await {
+        Ok(needs) => needs,
+        Err(res) => return res,
+    };
+    let gets_code = !needs_consent && !areq.wants_other_subject(&user.sub);
     let start = StartSession {
         sub: user.sub.clone(),
         username: user.username.clone(),
+        first_client: gets_code.then(|| areq.client_id.clone()),
     };
     let (cookie, session) = match st.sessions.send(start).await {
         Ok(Ok(x)) => x,
@@ -189,7 +202,7 @@ async fn sign_in(
         st.cookie(SESSION_COOKIE, cookie, lifetime),
         st.script_cookie(BROWSER_STATE_COOKIE, bs.clone(), lifetime),
     ];
-    after_login(req, st, areq, client, session, &bs, cookies).await
+    continue_signed_in(req, st, areq, needs_consent, (session, &bs, cookies)).await
 }
 
 /// Record the consent and issue the code, or send `access_denied`.

@@ -127,6 +127,31 @@ pub(super) fn respond_error_for(
     )
 }
 
+/// Whether `sub` must consent before `client` gets a code for `areq`;
+/// `Err` with the 503 page when the cluster cannot tell.
+pub(super) async fn consent_needed(
+    st: &AppState,
+    areq: &AuthRequest,
+    client: &ClientRecord,
+    sub: &str,
+) -> Result<bool, HttpResponse> {
+    if client.first_party {
+        return Ok(false);
+    }
+    if areq.prompt.consent {
+        return Ok(true);
+    }
+    let asked = HasConsent {
+        sub: sub.to_string(),
+        client_id: client.client_id.clone(),
+        scopes: areq.consent_items(),
+    };
+    match st.sessions.send(asked).await {
+        Ok(Ok(has)) => Ok(!has),
+        _ => Err(unavailable()),
+    }
+}
+
 /// The user is signed in: ask for consent if needed, else issue a code.
 pub(super) async fn after_login(
     req: &HttpRequest,
@@ -137,21 +162,24 @@ pub(super) async fn after_login(
     browser_state: &str,
     set_cookies: Vec<Cookie<'static>>,
 ) -> HttpResponse {
-    let needs_consent = if client.first_party {
-        false
-    } else if areq.prompt.consent {
-        true
-    } else {
-        let asked = HasConsent {
-            sub: session.sub.clone(),
-            client_id: client.client_id.clone(),
-            scopes: areq.consent_items(),
-        };
-        match st.sessions.send(asked).await {
-            Ok(Ok(has)) => !has,
-            _ => return unavailable(),
+    match consent_needed(st, &areq, &client, &session.sub).await {
+        Ok(needs) => {
+            let signed_in = (session, browser_state, set_cookies);
+            continue_signed_in(req, st, areq, needs, signed_in).await
         }
-    };
+        Err(res) => res,
+    }
+}
+
+/// The user is signed in and whether consent is needed is known: the
+/// consent page, `consent_required`, or a code.
+pub(super) async fn continue_signed_in(
+    req: &HttpRequest,
+    st: &AppState,
+    areq: AuthRequest,
+    needs_consent: bool,
+    (session, browser_state, set_cookies): (SessionRecord, &str, Vec<Cookie<'static>>),
+) -> HttpResponse {
     let mut res = if needs_consent && areq.prompt.none {
         respond_error_for(
             st,
@@ -199,6 +227,7 @@ pub(super) async fn issue_code(
         grant,
         redirect_uri: areq.redirect_uri.clone(),
         code_challenge: areq.code_challenge.clone(),
+        listed: session.clients.contains(&areq.client_id),
     };
     let code = match st.codes.send(msg).await {
         Ok(Ok(code)) => code,

@@ -140,11 +140,13 @@ impl Command {
             Command::CreateUser { user } => user.format(),
             Command::CreateClient { client } => client.format(),
             Command::SetUserDisabled { .. } => 2,
+            // A session created with its first client already listed (a
+            // login that goes straight on to a code) carries a format-2 part.
+            Command::CreateSession { session, .. } => format_with(!session.clients.is_empty()),
             Command::SetUserClaims { .. }
             | Command::AddKeys { .. }
             | Command::PromoteKey { .. }
             | Command::RemoveKey { .. }
-            | Command::CreateSession { .. }
             | Command::GrantConsent { .. }
             | Command::CreateCode { .. }
             | Command::UseAssertion { .. }

@@ -70,6 +70,9 @@ pub(super) fn create(txn: &StateTxn<'_>, key: &str, s: &SessionRecord) -> TxResu
     if key.is_empty() || key.contains('/') || s.sid.is_empty() {
         return Ok(CommandResult::invalid("malformed session key or sid"));
     }
+    if s.clients.len() > MAX_SESSION_CLIENTS {
+        return Ok(CommandResult::invalid("the session has too many clients"));
+    }
     if txn.exists(TreeId::Sessions, key)? || txn.exists(TreeId::Sessions, &sid_key(&s.sid))? {
         let same = txn.get::<SessionRecord>(TreeId::Sessions, key)?.as_ref() == Some(s)
             && txn

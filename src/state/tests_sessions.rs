@@ -91,3 +91,32 @@ fn consent_is_the_union_of_every_grant() {
         &scopes(&["openid"])
     ));
 }
+
+/// A login that goes straight on to a code creates its session with that
+/// client listed: one entry instead of `CreateSession` + `NoteSessionClient`.
+#[test]
+fn a_session_created_with_its_first_client_lists_it_and_needs_format_2() {
+    let db = Db::new();
+    let with = |clients: Vec<String>| match create_session("cookie-1", "sid-1", T + 100) {
+        Command::CreateSession { key, mut session } => {
+            session.clients = clients;
+            Command::CreateSession { key, session }
+        }
+        other => other,
+    };
+    assert_eq!(with(vec![]).min_format(), 1);
+    assert_eq!(with(vec!["rp".into()]).min_format(), 2);
+    let too_many = (0..=sessions::MAX_SESSION_CLIENTS)
+        .map(|i| format!("rp-{i}"))
+        .collect();
+    assert!(invalid(&db.apply_unchanged(with(too_many))));
+    assert_eq!(db.apply(with(vec!["rp".into()])), CommandResult::Done);
+    let s: SessionRecord = db.get(TreeId::Sessions, "cookie-1").unwrap();
+    assert_eq!(s.clients, ["rp"]);
+    // Noting it again changes nothing.
+    let note = Command::NoteSessionClient {
+        sid: "sid-1".into(),
+        client_id: "rp".into(),
+    };
+    assert_eq!(db.apply_unchanged(note), CommandResult::Done);
+}

@@ -172,3 +172,63 @@ async fn a_relying_party_signs_in_with_each_step_on_another_node() {
         "a rotated refresh token must not work again"
     );
 }
+
+/// A login that goes straight on to a code commits one command: the session
+/// is created listing its client, and issuing the code notes nothing more.
+/// A client the user refuses consent to is never listed (it would get the
+/// user's `sub` in a back-channel logout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_straight_to_a_code_is_one_write_and_lists_only_consented_clients() {
+    use crate::flow::pkce;
+    use crate::session::{checked, pkce_params, sign_in};
+
+    let c = Cluster::start(3).await;
+    c.seed().await;
+    c.wait_cluster_format(2).await;
+    let proposals = async || {
+        let mut n = 0.0;
+        for id in 1..=3 {
+            n += c.metric(id, "tessera_raft_proposals_total").await;
+        }
+        n
+    };
+    // Another proposal (an expiry sweep) may land in the window: three tries.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let (_, challenge) = pkce();
+        let before = proposals().await;
+        let back = sign_in(
+            &Browser::new(),
+            &c.node(1).http_url(),
+            &c.node(2).http_url(),
+            &pkce_params("demo", "openid", &challenge),
+        )
+        .await;
+        assert!(back.param("code").is_some(), "{back:?}");
+        seen.push(proposals().await - before);
+        if seen.last() == Some(&1.0) {
+            break;
+        }
+    }
+    assert!(seen.contains(&1.0), "commands per login: {seen:?}");
+
+    // rp is third-party: consent is asked, and refused.
+    let (_, challenge) = pkce();
+    let browser = Browser::new();
+    let rp = pkce_params("rp", "openid", &challenge);
+    let consent = sign_in(&browser, &c.node(3).http_url(), &c.node(1).http_url(), &rp).await;
+    assert!(consent.body().contains("Allow access?"), "{consent:?}");
+    let denied = checked(
+        "POST /consent",
+        browser
+            .consent(&c.node(2).http_url(), &consent, false)
+            .await,
+    );
+    assert_eq!(denied.param("error").as_deref(), Some("access_denied"));
+
+    let sessions = c.node(1).admin().user_sessions(ALICE.0).await.unwrap();
+    assert_eq!(sessions.len(), seen.len() + 1, "{sessions:?}");
+    let listed = |who: &[&str]| sessions.iter().filter(|s| s.clients == who).count();
+    assert_eq!(listed(&["demo"]), seen.len(), "{sessions:?}");
+    assert_eq!(listed(&[]), 1, "{sessions:?}");
+}
