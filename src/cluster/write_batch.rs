@@ -16,9 +16,9 @@
 //! Merging changes nothing `apply` can see: the commands run in the order
 //! they would have as consecutive entries, each proposal's commands stay
 //! together and in order, and proposals with different format stamps are
-//! never merged. Every proposer of an entry shares its outcome; in
-//! particular "not leader" means the entry was not appended, so each of them
-//! may retry elsewhere exactly as before (no write is applied twice).
+//! never merged. Every proposer of an entry shares openraft's answer for
+//! it ("not leader", another error, or the results), so each one handles
+//! it exactly as it handled the answer for an entry of its own before.
 //!
 //! Writers run as tasks on the Raft runtime, so a proposer that gives up
 //! cancels nothing shared.
