@@ -30,6 +30,7 @@
 #   TESSERA_BIN            the binary `up` installs as bin/tessera (default
 #                          target/release/tessera); when set, `up` does not build
 #   TESSERA_CLUSTER_DIR    instead of <repo>/.local-cluster
+#   TESSERA_HTTP_WORKERS   [http] workers of each node (default 2)
 #   TESSERA_READY_TIMEOUT  seconds to wait for /readyz (default 60)
 #   TESSERA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 45)
 #   TESSERA_NGINX          the nginx binary (default: nginx on PATH or /usr/sbin/nginx)
@@ -47,6 +48,7 @@ else
     BIN="$ROOT/target/release/tessera"
     BUILD=1
 fi
+HTTP_WORKERS="${TESSERA_HTTP_WORKERS:-2}"
 READY_TIMEOUT="${TESSERA_READY_TIMEOUT:-60}"
 STOP_TIMEOUT="${TESSERA_STOP_TIMEOUT:-45}"
 NODES=(1 2 3)
@@ -185,7 +187,7 @@ members = [
 ]
 
 [http]
-workers = 2
+workers = $HTTP_WORKERS
 
 # Mutual TLS on the cluster port (certificates from tessera certs).
 [cluster.tls]

@@ -113,6 +113,8 @@ pub struct KeySet {
     current: BTreeMap<String, String>,
     /// Tokens whose signature verified with these keys (see the module doc).
     verified: Mutex<HashMap<String, Verified>>,
+    /// The public JWK Set, serialized once per set (served at `jwks_uri`).
+    jwks_json: String,
 }
 
 /// One key handed to [`KeySet::build`].
@@ -147,6 +149,7 @@ impl KeySet {
                 },
             );
         }
+        set.jwks_json = set.jwks().to_string();
         Ok(set)
     }
 
@@ -215,6 +218,11 @@ impl KeySet {
     pub fn jwks(&self) -> Value {
         let keys: Vec<Value> = self.keys.values().map(|k| k.public.clone()).collect();
         serde_json::json!({ "keys": keys })
+    }
+
+    /// [`KeySet::jwks`], serialized when the set was built.
+    pub fn jwks_json(&self) -> &str {
+        &self.jwks_json
     }
 }
 
@@ -380,6 +388,10 @@ mod tests {
             assert_eq!(typ.as_deref(), Some("JWT"));
             let jwks = set.jwks();
             assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
+            // The served body is this set, public parts only.
+            let served: Value = serde_json::from_str(set.jwks_json()).unwrap();
+            assert_eq!(served, jwks);
+            assert!(served["keys"][0].get("d").is_none());
             assert_eq!(verify_with_jwks(&token, &jwks).unwrap()["sub"], "alice");
 
             let (p2, pub2) = generate(alg, &kid).unwrap();

@@ -104,6 +104,8 @@ pub struct AppState {
     pub request_uris: crate::outbound::Fetcher,
     /// Set when the node starts shutting down; `/readyz` then fails.
     pub stopping: Arc<AtomicBool>,
+    /// The discovery document, serialized once (`discovery::document`).
+    pub discovery: actix_web::web::Bytes,
 }
 
 impl std::ops::Deref for AppState {
@@ -123,6 +125,7 @@ impl AppState {
         let jwks = crate::outbound::JwksCache::new(crate::outbound::JwksSettings::new(
             config.outbound.allow_private_targets,
         ))?;
+        let discovery = discovery::document(&config);
         Ok(AppState {
             pending_seal: SealKey::derive(
                 &config.master_key,
@@ -136,6 +139,7 @@ impl AppState {
             jwks,
             request_uris,
             stopping,
+            discovery,
         })
     }
 
