@@ -214,8 +214,8 @@ impl KeySet {
         ))
     }
 
-    /// The public JWK Set.
-    pub fn jwks(&self) -> Value {
+    /// The public JWK Set; served as [`KeySet::jwks_json`], built once.
+    fn jwks(&self) -> Value {
         let keys: Vec<Value> = self.keys.values().map(|k| k.public.clone()).collect();
         serde_json::json!({ "keys": keys })
     }
