@@ -26,7 +26,8 @@
 //! [`node`] assembles one node; [`metrics`] owns the Prometheus registry;
 //! [`backup`] is the backup file and the offline restore;
 //! [`cli`] is the command line; [`admin_client`] the HTTP client it uses;
-//! [`clock`] holds the node's clock and the read timeout.
+//! [`clock`] holds the node's clock and the read timeout; [`memory`] the
+//! allocators (mimalloc for Rust, glibc bounded for C libraries).
 //! [`outbound`] fetches client-supplied URLs (`jwks_uri`) safe against SSRF;
 //! [`throttle`] limits password and client-secret guesses and argon2 admission.
 //! [`audit`] writes the audit trail (one JSON line per security event).
@@ -45,6 +46,7 @@ pub mod crypto;
 // Handlers return a ready `HttpResponse` (128 bytes) as their early-exit error.
 #[allow(clippy::result_large_err)]
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod node;
 pub mod oidc;

@@ -54,7 +54,7 @@ pub async fn backup_file(
         &body,
     );
     let file = format::encode(&header, body);
-    super::storage::release_free_memory();
+    crate::memory::release_free_memory();
     tracing::info!(
         target: "audit",
         event = "backup_taken",

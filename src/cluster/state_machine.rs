@@ -294,7 +294,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let stored = StoredSnapshot { meta, payload };
         self.write_snapshot(&stored)?;
         let data = serde_json::to_vec(&stored.payload).expect("json");
-        super::storage::release_free_memory();
+        crate::memory::release_free_memory();
         METRICS.snapshots_built.inc();
         METRICS
             .snapshot_build_seconds
@@ -363,7 +363,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             payload,
         };
         self.write_snapshot(&stored)?;
-        super::storage::release_free_memory();
+        crate::memory::release_free_memory();
         METRICS.snapshots_installed.inc();
         Ok(())
     }

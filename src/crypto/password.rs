@@ -9,12 +9,13 @@
 //! are allocated once and reused while hashes keep coming. Allocating them
 //! per hash (what `argon2::PasswordHasher` does) made the kernel map and zero
 //! 19 MiB every time — with the node's fixed 1 MiB mmap threshold (see
-//! `cluster::storage`) about 17 ms of system time per hash, half again the
+//! `crate::memory`) about 17 ms of system time per hash, half again the
 //! hash itself, measured on this project's 2-core machine. [`hash`] and
 //! [`verify`] take a scratch from a small pool (at most one per thread that
 //! hashes at the same time) and put it back; so that an idle node does not
 //! keep 19 MiB per password thread resident, a janitor thread started with
-//! the pool frees the blocks of every scratch that did no hash for [`IDLE`].
+//! the pool frees the blocks of every scratch that did no hash for [`IDLE`]
+//! and hands them back to the OS (`crate::memory::release_free_memory`).
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -63,7 +64,9 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
             .name("argon2-janitor".into())
             .spawn(|| loop {
                 std::thread::sleep(IDLE);
-                release_idle();
+                if release_idle() > 0 {
+                    crate::memory::release_free_memory();
+                }
             });
         if let Err(e) = spawned {
             tracing::warn!("argon2 memory janitor not started: {e}");
