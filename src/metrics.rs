@@ -19,6 +19,12 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub proposals: IntCounter,
     pub proposal_batches: IntCounter,
+    /// Linearizable reads (read-index waits) this node served.
+    pub linearizable_reads: IntCounter,
+    /// Read-index rounds by role: `leader` (a leadership confirmation with a
+    /// quorum), `follower` (a call to the leader); reads / rounds is the
+    /// batching factor.
+    pub read_index_rounds: IntCounterVec,
     pub commit_seconds: Histogram,
     pub storage_fsync_seconds: Histogram,
     pub snapshots_built: IntCounter,
@@ -113,6 +119,15 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         proposal_batches: counter(
             "tessera_raft_proposal_batches_total",
             "Log entries proposed by this node (each a batch of commands)",
+        ),
+        linearizable_reads: counter(
+            "tessera_raft_linearizable_reads_total",
+            "Linearizable reads (read-index waits) served by this node",
+        ),
+        read_index_rounds: counter_vec(
+            "tessera_raft_read_index_rounds_total",
+            "Read-index rounds run by this node: leader (leadership confirmed with a quorum) or follower (one call to the leader); each serves every read waiting for it",
+            &["role"],
         ),
         commit_seconds: hist(
             "tessera_raft_commit_duration_seconds",
@@ -257,6 +272,9 @@ pub fn init_labels() {
     }
     for r in ["ok", "replayed", "rejected"] {
         m.codes_redeemed.with_label_values(&[r]);
+    }
+    for r in ["leader", "follower"] {
+        m.read_index_rounds.with_label_values(&[r]);
     }
     for o in ["success", "failure"] {
         m.logins.with_label_values(&[o]);

@@ -25,6 +25,7 @@ use super::state_machine::StateMachine;
 use super::storage::Storage;
 use super::write_batch::{WriteBatch, WriteOutcome};
 use super::{NodeAddr, NodeId, Raft, SECRET_HEADER};
+use crate::metrics::METRICS;
 use crate::state::{Proposal, ProposalResult};
 
 /// How long a write may look for a leader before giving up.
@@ -282,7 +283,13 @@ impl ClusterHandle {
         let raft = self.raft.clone();
         let round = move || {
             let raft = raft.clone();
-            async move { Ok(confirm_leadership(&raft).await) }
+            async move {
+                METRICS
+                    .read_index_rounds
+                    .with_label_values(&["leader"])
+                    .inc();
+                Ok(confirm_leadership(&raft).await)
+            }
         };
         match self.leader_reads.run(round).await {
             Some(Ok(answer)) => answer,
@@ -298,6 +305,10 @@ impl ClusterHandle {
         let round = move || {
             let me = me.clone();
             async move {
+                METRICS
+                    .read_index_rounds
+                    .with_label_values(&["follower"])
+                    .inc();
                 match me.leader_addr() {
                     Some(leader) => me.ask_read_index(&leader).await,
                     None => Ok(ReadIndex::NotLeader),
@@ -319,6 +330,7 @@ impl ClusterHandle {
     }
 
     async fn read_index_inner(&self, timeout: Duration) -> Result<(), ClusterError> {
+        METRICS.linearizable_reads.inc();
         loop {
             let answer = if self.is_leader() {
                 self.read_index_as_leader().await

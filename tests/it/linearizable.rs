@@ -209,6 +209,26 @@ async fn introspection_stays_linearizable_while_other_nodes_revoke() {
         "the race did not interleave reads and revocations enough to show anything"
     );
 
+    // What an operator sees: the reads on nodes 2 and 3 shared read-index
+    // rounds (fewer rounds than reads).
+    let (mut served, mut rounds) = (0.0, 0.0);
+    for n in 2..=3 {
+        served += c.metric(n, "tessera_raft_linearizable_reads_total").await;
+        for role in ["leader", "follower"] {
+            let name = format!("tessera_raft_read_index_rounds_total{{role=\"{role}\"}}");
+            rounds += c.metric(n, &name).await;
+        }
+    }
+    eprintln!("nodes 2 and 3: {served} linearizable reads in {rounds} read-index rounds");
+    assert!(
+        served >= answered as f64,
+        "{served} reads counted, {answered} answered"
+    );
+    assert!(
+        rounds >= 1.0 && rounds < served,
+        "{rounds} rounds for {served} reads"
+    );
+
     cut_off_node_answers_503(c, http).await;
     eprintln!("linearizable reads test took {:?}", fx.started.elapsed());
 }
