@@ -6,7 +6,9 @@
 //! which waits for whatever callbacks are queued, flushes and `fdatasync`s
 //! once for all of them (group fsync), then reports them flushed in order.
 //! openraft counts an entry towards a quorum only after that report, so an
-//! acknowledged write is on disk on a majority.
+//! acknowledged write is on disk on a majority. The newest entries are also
+//! kept decoded in memory ([`RecentEntries`]), so replicating and applying
+//! them reads neither sled nor JSON.
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -15,6 +17,7 @@ use std::sync::{mpsc, Arc};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogId, RaftLogReader, Vote};
 
+use super::log_cache::RecentEntries;
 use super::storage::{Durable, Storage};
 use super::{io_err, Entry, LogId, NodeId, StorageError, TypeConfig};
 
@@ -24,6 +27,7 @@ pub struct LogStore {
     meta: sled::Tree,
     durable: Arc<Durable>,
     flusher: mpsc::Sender<LogFlushed<TypeConfig>>,
+    recent: Arc<RecentEntries>,
 }
 
 impl LogStore {
@@ -42,6 +46,7 @@ impl LogStore {
             meta,
             durable: storage.durable.clone(),
             flusher: tx,
+            recent: Arc::default(),
         })
     }
 
@@ -102,6 +107,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Excluded(i) => i + 1,
             Unbounded => 0,
         };
+        let end = match range.end_bound() {
+            Included(i) => Some(i + 1),
+            Excluded(i) => Some(*i),
+            Unbounded => None,
+        };
+        if let Some(kept) = self.recent.get(start, end) {
+            return Ok(kept);
+        }
         let mut out = Vec::new();
         for item in self.log.range(key(start)..) {
             let (k, v) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
@@ -167,13 +180,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut batch = sled::Batch::default();
+        let mut appended = Vec::new();
         for entry in entries {
             let bytes = serde_json::to_vec(&entry).expect("entries serialize");
-            batch.insert(key(entry.get_log_id().index).to_vec(), bytes);
+            let at = key(entry.get_log_id().index);
+            appended.push((bytes.len(), entry));
+            batch.insert(at.to_vec(), bytes);
         }
         self.log
             .apply_batch(batch)
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        for (size, entry) in appended {
+            self.recent.push(entry, size);
+        }
         // The flusher reports the entries flushed once they are on disk.
         self.flusher
             .send(callback)
@@ -181,6 +200,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.recent.truncate(log_id.index);
         let mut batch = sled::Batch::default();
         for item in self.log.range(key(log_id.index)..) {
             let (k, _) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
@@ -195,6 +215,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Record the purge point first: a crash in between leaves extra
         // entries below it, which get_log_state ignores.
         self.put_meta("last_purged", &log_id)?;
+        self.recent.purge(log_id.index);
         let mut batch = sled::Batch::default();
         for item in self.log.range(..=key(log_id.index)) {
             let (k, _) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;

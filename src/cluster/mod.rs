@@ -29,6 +29,7 @@
 pub mod backup;
 pub mod handle;
 pub mod handover;
+mod log_cache;
 pub mod log_store;
 pub mod membership;
 pub mod network;
