@@ -7,7 +7,7 @@
 //! once for all of them (group fsync), then reports them flushed in order.
 //! openraft counts an entry towards a quorum only after that report, so an
 //! acknowledged write is on disk on a majority. The newest entries are also
-//! kept decoded in memory ([`RecentEntries`]), so replicating and applying
+//! kept decoded in memory (`log_cache.rs`), so replicating and applying
 //! them reads neither sled nor JSON.
 
 use std::fmt::Debug;
@@ -108,7 +108,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Included(i) => Some(i + 1),
+            Included(i) => i.checked_add(1),
             Excluded(i) => Some(*i),
             Unbounded => None,
         };

@@ -8,9 +8,9 @@
 //! Each thread hashes inside its own [`Scratch`]: the 19 MiB of argon2 blocks
 //! are allocated once and reused while hashes keep coming. Allocating them
 //! per hash (what `argon2::PasswordHasher` does) made the kernel map and zero
-//! 19 MiB every time — with the node's fixed 1 MiB mmap threshold (see
-//! `crate::memory`) about 17 ms of system time per hash, half again the
-//! hash itself, measured on this project's 2-core machine. [`hash`] and
+//! 19 MiB every time — with the fixed 1 MiB mmap threshold of glibc's
+//! malloc, which the node used then, about 17 ms of system time per hash,
+//! half again the hash itself, measured on this project's 2-core machine. [`hash`] and
 //! [`verify`] take a scratch from a small pool (at most one per thread that
 //! hashes at the same time) and put it back; so that an idle node does not
 //! keep 19 MiB per password thread resident, a janitor thread started with
