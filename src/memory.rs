@@ -4,10 +4,10 @@
 //! glibc's malloc, used before, slowed down as the heap aged: after a few
 //! minutes of writes a profile of introspection on such a node spent twice
 //! as long in `_int_malloc` as on a fresh one. With mimalloc (free lists
-//! per thread and page) introspection after the same writes cost
-//! 0.23 instead of 0.31 ms of CPU per request. It is built without transparent huge pages
-//! (`no_thp`): with them every touched 2 MiB region stayed resident and an
-//! idle node took 75–110 MB instead of ~30.
+//! per thread and page) introspection after the same writes cost 0.23
+//! instead of 0.31 ms of CPU per request. It is built without transparent
+//! huge pages (`no_thp`): with them every touched 2 MiB region stayed
+//! resident and an idle node took 74–110 MB instead of ~30.
 //!
 //! C libraries (OpenSSL) still allocate with glibc's malloc, whose arenas
 //! [`bound`] caps and whose mmap threshold it fixes. [`release_free_memory`]
