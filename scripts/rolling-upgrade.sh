@@ -73,8 +73,11 @@ readyz_code() {
 }
 
 # `tessera cluster status --json` of node N on stdout; non-zero if it fails.
+# Through node N's configuration: the CLI reaches the cluster port the way
+# the node serves it (https with the node's certificate under
+# `[cluster.tls]`, else http) with the admin token from the same file.
 cluster_status() {
-    "$CLI" cluster status --json --url "http://$(rpc_addr "$1")" 2>/dev/null
+    "$CLI" cluster status --json --config "$(node_config "$1")" 2>/dev/null
 }
 
 # Node N's view of the cluster, one line: "<leader|none> <voters> <version>".

@@ -22,6 +22,10 @@ inactive and refused. It prints the figures and exits 1 on any failure.
 `signin` signs one user in: exit 0 if it got tokens, 3 if the login was
 refused (the login page came back), 1 on anything else.
 
+An `https` admin URL (a cluster port with `[cluster.tls]`) is reached with
+the client certificate UPGRADE_LOAD_CERT / UPGRADE_LOAD_KEY, trusting only
+UPGRADE_LOAD_CA (the local cluster's certs/node1.pem, node1.key, ca.pem).
+
 A request that fails with a connection error or 502/503/504 (a node
 restarting) is retried, up to RETRY_FOR seconds; an operation that needed a
 retry and then succeeded counts as retried. Anything else unexpected is a
@@ -38,6 +42,7 @@ import os
 import random
 import re
 import secrets
+import ssl
 import sys
 import threading
 import time
@@ -71,10 +76,30 @@ class Stats:
         print(f"upgrade-load: FAILURE {kind}: {why}", file=sys.stderr, flush=True)
 
 
+_TLS = None
+
+
+def tls_context():
+    """The client side of the cluster port's mutual TLS (see the module doc)."""
+    global _TLS
+    if _TLS is None:
+        names = ("UPGRADE_LOAD_CA", "UPGRADE_LOAD_CERT", "UPGRADE_LOAD_KEY")
+        missing = [n for n in names if not os.environ.get(n)]
+        if missing:
+            sys.exit(f"upgrade-load: an https URL needs {', '.join(missing)}")
+        ctx = ssl.create_default_context(cafile=os.environ["UPGRADE_LOAD_CA"])
+        ctx.load_cert_chain(os.environ["UPGRADE_LOAD_CERT"], os.environ["UPGRADE_LOAD_KEY"])
+        _TLS = ctx
+    return _TLS
+
+
 def request(url, method="GET", body=None, headers=None):
     """One HTTP request, no redirects followed: (status, headers, body)."""
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=15, context=tls_context())
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
     path = u.path + ("?" + u.query if u.query else "")
     try:
         conn.request(method, path, body=body, headers=headers or {})
