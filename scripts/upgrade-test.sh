@@ -24,8 +24,8 @@
 #    node remains, and must reach the new one within 30 s of the last step.
 #    OLD_REF's format is read from its src/state/version.rs. If its local
 #    cluster speaks mutual TLS on the cluster port (certs/ in the cluster
-#    directory), the CLI, curl and the load driver present node 1's
-#    certificate.
+#    directory), curl and the load driver present node 1's certificate; the
+#    CLI always goes through a node's config file.
 # 4. Stops the load and checks nothing was lost (users, client, every
 #    refresh chain still refreshes, revoked tokens still inactive), prints the
 #    figures (operations, retries, failures, duration) and exits 1 on any
@@ -64,13 +64,13 @@ die() {
     exit 1
 }
 
+# shellcheck source=lib/cluster-layout.sh
+. "$ROOT/scripts/lib/cluster-layout.sh"
+
 # The old cluster's cluster port speaks mutual TLS (its local-cluster.sh
 # made certificates).
 tls() { [[ -f "$LC/certs/ca.pem" ]]; }
-rpc_url() { if tls; then printf 'https'; else printf 'http'; fi; printf '://127.0.0.1:908%s' "$1"; }
-# How the CLI reaches node N: its config file (which names its certificate)
-# with mutual TLS, else its URL and TESSERA_ADMIN_TOKEN.
-cli_target() { if tls; then printf '%s\n' --config "$LC/node$1/cluster.toml"; else printf '%s\n' --url "$(rpc_url "$1")"; fi; }
+rpc_url() { if tls; then printf 'https'; else printf 'http'; fi; printf '://%s' "$(rpc_addr "$1")"; }
 # The format a source tree's build writes (format 1 before the constant).
 tree_format() { grep -oP 'pub const FORMAT_VERSION: u32 = \K[0-9]+' "$1/src/state/version.rs" 2>/dev/null || echo 1; }
 
@@ -84,15 +84,16 @@ admin_token() {
 # after_step STEP NODE: node NODE now runs the new binary.
 after_step() {
     local step="$1" node="$2" out rc deadline
-    local cli="$WORK/tessera-new" target
-    mapfile -t target < <(cli_target "$node")
-    export TESSERA_ADMIN_TOKEN
-    TESSERA_ADMIN_TOKEN="$(admin_token)"
+    # The CLI reaches node NODE through its config file, as the node serves
+    # its cluster port (https with its certificate under [cluster.tls]) and
+    # with the admin token written there.
+    local cli="$WORK/tessera-new" config
+    config="$(node_config "$node")"
     if ((FROM_FORMAT > 1)); then
-        format_gate "$step" "${target[@]}"
+        format_gate "$step" "$config"
         return 0
     fi
-    disable() { "$cli" user "$1" --username "$GATE_USER" "${target[@]}" 2>&1; }
+    disable() { "$cli" user "$1" --username "$GATE_USER" --config "$config" 2>&1; }
     if ((step < 3)); then
         rc=0
         out="$(disable disable)" || rc=$?
@@ -118,16 +119,15 @@ after_step() {
     say "gate: \`tessera user enable\` accepted; the user signs in again"
 }
 
-# format_gate STEP CLI-TARGET...: from a format above 1, the cluster format
+# format_gate STEP CONFIG: from a format above 1, the cluster format
 # never exceeds FROM_FORMAT while an old node remains (a lower one is
 # conservative: a member not heard from yet counts as format 1), then
 # reaches NEW_FORMAT.
 format_gate() {
-    local step="$1" format deadline
-    shift
-    cluster_format() { "$WORK/tessera-new" cluster status --json "$@" 2>/dev/null | jq -r '.cluster_format // "?"'; }
+    local step="$1" config="$2" format deadline
+    cluster_format() { "$WORK/tessera-new" cluster status --json --config "$config" 2>/dev/null | jq -r '.cluster_format // "?"'; }
     if ((step < 3)); then
-        format="$(cluster_format "$@")"
+        format="$(cluster_format)"
         [[ "$format" =~ ^[0-9]+$ ]] && ((format <= FROM_FORMAT)) ||
             die "gate: step $step: cluster format $format while an old node remains (at most $FROM_FORMAT)"
         say "gate after step $step (an old node remains): cluster format $format"
@@ -135,8 +135,8 @@ format_gate() {
     fi
     # Members report their format every few seconds.
     deadline=$((SECONDS + 30))
-    until [[ "$(cluster_format "$@")" == "$NEW_FORMAT" ]]; do
-        ((SECONDS < deadline)) || die "gate: all nodes upgraded, but the cluster format is $(cluster_format "$@"), not $NEW_FORMAT, after 30 s"
+    until [[ "$(cluster_format)" == "$NEW_FORMAT" ]]; do
+        ((SECONDS < deadline)) || die "gate: all nodes upgraded, but the cluster format is $(cluster_format), not $NEW_FORMAT, after 30 s"
         sleep 1
     done
     say "gate after step $step (all nodes upgraded): cluster format $NEW_FORMAT"
@@ -238,8 +238,7 @@ wait "$LOAD_PID" || load_rc=$?
 LOAD_PID=""
 cat "$WORK/load.log"
 
-mapfile -t target < <(cli_target 1)
-status="$("$WORK/tessera-new" cluster status --json "${target[@]}" 2>/dev/null || true)"
+status="$("$WORK/tessera-new" cluster status --json --config "$(node_config 1)" 2>/dev/null || true)"
 say "cluster format after the roll: $(jq -r '.cluster_format // "?"' <<<"$status" 2>/dev/null || echo '?')"
 summary="$(grep -E '^upgrade-load: operations [0-9]' "$WORK/load.log" || true)"
 say "summary: ${summary#upgrade-load: }; roll ${roll_seconds}s, whole test $((SECONDS - began))s"

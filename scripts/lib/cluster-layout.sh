@@ -1,6 +1,7 @@
-# Layout of the local three-node cluster, shared by scripts/local-cluster.sh
-# and scripts/rolling-upgrade.sh (sourced; both set LC first): node N's
-# addresses and files under $LC, and how to find its running process.
+# Layout of the local three-node cluster, shared by scripts/local-cluster.sh,
+# rolling-upgrade.sh, upgrade-test.sh and bench-failover.sh (sourced; each
+# sets LC first): node N's addresses and files under $LC, and how to find
+# its running process.
 # shellcheck shell=bash
 
 http_addr() { printf '127.0.0.1:808%s' "$1"; }
